@@ -1,0 +1,204 @@
+//! One HTTP/1.1 request head, parsed under limits.
+
+use http::{HeaderName, HeaderValue, Method, Request, StatusCode, Uri, Version};
+
+/// Limits on a request head.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HeadLimits {
+    /// Largest head in bytes, request line and final blank line included. Default 8 KiB, the
+    /// limit most servers and proxies use; past it the answer is 431.
+    pub max_head_bytes: usize,
+    /// Most header fields. Default 64; past it the answer is 431.
+    pub max_headers: usize,
+}
+
+impl Default for HeadLimits {
+    fn default() -> Self {
+        Self {
+            max_head_bytes: 8 * 1024,
+            max_headers: 64,
+        }
+    }
+}
+
+/// Why a request head was refused; [`HeadError::status`] is the response to send.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HeadError {
+    /// The head did not fit in `max_head_bytes`.
+    #[error("request head exceeds {max} bytes")]
+    TooLarge {
+        /// The configured limit.
+        max: usize,
+    },
+    /// More header fields than `max_headers`.
+    #[error("request has more than {max} header fields")]
+    TooManyHeaders {
+        /// The configured limit.
+        max: usize,
+    },
+    /// Not HTTP/1.1.
+    #[error("unsupported HTTP version")]
+    Version,
+    /// Not a valid HTTP/1.x request head.
+    #[error("malformed request: {0}")]
+    Malformed(&'static str),
+    /// The head did not arrive in time (reported by the I/O layer, which owns the clock).
+    #[error("request head not received in time")]
+    Timeout,
+}
+
+impl HeadError {
+    /// The HTTP status that answers this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::TooLarge { .. } | Self::TooManyHeaders { .. } => {
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+            }
+            Self::Version => StatusCode::HTTP_VERSION_NOT_SUPPORTED,
+            Self::Malformed(_) => StatusCode::BAD_REQUEST,
+            Self::Timeout => StatusCode::REQUEST_TIMEOUT,
+        }
+    }
+}
+
+/// Parses a request head from the front of `buf`.
+///
+/// Returns the request and the length of the head, or `Ok(None)` if the head is not complete
+/// yet (and still within the limit). Bytes after the head are not looked at: they belong to the
+/// next layer (for a WebSocket, the first frames).
+pub fn parse_request_head(
+    buf: &[u8],
+    limits: &HeadLimits,
+) -> Result<Option<(Request<()>, usize)>, HeadError> {
+    let mut headers = vec![httparse::EMPTY_HEADER; limits.max_headers];
+    let mut req = httparse::Request::new(&mut headers);
+    let status = match req.parse(buf) {
+        Ok(status) => status,
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(HeadError::TooManyHeaders {
+                max: limits.max_headers,
+            });
+        }
+        Err(httparse::Error::Version) => return Err(HeadError::Version),
+        Err(e) => return Err(HeadError::Malformed(malformed_reason(e))),
+    };
+    let head_len = match status {
+        httparse::Status::Complete(len) if len <= limits.max_head_bytes => len,
+        httparse::Status::Complete(_) => {
+            return Err(HeadError::TooLarge {
+                max: limits.max_head_bytes,
+            });
+        }
+        httparse::Status::Partial if buf.len() >= limits.max_head_bytes => {
+            return Err(HeadError::TooLarge {
+                max: limits.max_head_bytes,
+            });
+        }
+        httparse::Status::Partial => return Ok(None),
+    };
+    if req.version != Some(1) {
+        return Err(HeadError::Version);
+    }
+    let method = Method::from_bytes(req.method.unwrap_or_default().as_bytes())
+        .map_err(|_| HeadError::Malformed("invalid method"))?;
+    let uri: Uri = req
+        .path
+        .unwrap_or_default()
+        .parse()
+        .map_err(|_| HeadError::Malformed("invalid request target"))?;
+    let mut builder = Request::builder()
+        .method(method)
+        .uri(uri)
+        .version(Version::HTTP_11);
+    let map = builder
+        .headers_mut()
+        .ok_or(HeadError::Malformed("invalid request"))?;
+    map.reserve(req.headers.len());
+    for header in req.headers.iter() {
+        let name = HeaderName::from_bytes(header.name.as_bytes())
+            .map_err(|_| HeadError::Malformed("invalid header name"))?;
+        let value = HeaderValue::from_bytes(header.value)
+            .map_err(|_| HeadError::Malformed("invalid header value"))?;
+        map.append(name, value);
+    }
+    let request = builder
+        .body(())
+        .map_err(|_| HeadError::Malformed("invalid request"))?;
+    Ok(Some((request, head_len)))
+}
+
+fn malformed_reason(e: httparse::Error) -> &'static str {
+    match e {
+        httparse::Error::HeaderName => "invalid header name",
+        httparse::Error::HeaderValue => "invalid header value",
+        httparse::Error::NewLine => "invalid line ending",
+        httparse::Error::Status => "invalid status",
+        httparse::Error::Token => "invalid token",
+        _ => "invalid request line",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GET: &[u8] = b"GET /chat?room=1 HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\nCookie: a=1\r\n\r\n";
+
+    #[test]
+    fn parses_a_head_and_leaves_what_follows() {
+        let mut input = GET.to_vec();
+        input.extend_from_slice(&[0x81, 0x80]);
+        let (req, len) = parse_request_head(&input, &HeadLimits::default())
+            .unwrap()
+            .unwrap();
+        assert_eq!(len, GET.len());
+        assert_eq!(req.method(), Method::GET);
+        assert_eq!(req.uri().path(), "/chat");
+        assert_eq!(req.uri().query(), Some("room=1"));
+        assert_eq!(req.headers()["upgrade"], "websocket");
+    }
+
+    #[test]
+    fn every_prefix_is_incomplete_not_an_error() {
+        for cut in 0..GET.len() {
+            assert!(
+                matches!(
+                    parse_request_head(&GET[..cut], &HeadLimits::default()),
+                    Ok(None)
+                ),
+                "cut {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn errors_carry_their_status() {
+        let limits = HeadLimits {
+            max_head_bytes: 64,
+            max_headers: 2,
+        };
+        let cases: &[(&[u8], u16)] = &[
+            (b"GET / HTTP/1.0\r\n\r\n", 505),
+            (b"GET / HTTP/2.0\r\n\r\n", 505),
+            (b"GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n", 431),
+            (
+                b"GET / HTTP/1.1\r\nX: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+                431,
+            ),
+            (b"GET\x01 / HTTP/1.1\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n", 400),
+            (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 400),
+        ];
+        for (input, status) in cases {
+            let err = parse_request_head(input, &limits).unwrap_err();
+            assert_eq!(
+                err.status().as_u16(),
+                *status,
+                "{err} for {:?}",
+                String::from_utf8_lossy(input)
+            );
+        }
+        assert_eq!(HeadError::Timeout.status(), StatusCode::REQUEST_TIMEOUT);
+    }
+}

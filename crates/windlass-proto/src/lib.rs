@@ -1,0 +1,45 @@
+//! The protocol core of windlass: everything the network can send a server, parsed without
+//! sockets, tasks or clocks.
+//!
+//! - [`head`] parses one HTTP/1.1 request head under size and header-count limits.
+//! - [`handshake`] validates a WebSocket upgrade request (RFC 6455 §4.2) and writes the responses.
+//! - [`frame`] encodes and decodes frame headers; [`mask`] applies the client mask.
+//! - [`decoder`] turns bytes into whole messages and control frames ([`WsDecoder`]): fragmentation,
+//!   incremental UTF-8 validation, size limits, close-frame validation.
+//! - [`line`] splits a byte stream into lines for raw TCP servers.
+//! - [`close`] names the close codes and says which may appear on the wire.
+//!
+//! Every decoder here follows the tokio-util contract: `Ok(None)` means "need more bytes", and
+//! exactly the bytes that make up what is returned are consumed. Hostile input yields an error
+//! that says what goes on the wire (`status()` for HTTP, `close_code()` for WebSocket); it never
+//! panics.
+//!
+//! ```
+//! use bytes::BytesMut;
+//! use windlass_proto::{DecoderConfig, Event, WsDecoder};
+//!
+//! // A masked text frame "Hi" as a browser sends it.
+//! let mut buf = BytesMut::from(&[0x81, 0x82, 1, 2, 3, 4, b'H' ^ 1, b'i' ^ 2][..]);
+//! let mut decoder = WsDecoder::new(DecoderConfig::default());
+//! match decoder.decode(&mut buf)? {
+//!     Some(Event::Text(text)) => assert_eq!(&text[..], b"Hi"),
+//!     other => panic!("unexpected {other:?}"),
+//! }
+//! # Ok::<(), windlass_proto::ProtocolError>(())
+//! ```
+
+pub mod close;
+pub mod decoder;
+pub mod frame;
+pub mod handshake;
+pub mod head;
+pub mod line;
+pub mod mask;
+pub mod utf8;
+
+pub use close::{CloseCode, CloseFrame};
+pub use decoder::{DecoderConfig, Event, ProtocolError, WsDecoder};
+pub use frame::{FrameHead, FrameHeader, OpCode};
+pub use handshake::{Accepted, HandshakeError};
+pub use head::{HeadError, HeadLimits};
+pub use line::{LineDecoder, LineTooLong};
