@@ -1,0 +1,558 @@
+//! The connection task: one loop per connection that owns the socket, decodes input, calls the
+//! component, writes output, and runs the timers and the close handshake.
+
+use std::collections::VecDeque;
+use std::future::{Future, poll_fn};
+use std::io::{self, IoSlice};
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::FutureExt as _;
+use tokio::io::{AsyncWrite, AsyncWriteExt as _};
+use tokio::time::{Instant, Sleep};
+use windlass_proto::{CloseCode, CloseFrame, Event, LineDecoder, OpCode, WsDecoder};
+
+use super::outbox::MAX_SLICES;
+use super::{CloseRequest, Command, Connection, Outgoing, Registry};
+use crate::component::{CloseInfo, MessageComponent};
+use crate::error::{BoxError, Error};
+use crate::io_server::Socket;
+use crate::message::{Message, Utf8Bytes};
+
+/// Smallest read: enough for a burst of small frames in one syscall.
+const READ_CHUNK: usize = 4096;
+/// Largest read-ahead reserved for one big frame; the buffer grows in steps up to the frame.
+const MAX_READ_AHEAD: usize = 256 * 1024;
+/// An empty read buffer bigger than this is released rather than kept for an idle peer.
+const KEEP_IDLE_BUFFER: usize = 64 * 1024;
+
+/// How bytes become messages on this connection.
+#[derive(Debug)]
+pub(crate) enum Wire {
+    WebSocket(WsDecoder),
+    Lines(LineDecoder),
+}
+
+/// Timing for one connection.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Timing {
+    /// How long to wait for the peer's close frame, or for the peer to take our last bytes.
+    pub(crate) close_timeout: Duration,
+    /// Ping after this much silence; close if the next `timeout` is silent too.
+    pub(crate) keep_alive: Option<(Duration, Duration)>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Open,
+    /// We sent a close frame and wait for the peer's.
+    Closing,
+    /// The peer broke the protocol: flush our close frame, send FIN, discard input until EOF.
+    Failing,
+    /// Nothing more to read: flush, send FIN, done.
+    Flushing,
+    Done,
+}
+
+enum IoEvent {
+    Read,
+    Eof,
+    Failed(io::Error),
+    /// Everything queued is written (reported only while closing).
+    Flushed,
+    Commands,
+    Timer,
+}
+
+#[derive(Debug)]
+struct KeepAlive {
+    interval: Duration,
+    timeout: Duration,
+    awaiting_pong: bool,
+}
+
+pub(crate) struct Driver<'a, C> {
+    component: &'a C,
+    socket: Socket,
+    conn: Connection,
+    wire: Wire,
+    read_buf: BytesMut,
+    /// Swapped with the shared inbox so draining it allocates nothing.
+    inbox: Vec<Command>,
+    commands: VecDeque<Command>,
+    phase: Phase,
+    fin_sent: bool,
+    /// Set when the peer sent anything since the keep-alive timer last fired.
+    activity: bool,
+    keep_alive: Option<KeepAlive>,
+    close_timeout: Duration,
+    timer: Pin<Box<Sleep>>,
+    deadline: Option<Instant>,
+    report: Option<CloseInfo>,
+}
+
+impl<'a, C: MessageComponent> Driver<'a, C> {
+    pub(crate) fn new(
+        component: &'a C,
+        socket: Socket,
+        conn: Connection,
+        wire: Wire,
+        read_buf: BytesMut,
+        timing: Timing,
+    ) -> Self {
+        Self {
+            component,
+            socket,
+            conn,
+            wire,
+            read_buf,
+            inbox: Vec::new(),
+            commands: VecDeque::new(),
+            phase: Phase::Open,
+            fin_sent: false,
+            activity: false,
+            keep_alive: timing.keep_alive.map(|(interval, timeout)| KeepAlive {
+                interval,
+                timeout,
+                awaiting_pong: false,
+            }),
+            close_timeout: timing.close_timeout,
+            timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
+            deadline: None,
+            report: None,
+        }
+    }
+
+    /// Runs the connection to its end; `on_close` has run when this returns.
+    pub(crate) async fn run(mut self, registry: &Arc<Registry>) {
+        let _registration = registry.register(self.conn.shared());
+        if let Some(ka) = &self.keep_alive {
+            self.set_deadline(Some(ka.interval));
+        }
+        tracing::debug!(id = %self.conn.id(), remote = %self.conn.remote_addr(), "open");
+        match guard(self.component.on_open(&mut self.conn)).await {
+            Ok(()) => self.after_callback().await,
+            Err(e) => self.fail(e).await,
+        }
+        self.process_input().await;
+        while self.phase != Phase::Done {
+            let event = poll_fn(|cx| self.poll_io(cx)).await;
+            self.handle(event).await;
+        }
+        self.finish().await;
+    }
+
+    /// Waits for the next thing to do, writing whatever is queued meanwhile.
+    fn poll_io(&mut self, cx: &mut Context<'_>) -> Poll<IoEvent> {
+        let shared = Arc::clone(self.conn.shared());
+        shared.waker.register(cx.waker());
+        {
+            let mut inbox = shared
+                .inbox
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            std::mem::swap(&mut inbox.commands, &mut self.inbox);
+        }
+        for command in self.inbox.drain(..) {
+            match command {
+                Command::Send(item) => self.conn.queue.push(item),
+                other => self.commands.push_back(other),
+            }
+        }
+        if !self.commands.is_empty() {
+            return Poll::Ready(IoEvent::Commands);
+        }
+
+        while !self.conn.queue.is_empty() {
+            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+            let n = self.conn.queue.slices(&mut slices);
+            match Pin::new(&mut self.socket).poll_write_vectored(cx, &slices[..n]) {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(IoEvent::Failed(io::ErrorKind::WriteZero.into()));
+                }
+                Poll::Ready(Ok(written)) => {
+                    self.conn.queue.advance(written);
+                    shared.queued.fetch_sub(written, Ordering::Relaxed);
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(IoEvent::Failed(e)),
+                Poll::Pending => break,
+            }
+        }
+        if self.conn.queue.is_empty() {
+            if let Poll::Ready(Err(e)) = Pin::new(&mut self.socket).poll_flush(cx) {
+                return Poll::Ready(IoEvent::Failed(e));
+            }
+            if matches!(self.phase, Phase::Failing | Phase::Flushing) && !self.fin_sent {
+                return Poll::Ready(IoEvent::Flushed);
+            }
+        }
+
+        if matches!(self.phase, Phase::Open | Phase::Closing | Phase::Failing) {
+            self.reserve_read_space();
+            match tokio_util::io::poll_read_buf(Pin::new(&mut self.socket), cx, &mut self.read_buf)
+            {
+                Poll::Ready(Ok(0)) => return Poll::Ready(IoEvent::Eof),
+                Poll::Ready(Ok(_)) => return Poll::Ready(IoEvent::Read),
+                Poll::Ready(Err(e)) => return Poll::Ready(IoEvent::Failed(e)),
+                Poll::Pending => {}
+            }
+        }
+
+        if self.deadline.is_some() && self.timer.as_mut().poll(cx).is_ready() {
+            self.deadline = None;
+            return Poll::Ready(IoEvent::Timer);
+        }
+        Poll::Pending
+    }
+
+    fn reserve_read_space(&mut self) {
+        let wanted = match &self.wire {
+            Wire::WebSocket(decoder) => decoder.bytes_wanted(self.read_buf.len()),
+            Wire::Lines(_) => 0,
+        };
+        let spare = self.read_buf.capacity() - self.read_buf.len();
+        if spare < READ_CHUNK / 4 || spare < wanted.min(MAX_READ_AHEAD) {
+            self.read_buf
+                .reserve(wanted.clamp(READ_CHUNK, MAX_READ_AHEAD));
+        }
+    }
+
+    async fn handle(&mut self, event: IoEvent) {
+        match event {
+            IoEvent::Read => {
+                self.activity = true;
+                match self.phase {
+                    Phase::Open | Phase::Closing => self.process_input().await,
+                    _ => self.read_buf.clear(),
+                }
+            }
+            IoEvent::Eof => self.on_eof().await,
+            IoEvent::Failed(e) => {
+                if self.phase == Phase::Open {
+                    self.report_error(Error::Io(e)).await;
+                }
+                self.report
+                    .get_or_insert_with(|| abnormal("connection broke"));
+                self.phase = Phase::Done;
+            }
+            IoEvent::Flushed => {
+                // Our last bytes are out: send FIN so the peer sees the close promptly.
+                let _ = self.socket.shutdown().await;
+                self.fin_sent = true;
+                if self.phase == Phase::Flushing {
+                    self.phase = Phase::Done;
+                }
+            }
+            IoEvent::Commands => {
+                while let Some(command) = self.commands.pop_front() {
+                    match command {
+                        Command::Send(item) => self.conn.queue.push(item),
+                        Command::Close(frame) => self.start_close(frame),
+                        Command::Overflow => self.overflow().await,
+                        Command::Shutdown => self.start_close(CloseFrame::new(
+                            CloseCode::GOING_AWAY,
+                            "server shutting down",
+                        )),
+                        Command::Abort => {
+                            self.report
+                                .get_or_insert_with(|| abnormal("server stopped"));
+                            self.phase = Phase::Done;
+                        }
+                    }
+                }
+            }
+            IoEvent::Timer => self.on_timer().await,
+        }
+    }
+
+    /// Decodes and dispatches everything complete in the read buffer.
+    async fn process_input(&mut self) {
+        while matches!(self.phase, Phase::Open | Phase::Closing) {
+            match &mut self.wire {
+                Wire::WebSocket(decoder) => match decoder.decode(&mut self.read_buf) {
+                    Ok(Some(event)) => self.on_frame_event(event).await,
+                    Ok(None) => break,
+                    Err(e) => self.fail(Error::Protocol(e)).await,
+                },
+                Wire::Lines(decoder) => match decoder.decode(&mut self.read_buf) {
+                    Ok(Some(line)) => self.deliver(line_message(line)).await,
+                    Ok(None) => break,
+                    Err(e) => self.fail(Error::LineTooLong(e)).await,
+                },
+            }
+        }
+        if self.read_buf.is_empty() && self.read_buf.capacity() > KEEP_IDLE_BUFFER {
+            self.read_buf = BytesMut::new();
+        }
+    }
+
+    async fn on_frame_event(&mut self, event: Event) {
+        match (self.phase, event) {
+            (Phase::Open, Event::Text(text)) => {
+                self.deliver(Message::Text(Utf8Bytes::from_validated(text)))
+                    .await
+            }
+            (Phase::Open, Event::Binary(bytes)) => self.deliver(Message::Binary(bytes)).await,
+            (Phase::Open, Event::Ping(payload)) => self
+                .conn
+                .push_control(Outgoing::frame(OpCode::Pong, payload)),
+            (Phase::Open, Event::Close(frame)) => {
+                // The peer closes: echo its code, then close the TCP connection (server first).
+                let reply = frame.as_ref().map(|f| CloseFrame::new(f.code, ""));
+                self.conn.push_control(Outgoing::close(reply.as_ref()));
+                self.report = Some(match frame {
+                    Some(f) => CloseInfo {
+                        code: f.code,
+                        reason: f.reason,
+                        clean: true,
+                    },
+                    None => CloseInfo {
+                        code: CloseCode::NO_STATUS,
+                        reason: String::new(),
+                        clean: true,
+                    },
+                });
+                self.enter(Phase::Flushing);
+            }
+            (Phase::Closing, Event::Close(_)) => {
+                if let Some(report) = &mut self.report {
+                    report.clean = true;
+                }
+                self.enter(Phase::Flushing);
+            }
+            // Pongs only prove liveness (already noted); while closing, data is discarded.
+            _ => {}
+        }
+    }
+
+    async fn deliver(&mut self, msg: Message) {
+        if self.phase != Phase::Open {
+            return;
+        }
+        match guard(self.component.on_message(&mut self.conn, msg)).await {
+            Ok(()) => self.after_callback().await,
+            Err(e) => self.fail(e).await,
+        }
+    }
+
+    async fn after_callback(&mut self) {
+        match self.conn.close_request.take() {
+            Some(CloseRequest::Close(frame)) => self.start_close(frame),
+            Some(CloseRequest::Overflow) => self.overflow().await,
+            None => {}
+        }
+    }
+
+    /// We close: over WebSocket send a close frame and wait for the peer's; over raw TCP flush
+    /// and close.
+    fn start_close(&mut self, frame: CloseFrame) {
+        if self.phase != Phase::Open {
+            return;
+        }
+        match self.wire {
+            Wire::WebSocket(_) => {
+                self.conn.push_control(Outgoing::close(Some(&frame)));
+                self.report = Some(CloseInfo {
+                    code: frame.code,
+                    reason: frame.reason,
+                    clean: false,
+                });
+                self.enter(Phase::Closing);
+            }
+            Wire::Lines(_) => {
+                self.report = Some(CloseInfo {
+                    code: frame.code,
+                    reason: frame.reason,
+                    clean: true,
+                });
+                self.enter(Phase::Flushing);
+            }
+        }
+    }
+
+    /// The connection failed: tell the component, then close with the error's code.
+    async fn fail(&mut self, error: Error) {
+        if matches!(self.phase, Phase::Done | Phase::Failing | Phase::Flushing) {
+            return;
+        }
+        let protocol = matches!(error, Error::Protocol(_) | Error::LineTooLong(_));
+        let code = error.close_code();
+        let reason = if protocol {
+            error.to_string()
+        } else {
+            "internal error".to_owned()
+        };
+        self.report_error(error).await;
+        let frame = CloseFrame::new(code, &reason);
+        if !protocol {
+            self.start_close(frame);
+            return;
+        }
+        // The peer's bytes can no longer be parsed: send our close frame (unless one is out
+        // already), then FIN, and only drain what it sends until it closes.
+        if let (Wire::WebSocket(_), Phase::Open) = (&self.wire, self.phase) {
+            self.conn.push_control(Outgoing::close(Some(&frame)));
+        }
+        self.report = Some(CloseInfo {
+            code: frame.code,
+            reason: frame.reason,
+            clean: false,
+        });
+        self.read_buf.clear();
+        self.enter(Phase::Failing);
+    }
+
+    /// The send queue passed its limit under `SlowConsumer::Close`.
+    async fn overflow(&mut self) {
+        if self.phase != Phase::Open {
+            return;
+        }
+        let shared = Arc::clone(self.conn.shared());
+        let dropped = self.conn.queue.discard_unstarted();
+        shared.queued.fetch_sub(dropped, Ordering::Relaxed);
+        let limit = shared.queue.limit;
+        tracing::debug!(id = %self.conn.id(), limit, dropped, "slow consumer");
+        self.report_error(Error::SlowConsumer { limit }).await;
+        self.start_close(CloseFrame::new(
+            CloseCode::POLICY_VIOLATION,
+            "slow consumer",
+        ));
+    }
+
+    async fn on_eof(&mut self) {
+        match self.phase {
+            Phase::Open => match &mut self.wire {
+                Wire::Lines(decoder) => {
+                    if let Ok(Some(line)) = decoder.decode_eof(&mut self.read_buf) {
+                        self.deliver(line_message(line)).await;
+                    }
+                    self.report.get_or_insert(CloseInfo {
+                        code: CloseCode::NORMAL,
+                        reason: String::new(),
+                        clean: true,
+                    });
+                }
+                Wire::WebSocket(_) => {
+                    self.report = Some(abnormal("connection closed without a close frame"));
+                }
+            },
+            Phase::Closing => {
+                if let Some(report) = &mut self.report {
+                    report.clean = false;
+                }
+            }
+            _ => {}
+        }
+        self.phase = Phase::Done;
+    }
+
+    async fn on_timer(&mut self) {
+        if self.phase != Phase::Open {
+            // The peer did not finish the close in time.
+            self.report
+                .get_or_insert_with(|| abnormal("close timed out"));
+            self.phase = Phase::Done;
+            return;
+        }
+        let Some(ka) = &mut self.keep_alive else {
+            return;
+        };
+        if self.activity {
+            self.activity = false;
+            ka.awaiting_pong = false;
+            let interval = ka.interval;
+            self.set_deadline(Some(interval));
+        } else if ka.awaiting_pong {
+            let timeout = ka.timeout;
+            self.report_error(Error::KeepAliveTimeout(timeout)).await;
+            self.report = Some(abnormal("keep-alive timeout"));
+            self.phase = Phase::Done;
+        } else {
+            ka.awaiting_pong = true;
+            let timeout = ka.timeout;
+            self.conn
+                .push_control(Outgoing::frame(OpCode::Ping, Bytes::new()));
+            self.set_deadline(Some(timeout));
+        }
+    }
+
+    fn enter(&mut self, phase: Phase) {
+        self.phase = phase;
+        self.conn.closing = true;
+        self.set_deadline(Some(self.close_timeout));
+    }
+
+    fn set_deadline(&mut self, after: Option<Duration>) {
+        self.deadline = after.map(|d| Instant::now() + d);
+        if let Some(deadline) = self.deadline {
+            self.timer.as_mut().reset(deadline);
+        }
+    }
+
+    async fn report_error(&mut self, error: Error) {
+        tracing::debug!(id = %self.conn.id(), %error, "connection error");
+        if let Err(panic) = AssertUnwindSafe(self.component.on_error(&mut self.conn, error))
+            .catch_unwind()
+            .await
+        {
+            tracing::error!(id = %self.conn.id(), panic = panic_text(&*panic), "on_error panicked");
+        }
+    }
+
+    async fn finish(mut self) {
+        self.conn.closing = true;
+        let shared = Arc::clone(self.conn.shared());
+        drop(shared.close_inbox());
+        let report = self
+            .report
+            .take()
+            .unwrap_or_else(|| abnormal("connection ended"));
+        tracing::debug!(id = %self.conn.id(), code = %report.code, clean = report.clean, "close");
+        if let Err(panic) = AssertUnwindSafe(self.component.on_close(&mut self.conn, report))
+            .catch_unwind()
+            .await
+        {
+            tracing::error!(id = %self.conn.id(), panic = panic_text(&*panic), "on_close panicked");
+        }
+    }
+}
+
+fn abnormal(reason: &str) -> CloseInfo {
+    CloseInfo {
+        code: CloseCode::ABNORMAL,
+        reason: reason.to_owned(),
+        clean: false,
+    }
+}
+
+/// A line is text when it is UTF-8, binary otherwise.
+fn line_message(line: Bytes) -> Message {
+    match Utf8Bytes::try_from_bytes(line.clone()) {
+        Ok(text) => Message::Text(text),
+        Err(_) => Message::Binary(line),
+    }
+}
+
+/// Runs a callback, turning a returned error or a panic into an [`Error`].
+async fn guard(callback: impl Future<Output = Result<(), BoxError>>) -> Result<(), Error> {
+    match AssertUnwindSafe(callback).catch_unwind().await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(Error::Component(e)),
+        Err(panic) => Err(Error::Panic(panic_text(&*panic))),
+    }
+}
+
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_owned()
+    }
+}

@@ -1,0 +1,275 @@
+//! Connections as components see them: [`Connection`] inside callbacks, [`ConnectionHandle`]
+//! from anywhere else.
+
+mod driver;
+mod outbox;
+mod registry;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use http::{Extensions, Request};
+use windlass_proto::{CloseCode, CloseFrame};
+
+pub(crate) use driver::{Driver, Timing, Wire};
+pub use outbox::SlowConsumer;
+pub(crate) use outbox::{
+    Admission, Command, DEFAULT_SEND_QUEUE, Outgoing, QueueConfig, Shared, WireKind, WriteQueue,
+};
+pub(crate) use registry::Registry;
+
+use crate::error::SendError;
+use crate::message::Message;
+
+/// A connection's identity, unique for the life of an `IoServer` (Ratchet's `resourceId`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnectionId(pub(crate) u64);
+
+impl ConnectionId {
+    /// The number behind the id.
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for ConnectionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+/// A connection, as callbacks see it (Ratchet's `ConnectionInterface`).
+///
+/// It lives in the connection's own task and is lent to each callback, so sending from a
+/// callback takes no lock. To send from elsewhere — another connection's callback, a timer, a
+/// database listener — keep a [`ConnectionHandle`] from [`Connection::handle`].
+pub struct Connection {
+    shared: Arc<Shared>,
+    request: Option<Box<Request<()>>>,
+    protocol: Option<String>,
+    extensions: Extensions,
+    pub(crate) queue: WriteQueue,
+    /// Set by `close()` (or a slow-consumer overflow) during a callback; acted on after it.
+    pub(crate) close_request: Option<CloseRequest>,
+    /// Set once closing has started; sends then fail.
+    pub(crate) closing: bool,
+}
+
+/// Why the connection task should start closing.
+#[derive(Debug)]
+pub(crate) enum CloseRequest {
+    Close(CloseFrame),
+    Overflow,
+}
+
+impl Connection {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        request: Option<Request<()>>,
+        protocol: Option<String>,
+    ) -> Self {
+        Self {
+            shared,
+            request: request.map(Box::new),
+            protocol,
+            extensions: Extensions::new(),
+            queue: WriteQueue::default(),
+            close_request: None,
+            closing: false,
+        }
+    }
+
+    /// The connection's id (Ratchet's `resourceId`).
+    pub fn id(&self) -> ConnectionId {
+        self.shared.id
+    }
+
+    /// The peer's address (Ratchet's `remoteAddress`).
+    pub fn remote_addr(&self) -> SocketAddr {
+        self.shared.remote_addr
+    }
+
+    /// The HTTP upgrade request: URI, headers, cookies (Ratchet's `httpRequest`). `None` over
+    /// raw TCP.
+    pub fn request(&self) -> Option<&Request<()>> {
+        self.request.as_deref()
+    }
+
+    /// The value of cookie `name` from the upgrade request.
+    pub fn cookie(&self, name: &str) -> Option<&str> {
+        self.request()?
+            .headers()
+            .get_all(http::header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| value)
+    }
+
+    /// The negotiated WebSocket sub-protocol, if any.
+    pub fn protocol(&self) -> Option<&str> {
+        self.protocol.as_deref()
+    }
+
+    /// Typed per-connection data (what Ratchet users keep in dynamic properties).
+    pub fn extensions(&self) -> &Extensions {
+        &self.extensions
+    }
+
+    /// Typed per-connection data, mutable.
+    pub fn extensions_mut(&mut self) -> &mut Extensions {
+        &mut self.extensions
+    }
+
+    /// Queues a message. Never blocks; the bytes are written when the callback returns.
+    ///
+    /// Fails with [`SendError::Closed`] once the connection is closing, and applies the
+    /// [`SlowConsumer`] policy when the send queue is over its limit.
+    pub fn send(&mut self, msg: impl Into<Message>) -> Result<(), SendError> {
+        if self.closing || self.close_request.is_some() {
+            return Err(SendError::Closed);
+        }
+        let item = Outgoing::message(self.shared.wire, &msg.into());
+        self.push(item)
+    }
+
+    pub(crate) fn push(&mut self, item: Outgoing) -> Result<(), SendError> {
+        match self.shared.admit(item.len()) {
+            Admission::Accept => {
+                self.queue.push(item);
+                Ok(())
+            }
+            Admission::Drop => Ok(()),
+            Admission::Refuse(e) => Err(e),
+            Admission::Overflow => {
+                self.close_request = Some(CloseRequest::Overflow);
+                Err(SendError::Closed)
+            }
+        }
+    }
+
+    /// Queues control output (pongs, close frames, the handshake response) past the limit.
+    pub(crate) fn push_control(&mut self, item: Outgoing) {
+        self.shared.queued.fetch_add(item.len(), Ordering::Relaxed);
+        self.queue.push(item);
+    }
+
+    /// Starts closing the connection once the current callback returns.
+    ///
+    /// Over WebSocket this sends a close frame with `code` and `reason` (cut to 123 bytes) and
+    /// waits for the peer's; over raw TCP it flushes what is queued and closes. A code that may
+    /// not be sent on the wire (1005, 1006, 1015, unassigned) is replaced by 1000.
+    pub fn close(&mut self, code: CloseCode, reason: &str) {
+        if self.close_request.is_none() && !self.closing {
+            self.close_request = Some(CloseRequest::Close(close_frame(code, reason)));
+        }
+    }
+
+    /// A handle for sending from other tasks.
+    pub fn handle(&self) -> ConnectionHandle {
+        ConnectionHandle {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// Bytes queued for this peer and not yet written to the socket.
+    pub fn buffered_amount(&self) -> usize {
+        self.shared.queued.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("id", &self.id())
+            .field("remote_addr", &self.remote_addr())
+            .finish_non_exhaustive()
+    }
+}
+
+fn close_frame(code: CloseCode, reason: &str) -> CloseFrame {
+    let code = if code.is_sendable() {
+        code
+    } else {
+        tracing::warn!(%code, "close code may not be sent; using 1000");
+        CloseCode::NORMAL
+    };
+    CloseFrame::new(code, reason)
+}
+
+/// Sends to a connection from any task (Clone + Send + Sync).
+///
+/// `send` never blocks or awaits: it queues the message and wakes the connection's task. A
+/// handle keeps no socket open; once the connection ends, sends fail with [`SendError::Closed`].
+#[derive(Clone)]
+pub struct ConnectionHandle {
+    shared: Arc<Shared>,
+}
+
+impl ConnectionHandle {
+    /// The connection's id.
+    pub fn id(&self) -> ConnectionId {
+        self.shared.id
+    }
+
+    /// The peer's address.
+    pub fn remote_addr(&self) -> SocketAddr {
+        self.shared.remote_addr
+    }
+
+    /// Queues a message; see [`Connection::send`].
+    pub fn send(&self, msg: impl Into<Message>) -> Result<(), SendError> {
+        self.shared
+            .send(Outgoing::message(self.shared.wire, &msg.into()))
+    }
+
+    /// Queues an already encoded message (a broadcast encodes once for everyone).
+    pub(crate) fn send_encoded(&self, item: Outgoing) -> Result<(), SendError> {
+        self.shared.send(item)
+    }
+
+    pub(crate) fn wire(&self) -> WireKind {
+        self.shared.wire
+    }
+
+    /// Asks the connection to close; see [`Connection::close`].
+    pub fn close(&self, code: CloseCode, reason: &str) -> Result<(), SendError> {
+        self.shared.post(Command::Close(close_frame(code, reason)))
+    }
+
+    /// Bytes queued for this peer and not yet written to the socket.
+    pub fn buffered_amount(&self) -> usize {
+        self.shared.queued.load(Ordering::Relaxed)
+    }
+
+    /// Messages dropped under [`SlowConsumer::DropMessage`].
+    pub fn dropped_messages(&self) -> u64 {
+        self.shared.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Whether the connection has ended.
+    pub fn is_closed(&self) -> bool {
+        self.shared
+            .inbox
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .closed
+    }
+}
+
+impl fmt::Debug for ConnectionHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectionHandle")
+            .field("id", &self.id())
+            .field("remote_addr", &self.remote_addr())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,393 @@
+//! The outbound side of a connection: encoded frames, the byte-bounded queue, and the inbox
+//! through which other tasks reach it.
+
+use std::collections::VecDeque;
+use std::io::IoSlice;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use futures_util::task::AtomicWaker;
+use windlass_proto::{CloseFrame, FrameHead, OpCode};
+
+use crate::connection::ConnectionId;
+use crate::error::SendError;
+use crate::message::Message;
+
+/// What happens when a peer reads so slowly that its send queue passes `max_send_queue`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SlowConsumer {
+    /// Drop what is queued, send a 1008 close frame and close the connection (default).
+    /// The sender gets [`SendError::Closed`]; `on_error` sees [`Error::SlowConsumer`].
+    ///
+    /// [`Error::SlowConsumer`]: crate::Error::SlowConsumer
+    #[default]
+    Close,
+    /// Drop the new message and count it ([`ConnectionHandle::dropped_messages`]); the send
+    /// returns `Ok`. For feeds where only the latest value matters.
+    ///
+    /// [`ConnectionHandle::dropped_messages`]: crate::ConnectionHandle::dropped_messages
+    DropMessage,
+    /// Refuse the new message: the send returns [`SendError::QueueFull`] and the caller decides.
+    Error,
+}
+
+/// Limits of one connection's send queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct QueueConfig {
+    pub(crate) limit: usize,
+    pub(crate) policy: SlowConsumer,
+}
+
+/// Default send-queue limit: 4 MiB, a few seconds of a busy feed for a stalled peer.
+pub(crate) const DEFAULT_SEND_QUEUE: usize = 4 << 20;
+
+/// How messages are framed on this connection's wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum WireKind {
+    /// RFC 6455 frames.
+    WebSocket,
+    /// Raw TCP, one message per line.
+    Lines,
+}
+
+/// One encoded unit of output: a frame header (or nothing), a payload shared with whoever else
+/// sends it, and for line transports a trailing newline.
+#[derive(Clone, Debug)]
+pub(crate) struct Outgoing {
+    head: FrameHead,
+    body: Bytes,
+    newline: bool,
+}
+
+static NEWLINE: &[u8] = b"\n";
+
+impl Outgoing {
+    /// Raw bytes (an HTTP response).
+    pub(crate) fn raw(body: Bytes) -> Self {
+        Self {
+            head: FrameHead::EMPTY,
+            body,
+            newline: false,
+        }
+    }
+
+    /// A message encoded for `wire`. The payload is not copied.
+    pub(crate) fn message(wire: WireKind, msg: &Message) -> Self {
+        match (wire, msg) {
+            (WireKind::WebSocket, Message::Text(text)) => {
+                Self::frame(OpCode::Text, text.as_bytes().clone())
+            }
+            (WireKind::WebSocket, Message::Binary(bytes)) => {
+                Self::frame(OpCode::Binary, bytes.clone())
+            }
+            (WireKind::Lines, msg) => {
+                let body = match msg {
+                    Message::Text(text) => text.as_bytes().clone(),
+                    Message::Binary(bytes) => bytes.clone(),
+                };
+                let newline = body.last() != Some(&b'\n');
+                Self {
+                    head: FrameHead::EMPTY,
+                    body,
+                    newline,
+                }
+            }
+        }
+    }
+
+    /// A whole WebSocket frame.
+    pub(crate) fn frame(opcode: OpCode, payload: Bytes) -> Self {
+        Self {
+            head: FrameHead::new(true, opcode, payload.len()),
+            body: payload,
+            newline: false,
+        }
+    }
+
+    /// A close frame.
+    pub(crate) fn close(frame: Option<&CloseFrame>) -> Self {
+        Self::frame(
+            OpCode::Close,
+            frame.map(CloseFrame::to_payload).unwrap_or_default(),
+        )
+    }
+
+    /// Bytes on the wire.
+    pub(crate) fn len(&self) -> usize {
+        self.head.as_slice().len() + self.body.len() + usize::from(self.newline)
+    }
+
+    /// The three parts, in wire order.
+    fn parts(&self) -> [&[u8]; 3] {
+        [
+            self.head.as_slice(),
+            &self.body,
+            if self.newline { NEWLINE } else { &[] },
+        ]
+    }
+}
+
+/// The connection task's own queue of output, written with vectored writes.
+#[derive(Debug, Default)]
+pub(crate) struct WriteQueue {
+    items: VecDeque<Outgoing>,
+    /// Bytes of the front item already written.
+    written: usize,
+}
+
+/// Most slices handed to one `writev`; Linux takes up to 1024.
+pub(crate) const MAX_SLICES: usize = 64;
+
+impl WriteQueue {
+    pub(crate) fn push(&mut self, item: Outgoing) {
+        self.items.push_back(item);
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Fills `slices` with what is left to write, in order; returns how many were filled.
+    pub(crate) fn slices<'a>(&'a self, slices: &mut [IoSlice<'a>; MAX_SLICES]) -> usize {
+        let mut n = 0;
+        let mut skip = self.written;
+        'items: for item in &self.items {
+            for part in item.parts() {
+                if skip >= part.len() {
+                    skip -= part.len();
+                    continue;
+                }
+                slices[n] = IoSlice::new(&part[skip..]);
+                skip = 0;
+                n += 1;
+                if n == MAX_SLICES {
+                    break 'items;
+                }
+            }
+        }
+        n
+    }
+
+    /// Marks `n` bytes as written, dropping finished items.
+    pub(crate) fn advance(&mut self, n: usize) {
+        self.written += n;
+        while let Some(front) = self.items.front() {
+            let len = front.len();
+            if self.written < len {
+                break;
+            }
+            self.written -= len;
+            self.items.pop_front();
+        }
+    }
+
+    /// Drops everything not yet started (a partly written item stays, or the frame stream would
+    /// be corrupt). Returns the bytes dropped.
+    pub(crate) fn discard_unstarted(&mut self) -> usize {
+        let keep = usize::from(self.written > 0);
+        self.items.drain(keep..).map(|item| item.len()).sum()
+    }
+
+    /// Every byte still to be written.
+    #[cfg(test)]
+    pub(crate) fn pending_bytes(&self) -> usize {
+        self.items.iter().map(Outgoing::len).sum::<usize>() - self.written
+    }
+}
+
+/// A request from outside the connection task.
+#[derive(Debug)]
+pub(crate) enum Command {
+    Send(Outgoing),
+    Close(CloseFrame),
+    /// A handle's send passed the queue limit under [`SlowConsumer::Close`].
+    Overflow,
+    /// The server is shutting down: close with 1001.
+    Shutdown,
+    /// The drain deadline passed: drop the connection now.
+    Abort,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Inbox {
+    /// Set when the task ends; later commands are refused so nothing piles up.
+    pub(crate) closed: bool,
+    pub(crate) commands: Vec<Command>,
+}
+
+/// State shared between a connection task and its handles.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) id: ConnectionId,
+    pub(crate) remote_addr: SocketAddr,
+    pub(crate) wire: WireKind,
+    pub(crate) queue: QueueConfig,
+    /// Bytes accepted for sending and not yet written, wherever they wait.
+    pub(crate) queued: AtomicUsize,
+    pub(crate) dropped: AtomicU64,
+    pub(crate) inbox: Mutex<Inbox>,
+    pub(crate) waker: AtomicWaker,
+}
+
+/// What the queue limit says about a new message.
+pub(crate) enum Admission {
+    Accept,
+    /// Drop the message silently (counted).
+    Drop,
+    Refuse(SendError),
+    /// Accept nothing and close the connection as a slow consumer.
+    Overflow,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        id: ConnectionId,
+        remote_addr: SocketAddr,
+        wire: WireKind,
+        queue: QueueConfig,
+    ) -> Self {
+        Self {
+            id,
+            remote_addr,
+            wire,
+            queue,
+            queued: AtomicUsize::new(0),
+            dropped: AtomicU64::new(0),
+            inbox: Mutex::new(Inbox::default()),
+            waker: AtomicWaker::new(),
+        }
+    }
+
+    /// Applies the limit: a message is accepted while fewer than `limit` bytes wait, so the
+    /// queue never holds more than the limit plus one message.
+    pub(crate) fn admit(&self, len: usize) -> Admission {
+        if self.queued.load(Ordering::Relaxed) < self.queue.limit {
+            self.queued.fetch_add(len, Ordering::Relaxed);
+            return Admission::Accept;
+        }
+        match self.queue.policy {
+            SlowConsumer::Close => Admission::Overflow,
+            SlowConsumer::DropMessage => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                Admission::Drop
+            }
+            SlowConsumer::Error => Admission::Refuse(SendError::QueueFull),
+        }
+    }
+
+    /// Queues a command for the task and wakes it. Fails once the task has ended.
+    pub(crate) fn post(&self, command: Command) -> Result<(), SendError> {
+        {
+            let mut inbox = self
+                .inbox
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if inbox.closed {
+                return Err(SendError::Closed);
+            }
+            inbox.commands.push(command);
+        }
+        self.waker.wake();
+        Ok(())
+    }
+
+    /// Sends from another task.
+    pub(crate) fn send(&self, item: Outgoing) -> Result<(), SendError> {
+        let len = item.len();
+        match self.admit(len) {
+            Admission::Accept => self.post(Command::Send(item)).inspect_err(|_| {
+                self.queued.fetch_sub(len, Ordering::Relaxed);
+            }),
+            Admission::Drop => Ok(()),
+            Admission::Refuse(e) => Err(e),
+            Admission::Overflow => {
+                let _ = self.post(Command::Overflow);
+                Err(SendError::Closed)
+            }
+        }
+    }
+
+    /// Marks the task ended; returns commands that were still waiting.
+    pub(crate) fn close_inbox(&self) -> Vec<Command> {
+        let mut inbox = self
+            .inbox
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        inbox.closed = true;
+        std::mem::take(&mut inbox.commands)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queue_of(items: &[Outgoing]) -> WriteQueue {
+        let mut q = WriteQueue::default();
+        for item in items {
+            q.push(item.clone());
+        }
+        q
+    }
+
+    fn write_all(q: &mut WriteQueue, step: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        while !q.is_empty() {
+            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+            let n = q.slices(&mut slices);
+            let mut budget = step;
+            let mut wrote = 0;
+            for s in &slices[..n] {
+                let take = s.len().min(budget);
+                out.extend_from_slice(&s[..take]);
+                budget -= take;
+                wrote += take;
+                if budget == 0 {
+                    break;
+                }
+            }
+            q.advance(wrote);
+        }
+        out
+    }
+
+    #[test]
+    fn partial_writes_resume_exactly_where_they_stopped() {
+        let items = [
+            Outgoing::raw(Bytes::from_static(b"HTTP/1.1 101\r\n\r\n")),
+            Outgoing::message(WireKind::WebSocket, &Message::text("hello")),
+            Outgoing::message(WireKind::Lines, &Message::text("line")),
+            Outgoing::message(WireKind::Lines, &Message::text("done\n")),
+            Outgoing::close(Some(&CloseFrame::new(
+                windlass_proto::CloseCode::NORMAL,
+                "bye",
+            ))),
+        ];
+        let mut expected = b"HTTP/1.1 101\r\n\r\n\x81\x05hellolinedone\n".to_vec();
+        expected.extend_from_slice(b"\x88\x05\x03\xe8bye");
+        // Insert the line transport's newline after "line".
+        expected.splice(25..25, *b"\n");
+        for step in 1..=expected.len() {
+            let mut q = queue_of(&items);
+            assert_eq!(q.pending_bytes(), expected.len());
+            assert_eq!(write_all(&mut q, step), expected, "step {step}");
+        }
+    }
+
+    #[test]
+    fn discarding_keeps_a_partly_written_frame() {
+        let mut q = queue_of(&[
+            Outgoing::raw(Bytes::from_static(b"abcd")),
+            Outgoing::raw(Bytes::from_static(b"efgh")),
+        ]);
+        q.advance(2);
+        assert_eq!(q.discard_unstarted(), 4);
+        assert_eq!(q.pending_bytes(), 2);
+        let mut q = queue_of(&[Outgoing::raw(Bytes::from_static(b"abcd"))]);
+        assert_eq!(q.discard_unstarted(), 4);
+        assert!(q.is_empty());
+    }
+}

@@ -1,0 +1,110 @@
+//! The server's list of open connections, used only to reach them all at shutdown.
+//!
+//! Registering costs one lock when a connection opens and one when it ends; nothing on the
+//! message path touches the registry. Shutdown reaches each connection through its own inbox,
+//! so a connection task waits on its socket, its inbox and one timer — nothing shared.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+
+use super::{Command, ConnectionId, Shared};
+
+const RUNNING: u8 = 0;
+const DRAINING: u8 = 1;
+const ABORTING: u8 = 2;
+
+#[derive(Debug)]
+pub(crate) struct Registry {
+    open: Mutex<HashMap<ConnectionId, Weak<Shared>>>,
+    state: AtomicU8,
+    next_id: AtomicU64,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self {
+            open: Mutex::new(HashMap::new()),
+            state: AtomicU8::new(RUNNING),
+            next_id: AtomicU64::new(1),
+        }
+    }
+}
+
+impl Registry {
+    pub(crate) fn next_id(&self) -> ConnectionId {
+        ConnectionId(self.next_id.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Adds a connection; it is removed when the returned guard drops. A connection that opens
+    /// while the server drains is told to close at once.
+    pub(crate) fn register(self: &Arc<Self>, shared: &Arc<Shared>) -> Registration {
+        self.open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(shared.id, Arc::downgrade(shared));
+        match self.state.load(Ordering::Acquire) {
+            DRAINING => {
+                let _ = shared.post(Command::Shutdown);
+            }
+            ABORTING => {
+                let _ = shared.post(Command::Abort);
+            }
+            _ => {}
+        }
+        Registration {
+            registry: Arc::clone(self),
+            id: shared.id,
+        }
+    }
+
+    /// Number of open (registered) connections.
+    pub(crate) fn len(&self) -> usize {
+        self.open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    /// Tells every connection to close with 1001.
+    pub(crate) fn shutdown(&self) {
+        self.state.store(DRAINING, Ordering::Release);
+        self.tell_all(|| Command::Shutdown);
+    }
+
+    /// Tells every connection to stop now.
+    pub(crate) fn abort(&self) {
+        self.state.store(ABORTING, Ordering::Release);
+        self.tell_all(|| Command::Abort);
+    }
+
+    fn tell_all(&self, command: impl Fn() -> Command) {
+        let open: Vec<Arc<Shared>> = self
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .filter_map(Weak::upgrade)
+            .collect();
+        for shared in open {
+            let _ = shared.post(command());
+        }
+    }
+}
+
+/// Removes its connection from the registry when dropped.
+#[derive(Debug)]
+pub(crate) struct Registration {
+    registry: Arc<Registry>,
+    id: ConnectionId,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.registry
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.id);
+    }
+}

@@ -1,0 +1,245 @@
+//! `IoServer`: the accept loop, and the trait of what it serves.
+
+mod socket;
+
+use std::future::{Future, pending};
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::net::{TcpListener, ToSocketAddrs};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument as _;
+
+pub use socket::Socket;
+
+use crate::connection::{ConnectionId, Registry};
+
+/// What an [`IoServer`] serves: called once per accepted connection, in that connection's own
+/// task (Ratchet's `MessageComponentInterface` as seen by `IoServer`).
+///
+/// [`HttpServer`](crate::HttpServer) implements it, and so does every
+/// [`MessageComponent`](crate::MessageComponent) (serving raw TCP, one line per message).
+#[async_trait]
+pub trait IoComponent: Send + Sync + 'static {
+    /// Serves one connection until it ends.
+    async fn on_connection(&self, conn: IoConnection);
+
+    /// Bytes written (best effort) to a connection refused because the server is at
+    /// `max_connections`, before it is closed. Default: nothing.
+    fn refusal(&self) -> &'static [u8] {
+        b""
+    }
+}
+
+/// An accepted connection, handed to an [`IoComponent`].
+#[derive(Debug)]
+pub struct IoConnection {
+    pub(crate) socket: Socket,
+    pub(crate) id: ConnectionId,
+    pub(crate) remote_addr: SocketAddr,
+    pub(crate) server: ServerContext,
+}
+
+impl IoConnection {
+    /// The connection's id.
+    pub fn id(&self) -> ConnectionId {
+        self.id
+    }
+
+    /// The peer's address.
+    pub fn remote_addr(&self) -> SocketAddr {
+        self.remote_addr
+    }
+
+    /// The byte stream.
+    pub fn socket_mut(&mut self) -> &mut Socket {
+        &mut self.socket
+    }
+}
+
+/// What every connection task needs from its server.
+#[derive(Clone, Debug)]
+pub(crate) struct ServerContext {
+    pub(crate) registry: Arc<Registry>,
+    /// Cancelled when the server starts shutting down; only looked at before a connection is
+    /// registered (during the HTTP head), never on the message path.
+    pub(crate) shutdown: CancellationToken,
+}
+
+/// Owns the listening socket and the accept loop (Ratchet's `IoServer`).
+///
+/// ```no_run
+/// use windlass::{BoxError, Connection, HttpServer, IoServer, Message, MessageComponent, WsServer};
+///
+/// struct Echo;
+///
+/// impl MessageComponent for Echo {
+///     async fn on_message(&self, conn: &mut Connection, msg: Message) -> Result<(), BoxError> {
+///         conn.send(msg)?;
+///         Ok(())
+///     }
+/// }
+///
+/// # async fn run() -> std::io::Result<()> {
+/// IoServer::bind("127.0.0.1:8080", HttpServer::new(WsServer::new(Echo))).await?.run().await
+/// # }
+/// ```
+pub struct IoServer<A> {
+    listener: TcpListener,
+    app: Arc<A>,
+    max_connections: usize,
+    drain_timeout: Duration,
+}
+
+/// Default cap on open connections: below the usual 20,000 open-file limit, leaving room for
+/// the listener and files the application opens.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 16_384;
+
+impl<A: IoComponent> IoServer<A> {
+    /// Binds `addr` and prepares to serve `app` (Ratchet's `IoServer::factory`).
+    pub async fn bind(addr: impl ToSocketAddrs, app: A) -> io::Result<Self> {
+        Ok(Self::from_listener(TcpListener::bind(addr).await?, app))
+    }
+
+    /// Serves `app` on an already bound listener.
+    pub fn from_listener(listener: TcpListener, app: A) -> Self {
+        Self {
+            listener,
+            app: Arc::new(app),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            drain_timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// The address the server listens on (useful after binding port 0).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The most connections open at once (default 16,384). Connections past it are accepted,
+    /// sent [`IoComponent::refusal`] (503 over HTTP) and closed, so they do not wait in the
+    /// backlog and the open ones are unaffected.
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.max_connections = max;
+        self
+    }
+
+    /// How long [`run_until`](Self::run_until) waits for connections to finish their close
+    /// handshakes after shutdown starts (default 10 s). Connections still open then are
+    /// dropped (`on_close` sees 1006).
+    pub fn drain_timeout(mut self, timeout: Duration) -> Self {
+        self.drain_timeout = timeout;
+        self
+    }
+
+    /// The component being served.
+    pub fn app(&self) -> &A {
+        &self.app
+    }
+
+    /// Serves forever.
+    pub async fn run(self) -> io::Result<()> {
+        self.run_until(pending::<()>()).await
+    }
+
+    /// Serves until `signal` completes, then shuts down gracefully: stops accepting, closes
+    /// every WebSocket with 1001 "going away" (raw TCP connections are flushed and closed),
+    /// waits up to the drain timeout for them to finish, and returns.
+    pub async fn run_until<F: Future>(self, signal: F) -> io::Result<()> {
+        let Self {
+            listener,
+            app,
+            max_connections,
+            drain_timeout,
+        } = self;
+        let context = ServerContext {
+            registry: Arc::new(Registry::default()),
+            shutdown: CancellationToken::new(),
+        };
+        let permits = Arc::new(Semaphore::new(max_connections));
+        let tracker = TaskTracker::new();
+        let mut backoff = Duration::ZERO;
+        tokio::pin!(signal);
+        loop {
+            let accepted = tokio::select! {
+                biased;
+                _ = &mut signal => break,
+                accepted = listener.accept() => accepted,
+            };
+            let (stream, remote_addr) = match accepted {
+                Ok(pair) => {
+                    backoff = Duration::ZERO;
+                    pair
+                }
+                Err(e) if is_per_connection(&e) => continue,
+                Err(e) => {
+                    // EMFILE, ENFILE, ENOBUFS, ENOMEM: resources run out. Wait for some to come
+                    // back instead of spinning or exiting; the pending peer stays in the backlog.
+                    backoff =
+                        (backoff * 2).clamp(Duration::from_millis(10), Duration::from_secs(1));
+                    tracing::warn!(error = %e, ?backoff, "accept failed; retrying");
+                    tokio::select! {
+                        biased;
+                        _ = &mut signal => break,
+                        () = tokio::time::sleep(backoff) => continue,
+                    }
+                }
+            };
+            let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
+                tracing::warn!(%remote_addr, max_connections, "connection refused: at max_connections");
+                let _ = stream.try_write(app.refusal());
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            let id = context.registry.next_id();
+            let conn = IoConnection {
+                socket: Socket::tcp(stream),
+                id,
+                remote_addr,
+                server: context.clone(),
+            };
+            let app = Arc::clone(&app);
+            let span = tracing::debug_span!("conn", %id, remote = %remote_addr);
+            tracker.spawn(
+                async move {
+                    app.on_connection(conn).await;
+                    drop(permit);
+                }
+                .instrument(span),
+            );
+        }
+        drop(listener);
+        tracker.close();
+        tracing::info!(open = context.registry.len(), "shutting down");
+        context.shutdown.cancel();
+        context.registry.shutdown();
+        if tokio::time::timeout(drain_timeout, tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                open = context.registry.len(),
+                "drain timeout passed; dropping connections"
+            );
+            context.registry.abort();
+            let _ = tokio::time::timeout(Duration::from_secs(1), tracker.wait()).await;
+        }
+        Ok(())
+    }
+}
+
+/// Errors that concern only the connection being accepted; the next accept can go ahead.
+fn is_per_connection(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+            | io::ErrorKind::WouldBlock
+    )
+}
