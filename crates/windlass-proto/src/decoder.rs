@@ -173,16 +173,15 @@ impl WsDecoder {
     /// Decodes the next event from the front of `buf`, or `Ok(None)` if more bytes are needed.
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Event>, ProtocolError> {
         loop {
-            let mut frame = match self.frame {
-                Some(frame) => frame,
-                None => {
-                    let Some((header, header_len)) = FrameHeader::parse(buf)? else {
-                        return Ok(None);
-                    };
-                    let frame = self.admit(&header)?;
-                    buf.advance(header_len);
-                    frame
-                }
+            let mut frame = if let Some(frame) = self.frame {
+                frame
+            } else {
+                let Some((header, header_len)) = FrameHeader::parse(buf)? else {
+                    return Ok(None);
+                };
+                let frame = self.admit(&header)?;
+                buf.advance(header_len);
+                frame
             };
             let available = buf.len().min(frame.len);
             if available > frame.unmasked {

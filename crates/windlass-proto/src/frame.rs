@@ -101,7 +101,7 @@ impl FrameHeader {
                 if n >> 63 != 0 {
                     return Err(ProtocolError::LengthOverflow);
                 }
-                if n <= u64::from(u16::MAX) {
+                if u16::try_from(n).is_ok() {
                     return Err(ProtocolError::NonMinimalLength);
                 }
                 (n, 10)

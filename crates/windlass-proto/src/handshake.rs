@@ -182,7 +182,7 @@ fn is_valid_key(key: &[u8]) -> bool {
         return false;
     }
     // The last significant character carries 2 bits of data; its low 4 bits must be zero.
-    value(key[21]).is_some_and(|v| v & 0x0F == 0)
+    value(key[21]).is_some_and(|v| v.trailing_zeros() >= 4)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 //! - [`frame`] encodes and decodes frame headers; [`mask`] applies the client mask.
 //! - [`decoder`] turns bytes into whole messages and control frames ([`WsDecoder`]): fragmentation,
 //!   incremental UTF-8 validation, size limits, close-frame validation.
-//! - [`line`] splits a byte stream into lines for raw TCP servers.
+//! - [`line`](mod@line) splits a byte stream into lines for raw TCP servers.
 //! - [`close`] names the close codes and says which may appear on the wire.
 //!
 //! Every decoder here follows the tokio-util contract: `Ok(None)` means "need more bytes", and

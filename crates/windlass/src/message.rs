@@ -29,6 +29,10 @@ impl Utf8Bytes {
     }
 
     /// The text.
+    ///
+    /// # Panics
+    ///
+    /// Never: every constructor checks that the bytes are UTF-8.
     pub fn as_str(&self) -> &str {
         // Every constructor validates, so this cannot fail. The check is repeated because the
         // crate forbids `unsafe`; it runs at memory speed and only when the text is read.

@@ -294,8 +294,8 @@ impl<'a, C: MessageComponent> Driver<'a, C> {
     async fn on_frame_event(&mut self, event: Event) {
         match (self.phase, event) {
             (Phase::Open, Event::Text(text)) => {
-                self.deliver(Message::Text(Utf8Bytes::from_validated(text)))
-                    .await
+                let msg = Message::Text(Utf8Bytes::from_validated(text));
+                self.deliver(msg).await;
             }
             (Phase::Open, Event::Binary(bytes)) => self.deliver(Message::Binary(bytes)).await,
             (Phase::Open, Event::Ping(payload)) => self

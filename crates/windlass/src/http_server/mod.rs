@@ -137,7 +137,7 @@ impl<H> HttpServer<H> {
 }
 
 enum HeadOutcome {
-    Request(Request<()>, BytesMut),
+    Request(Box<Request<()>>, BytesMut),
     Refused(HeadError),
     /// The peer left, or the server is shutting down: nothing to answer.
     Gone,
@@ -151,7 +151,7 @@ impl<H: HttpComponent> HttpServer<H> {
                 match parse_request_head(&buf, &self.limits) {
                     Ok(Some((request, head_len))) => {
                         let _ = buf.split_to(head_len);
-                        return HeadOutcome::Request(request, buf);
+                        return HeadOutcome::Request(Box::new(request), buf);
                     }
                     Ok(None) => {}
                     Err(e) => return HeadOutcome::Refused(e),
@@ -193,7 +193,7 @@ impl<H: HttpComponent> IoComponent for HttpServer<H> {
                     remote_addr,
                     server,
                 };
-                self.inner.on_request(request, conn).await;
+                self.inner.on_request(*request, conn).await;
             }
             HeadOutcome::Refused(e) => {
                 tracing::debug!(error = %e, status = e.status().as_u16(), "bad request head");
