@@ -76,3 +76,8 @@ pub use windlass_proto::CloseCode;
 
 /// The `http` crate, whose `Request` type [`Connection::request`] returns.
 pub use http;
+
+/// Compiles the README's example as a doctest, so the front page never goes stale.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;

@@ -52,9 +52,9 @@ enum Phase {
     Open,
     /// We sent a close frame and wait for the peer's.
     Closing,
-    /// The peer broke the protocol: flush our close frame, send FIN, discard input until EOF.
+    /// The peer broke the protocol: its bytes are discarded; flush our close frame, send FIN.
     Failing,
-    /// Nothing more to read: flush, send FIN, done.
+    /// Nothing more to read: flush, send FIN.
     Flushing,
     Done,
 }
@@ -87,6 +87,8 @@ pub(crate) struct Driver<'a, C> {
     commands: VecDeque<Command>,
     phase: Phase,
     fin_sent: bool,
+    /// After `on_close`, read until the peer closes (see [`Socket::linger`]).
+    linger: bool,
     /// Set when the peer sent anything since the keep-alive timer last fired.
     activity: bool,
     keep_alive: Option<KeepAlive>,
@@ -115,6 +117,7 @@ impl<'a, C: MessageComponent> Driver<'a, C> {
             commands: VecDeque::new(),
             phase: Phase::Open,
             fin_sent: false,
+            linger: false,
             activity: false,
             keep_alive: timing.keep_alive.map(|(interval, timeout)| KeepAlive {
                 interval,
@@ -145,6 +148,9 @@ impl<'a, C: MessageComponent> Driver<'a, C> {
             self.handle(event).await;
         }
         self.finish().await;
+        if self.linger {
+            self.socket.linger(self.close_timeout).await;
+        }
     }
 
     /// Waits for the next thing to do, writing whatever is queued meanwhile.
@@ -241,12 +247,12 @@ impl<'a, C: MessageComponent> Driver<'a, C> {
                 self.phase = Phase::Done;
             }
             IoEvent::Flushed => {
-                // Our last bytes are out: send FIN so the peer sees the close promptly.
+                // Our last bytes are out: FIN tells the peer we are done; what it still sends is
+                // drained after `on_close`.
                 let _ = self.socket.shutdown().await;
                 self.fin_sent = true;
-                if self.phase == Phase::Flushing {
-                    self.phase = Phase::Done;
-                }
+                self.linger = true;
+                self.phase = Phase::Done;
             }
             IoEvent::Commands => {
                 while let Some(command) = self.commands.pop_front() {
@@ -504,7 +510,7 @@ impl<'a, C: MessageComponent> Driver<'a, C> {
         }
     }
 
-    async fn finish(mut self) {
+    async fn finish(&mut self) {
         self.conn.closing = true;
         let shared = Arc::clone(self.conn.shared());
         drop(shared.close_inbox());

@@ -62,20 +62,13 @@ impl HttpConnection {
 /// the response is not destroyed by a reset while the client is still sending. Bounded in
 /// time and bytes.
 pub(crate) async fn respond_and_close(mut socket: Socket, response: &[u8]) {
-    let linger = async {
+    let written = async {
         socket.write_all(response).await?;
-        socket.shutdown().await?;
-        let mut sink = [0u8; 1024];
-        let mut drained = 0;
-        while drained < 64 * 1024 {
-            match socket.read(&mut sink).await? {
-                0 => break,
-                n => drained += n,
-            }
-        }
-        Ok::<(), std::io::Error>(())
+        socket.shutdown().await
     };
-    let _ = tokio::time::timeout(Duration::from_secs(2), linger).await;
+    if let Ok(Ok(())) = tokio::time::timeout(Duration::from_secs(2), written).await {
+        socket.linger(Duration::from_secs(2)).await;
+    }
 }
 
 /// Parses the request head of each connection and passes it to `H` (Ratchet's `HttpServer`).

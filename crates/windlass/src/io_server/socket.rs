@@ -4,7 +4,9 @@ use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 /// An accepted connection's byte stream. Today a TCP stream; TLS will be another variant, so
@@ -17,6 +19,28 @@ pub struct Socket {
 impl Socket {
     pub(crate) fn tcp(stream: TcpStream) -> Self {
         Self { inner: stream }
+    }
+}
+
+/// Most bytes read and thrown away while lingering.
+const LINGER_BYTES: usize = 256 * 1024;
+
+impl Socket {
+    /// After our last bytes and FIN: read and discard until the peer closes, for at most
+    /// `timeout`. Closing a socket with unread input makes the kernel send a reset, which can
+    /// destroy our last bytes (a close frame, an error response) before the peer reads them.
+    pub(crate) async fn linger(&mut self, timeout: Duration) {
+        let drain = async {
+            let mut sink = [0u8; 2048];
+            let mut drained = 0;
+            while drained < LINGER_BYTES {
+                match self.read(&mut sink).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => drained += n,
+                }
+            }
+        };
+        let _ = tokio::time::timeout(timeout, drain).await;
     }
 }
 
