@@ -8,7 +8,7 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -28,6 +28,8 @@ use crate::message::{Message, Utf8Bytes};
 const READ_CHUNK: usize = 4096;
 /// Largest read-ahead reserved for one big frame; the buffer grows in steps up to the frame.
 const MAX_READ_AHEAD: usize = 256 * 1024;
+/// Longest wait for a peer to close its side after ours is closed.
+const MAX_LINGER: Duration = Duration::from_secs(2);
 /// An empty read buffer bigger than this is released rather than kept for an idle peer.
 const KEEP_IDLE_BUFFER: usize = 64 * 1024;
 
@@ -133,11 +135,17 @@ impl<'a, C: MessageComponent> Driver<'a, C> {
 
     /// Runs the connection to its end; `on_close` has run when this returns.
     pub(crate) async fn run(mut self, registry: &Arc<Registry>) {
-        let _registration = registry.register(self.conn.shared());
+        let registration = registry.register(self.conn.shared());
         if let Some(ka) = &self.keep_alive {
             self.set_deadline(Some(ka.interval));
         }
         tracing::debug!(id = %self.conn.id(), remote = %self.conn.remote_addr(), "open");
+        // The handshake response goes out before `on_open` runs, so a slow `on_open` does not
+        // hold up the handshake (as in Ratchet, where `onOpen` follows the 101).
+        if let Err(e) = self.flush().await {
+            tracing::debug!(id = %self.conn.id(), error = %e, "handshake response not written");
+            return;
+        }
         match guard(self.component.on_open(&mut self.conn)).await {
             Ok(()) => self.after_callback().await,
             Err(e) => self.fail(e).await,
@@ -148,9 +156,36 @@ impl<'a, C: MessageComponent> Driver<'a, C> {
             self.handle(event).await;
         }
         self.finish().await;
+        drop(registration);
         if self.linger {
-            self.socket.linger(self.close_timeout).await;
+            self.socket.linger(self.close_timeout.min(MAX_LINGER)).await;
         }
+    }
+
+    /// Writes everything queued.
+    async fn flush(&mut self) -> io::Result<()> {
+        poll_fn(|cx| self.poll_write_queue(cx)).await
+    }
+
+    /// Writes queued output until it is all written (`Ready(Ok)`) or the socket is full
+    /// (`Pending`), one vectored write per batch of frames.
+    fn poll_write_queue(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while !self.conn.queue.is_empty() {
+            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+            let n = self.conn.queue.slices(&mut slices);
+            match ready!(Pin::new(&mut self.socket).poll_write_vectored(cx, &slices[..n])) {
+                Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Ok(written) => {
+                    self.conn.queue.advance(written);
+                    self.conn
+                        .shared()
+                        .queued
+                        .fetch_sub(written, Ordering::Relaxed);
+                }
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+        Poll::Ready(Ok(()))
     }
 
     /// Waits for the next thing to do, writing whatever is queued meanwhile.
@@ -166,6 +201,11 @@ impl<'a, C: MessageComponent> Driver<'a, C> {
         }
         for command in self.inbox.drain(..) {
             match command {
+                // A send that raced with the start of closing: nothing may follow our close
+                // frame, so it is dropped.
+                Command::Send(item) if shared.is_closing() => {
+                    shared.queued.fetch_sub(item.len(), Ordering::Relaxed);
+                }
                 Command::Send(item) => self.conn.queue.push(item),
                 other => self.commands.push_back(other),
             }
@@ -174,20 +214,8 @@ impl<'a, C: MessageComponent> Driver<'a, C> {
             return Poll::Ready(IoEvent::Commands);
         }
 
-        while !self.conn.queue.is_empty() {
-            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
-            let n = self.conn.queue.slices(&mut slices);
-            match Pin::new(&mut self.socket).poll_write_vectored(cx, &slices[..n]) {
-                Poll::Ready(Ok(0)) => {
-                    return Poll::Ready(IoEvent::Failed(io::ErrorKind::WriteZero.into()));
-                }
-                Poll::Ready(Ok(written)) => {
-                    self.conn.queue.advance(written);
-                    shared.queued.fetch_sub(written, Ordering::Relaxed);
-                }
-                Poll::Ready(Err(e)) => return Poll::Ready(IoEvent::Failed(e)),
-                Poll::Pending => break,
-            }
+        if let Poll::Ready(Err(e)) = self.poll_write_queue(cx) {
+            return Poll::Ready(IoEvent::Failed(e));
         }
         if self.conn.queue.is_empty() {
             if let Poll::Ready(Err(e)) = Pin::new(&mut self.socket).poll_flush(cx) {
@@ -198,7 +226,11 @@ impl<'a, C: MessageComponent> Driver<'a, C> {
             }
         }
 
-        if matches!(self.phase, Phase::Open | Phase::Closing | Phase::Failing) {
+        // While our output to this peer is over its limit, read nothing more from it: what it
+        // sends may need answers (pongs, echoes) that would only queue up further.
+        let backlogged = self.phase == Phase::Open
+            && shared.queued.load(Ordering::Relaxed) >= shared.queue.limit;
+        if matches!(self.phase, Phase::Open | Phase::Closing | Phase::Failing) && !backlogged {
             self.reserve_read_space();
             match tokio_util::io::poll_read_buf(Pin::new(&mut self.socket), cx, &mut self.read_buf)
             {
@@ -257,7 +289,8 @@ impl<'a, C: MessageComponent> Driver<'a, C> {
             IoEvent::Commands => {
                 while let Some(command) = self.commands.pop_front() {
                     match command {
-                        Command::Send(item) => self.conn.queue.push(item),
+                        // Sends never wait here: `poll_io` queues them as they arrive.
+                        Command::Send(_) => {}
                         Command::Close(frame) => self.start_close(frame),
                         Command::Overflow => self.overflow().await,
                         Command::Shutdown => self.start_close(CloseFrame::new(
@@ -265,8 +298,8 @@ impl<'a, C: MessageComponent> Driver<'a, C> {
                             "server shutting down",
                         )),
                         Command::Abort => {
-                            self.report
-                                .get_or_insert_with(|| abnormal("server stopped"));
+                            self.report =
+                                Some(abnormal("server stopped before the close completed"));
                             self.phase = Phase::Done;
                         }
                     }
@@ -432,29 +465,42 @@ impl<'a, C: MessageComponent> Driver<'a, C> {
 
     async fn on_eof(&mut self) {
         match self.phase {
-            Phase::Open => match &mut self.wire {
-                Wire::Lines(decoder) => {
-                    if let Ok(Some(line)) = decoder.decode_eof(&mut self.read_buf) {
-                        self.deliver(line_message(line)).await;
+            Phase::Open => {
+                match &mut self.wire {
+                    Wire::Lines(decoder) => {
+                        match decoder.decode_eof(&mut self.read_buf) {
+                            Ok(Some(line)) => self.deliver(line_message(line)).await,
+                            Ok(None) => {}
+                            Err(e) => self.fail(Error::LineTooLong(e)).await,
+                        }
+                        if self.phase == Phase::Open {
+                            self.report = Some(CloseInfo {
+                                code: CloseCode::NORMAL,
+                                reason: String::new(),
+                                clean: true,
+                            });
+                        }
                     }
-                    self.report.get_or_insert(CloseInfo {
-                        code: CloseCode::NORMAL,
-                        reason: String::new(),
-                        clean: true,
-                    });
+                    Wire::WebSocket(_) => {
+                        self.report = Some(abnormal("connection closed without a close frame"));
+                    }
                 }
-                Wire::WebSocket(_) => {
-                    self.report = Some(abnormal("connection closed without a close frame"));
+                // The peer may only have closed its sending side: what is queued for it (say,
+                // the answer to its last line) is still written before our FIN.
+                if self.phase == Phase::Open {
+                    self.enter(Phase::Flushing);
                 }
-            },
+            }
             Phase::Closing => {
                 if let Some(report) = &mut self.report {
                     report.clean = false;
                 }
+                self.phase = Phase::Done;
             }
-            _ => {}
+            // Nothing more to read, but our close frame may still be on its way out.
+            Phase::Failing => self.phase = Phase::Flushing,
+            Phase::Flushing | Phase::Done => {}
         }
-        self.phase = Phase::Done;
     }
 
     async fn on_timer(&mut self) {
@@ -489,7 +535,7 @@ impl<'a, C: MessageComponent> Driver<'a, C> {
 
     fn enter(&mut self, phase: Phase) {
         self.phase = phase;
-        self.conn.closing = true;
+        self.conn.shared().set_closing();
         self.set_deadline(Some(self.close_timeout));
     }
 
@@ -511,7 +557,7 @@ impl<'a, C: MessageComponent> Driver<'a, C> {
     }
 
     async fn finish(&mut self) {
-        self.conn.closing = true;
+        self.conn.shared().set_closing();
         let shared = Arc::clone(self.conn.shared());
         drop(shared.close_inbox());
         let report = self

@@ -8,7 +8,7 @@ mod registry;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use http::{Extensions, Request};
 use windlass_proto::{CloseCode, CloseFrame};
@@ -23,11 +23,17 @@ pub(crate) use registry::Registry;
 use crate::error::SendError;
 use crate::message::Message;
 
-/// A connection's identity, unique for the life of an `IoServer` (Ratchet's `resourceId`).
+/// A connection's identity, unique within the process (Ratchet's `resourceId`), so one
+/// [`ConnectionPool`](crate::ConnectionPool) can hold connections of several servers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ConnectionId(pub(crate) u64);
+pub struct ConnectionId(u64);
 
 impl ConnectionId {
+    pub(crate) fn next() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        Self(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+
     /// The number behind the id.
     pub fn get(self) -> u64 {
         self.0
@@ -53,8 +59,6 @@ pub struct Connection {
     pub(crate) queue: WriteQueue,
     /// Set by `close()` (or a slow-consumer overflow) during a callback; acted on after it.
     pub(crate) close_request: Option<CloseRequest>,
-    /// Set once closing has started; sends then fail.
-    pub(crate) closing: bool,
 }
 
 /// Why the connection task should start closing.
@@ -77,7 +81,6 @@ impl Connection {
             extensions: Extensions::new(),
             queue: WriteQueue::default(),
             close_request: None,
-            closing: false,
         }
     }
 
@@ -130,7 +133,7 @@ impl Connection {
     /// Fails with [`SendError::Closed`] once the connection is closing, and applies the
     /// [`SlowConsumer`] policy when the send queue is over its limit.
     pub fn send(&mut self, msg: impl Into<Message>) -> Result<(), SendError> {
-        if self.closing || self.close_request.is_some() {
+        if self.close_request.is_some() || self.shared.is_closing() {
             return Err(SendError::Closed);
         }
         let item = Outgoing::message(self.shared.wire, &msg.into());
@@ -164,7 +167,7 @@ impl Connection {
     /// waits for the peer's; over raw TCP it flushes what is queued and closes. A code that may
     /// not be sent on the wire (1005, 1006, 1015, unassigned) is replaced by 1000.
     pub fn close(&mut self, code: CloseCode, reason: &str) {
-        if self.close_request.is_none() && !self.closing {
+        if self.close_request.is_none() && !self.shared.is_closing() {
             self.close_request = Some(CloseRequest::Close(close_frame(code, reason)));
         }
     }

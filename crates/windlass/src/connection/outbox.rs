@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use futures_util::task::AtomicWaker;
@@ -228,6 +228,9 @@ pub(crate) struct Shared {
     /// Bytes accepted for sending and not yet written, wherever they wait.
     pub(crate) queued: AtomicUsize,
     pub(crate) dropped: AtomicU64,
+    /// Set when closing starts: from then on nothing but the close handshake is written
+    /// (RFC 6455 §5.5.1), so sends are refused.
+    closing: AtomicBool,
     pub(crate) inbox: Mutex<Inbox>,
     pub(crate) waker: AtomicWaker,
 }
@@ -256,6 +259,7 @@ impl Shared {
             queue,
             queued: AtomicUsize::new(0),
             dropped: AtomicU64::new(0),
+            closing: AtomicBool::new(false),
             inbox: Mutex::new(Inbox::default()),
             waker: AtomicWaker::new(),
         }
@@ -294,8 +298,19 @@ impl Shared {
         Ok(())
     }
 
+    pub(crate) fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_closing(&self) {
+        self.closing.store(true, Ordering::Release);
+    }
+
     /// Sends from another task.
     pub(crate) fn send(&self, item: Outgoing) -> Result<(), SendError> {
+        if self.is_closing() {
+            return Err(SendError::Closed);
+        }
         let len = item.len();
         match self.admit(len) {
             Admission::Accept => self.post(Command::Send(item)).inspect_err(|_| {

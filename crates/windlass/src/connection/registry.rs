@@ -5,7 +5,7 @@
 //! so a connection task waits on its socket, its inbox and one timer — nothing shared.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use super::{Command, ConnectionId, Shared};
@@ -18,7 +18,6 @@ const ABORTING: u8 = 2;
 pub(crate) struct Registry {
     open: Mutex<HashMap<ConnectionId, Weak<Shared>>>,
     state: AtomicU8,
-    next_id: AtomicU64,
 }
 
 impl Default for Registry {
@@ -26,16 +25,11 @@ impl Default for Registry {
         Self {
             open: Mutex::new(HashMap::new()),
             state: AtomicU8::new(RUNNING),
-            next_id: AtomicU64::new(1),
         }
     }
 }
 
 impl Registry {
-    pub(crate) fn next_id(&self) -> ConnectionId {
-        ConnectionId(self.next_id.fetch_add(1, Ordering::Relaxed))
-    }
-
     /// Adds a connection; it is removed when the returned guard drops. A connection that opens
     /// while the server drains is told to close at once.
     pub(crate) fn register(self: &Arc<Self>, shared: &Arc<Shared>) -> Registration {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tokio::net::{TcpListener, ToSocketAddrs};
+use tokio::net::{TcpListener, TcpSocket, ToSocketAddrs};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -102,8 +102,21 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 16_384;
 
 impl<A: IoComponent> IoServer<A> {
     /// Binds `addr` and prepares to serve `app` (Ratchet's `IoServer::factory`).
+    ///
+    /// The listen backlog is 1,024 (the kernel may cap it at `net.core.somaxconn`), so a burst
+    /// of connections waits to be accepted instead of being reset; the standard library's
+    /// default of 128 overflows under a few hundred simultaneous connects.
     pub async fn bind(addr: impl ToSocketAddrs, app: A) -> io::Result<Self> {
-        Ok(Self::from_listener(TcpListener::bind(addr).await?, app))
+        let mut last_error = None;
+        for addr in tokio::net::lookup_host(addr).await? {
+            match listen(addr) {
+                Ok(listener) => return Ok(Self::from_listener(listener, app)),
+                Err(e) => last_error = Some(e),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidInput, "address resolved to nothing")
+        }))
     }
 
     /// Serves `app` on an already bound listener.
@@ -196,7 +209,7 @@ impl<A: IoComponent> IoServer<A> {
                 continue;
             };
             let _ = stream.set_nodelay(true);
-            let id = context.registry.next_id();
+            let id = ConnectionId::next();
             let conn = IoConnection {
                 socket: Socket::tcp(stream),
                 id,
@@ -231,6 +244,20 @@ impl<A: IoComponent> IoServer<A> {
         }
         Ok(())
     }
+}
+
+/// Listen backlog: connections the kernel completes before we accept them.
+const BACKLOG: u32 = 1024;
+
+fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
 }
 
 /// Errors that concern only the connection being accepted; the next accept can go ahead.
