@@ -8,6 +8,7 @@
 use bytes::{Buf, Bytes, BytesMut};
 
 use crate::close::{CloseCode, CloseFrame};
+use crate::deflate::{InflateError, Inflater};
 use crate::frame::{FrameHeader, OpCode};
 use crate::mask::apply_mask;
 use crate::utf8::Utf8Validator;
@@ -101,7 +102,10 @@ pub enum ProtocolError {
         /// The configured limit.
         max: usize,
     },
-    /// A message larger than `max_message_size`.
+    /// A compressed message that is not valid DEFLATE.
+    #[error("invalid compressed data")]
+    InvalidCompressedData,
+    /// A message larger than `max_message_size` (for compressed messages: once inflated).
     #[error("message of at least {len} bytes exceeds the limit of {max}")]
     MessageTooLarge {
         /// Bytes the message would have with this frame.
@@ -115,7 +119,7 @@ impl ProtocolError {
     /// The close code to fail the connection with.
     pub fn close_code(&self) -> CloseCode {
         match self {
-            Self::InvalidUtf8 => CloseCode::INVALID_PAYLOAD,
+            Self::InvalidUtf8 | Self::InvalidCompressedData => CloseCode::INVALID_PAYLOAD,
             Self::FrameTooLarge { .. } | Self::MessageTooLarge { .. } => CloseCode::TOO_BIG,
             _ => CloseCode::PROTOCOL_ERROR,
         }
@@ -151,6 +155,12 @@ pub struct WsDecoder {
     message: Option<Kind>,
     assembled: BytesMut,
     utf8: Utf8Validator,
+    /// Present when permessage-deflate was agreed.
+    inflater: Option<Inflater>,
+    /// The message in progress had RSV1 set on its first frame.
+    compressed: bool,
+    /// Inflated bytes of the compressed message in progress.
+    inflated: Vec<u8>,
 }
 
 impl WsDecoder {
@@ -162,7 +172,17 @@ impl WsDecoder {
             message: None,
             assembled: BytesMut::new(),
             utf8: Utf8Validator::new(),
+            inflater: None,
+            compressed: false,
+            inflated: Vec::new(),
         }
+    }
+
+    /// Accepts compressed messages (RSV1 on a message's first frame), inflating them with
+    /// `inflater`. The message size limit then applies to the inflated size.
+    pub fn with_inflater(mut self, inflater: Inflater) -> Self {
+        self.inflater = Some(inflater);
+        self
     }
 
     /// The configuration this decoder enforces.
@@ -189,7 +209,10 @@ impl WsDecoder {
                 if let Some(key) = frame.mask {
                     apply_mask(fresh, key, frame.unmasked);
                 }
-                if !frame.opcode.is_control() && self.message == Some(Kind::Text) {
+                if !frame.opcode.is_control()
+                    && self.message == Some(Kind::Text)
+                    && !self.compressed
+                {
                     self.utf8
                         .feed(fresh)
                         .map_err(|_| ProtocolError::InvalidUtf8)?;
@@ -221,7 +244,11 @@ impl WsDecoder {
 
     /// Checks a header against the protocol and the limits before any payload is read.
     fn admit(&mut self, header: &FrameHeader) -> Result<InFrame, ProtocolError> {
-        if header.rsv != 0 {
+        // RSV1 marks a compressed message; it is allowed on a message's first frame only, and
+        // only when permessage-deflate was agreed.
+        let rsv1_allowed =
+            self.inflater.is_some() && matches!(header.opcode, OpCode::Text | OpCode::Binary);
+        if header.rsv & !(if rsv1_allowed { 0b100 } else { 0 }) != 0 {
             return Err(ProtocolError::ReservedBits(header.rsv));
         }
         if self.config.require_mask && header.mask.is_none() {
@@ -248,8 +275,12 @@ impl WsDecoder {
                     max: self.config.max_frame_size,
                 });
             }
+            if matches!(header.opcode, OpCode::Text | OpCode::Binary) {
+                self.compressed = header.rsv & 0b100 != 0;
+            }
+            // A compressed message is measured once inflated (in `inflate_frame`).
             let total = self.assembled.len() as u64 + header.payload_len;
-            if total > self.config.max_message_size as u64 {
+            if !self.compressed && total > self.config.max_message_size as u64 {
                 return Err(ProtocolError::MessageTooLarge {
                     len: total,
                     max: self.config.max_message_size,
@@ -277,6 +308,9 @@ impl WsDecoder {
             OpCode::Ping => Ok(Some(Event::Ping(payload))),
             OpCode::Pong => Ok(Some(Event::Pong(payload))),
             OpCode::Close => parse_close(&payload).map(|close| Some(Event::Close(close))),
+            OpCode::Text | OpCode::Binary | OpCode::Continuation if self.compressed => {
+                self.inflate_frame(frame.fin, &payload)
+            }
             OpCode::Text | OpCode::Binary | OpCode::Continuation => {
                 if !frame.fin {
                     self.assembled.extend_from_slice(&payload);
@@ -303,6 +337,49 @@ impl WsDecoder {
                 }))
             }
         }
+    }
+}
+
+impl WsDecoder {
+    /// Inflates one frame of a compressed message, validating text as it is inflated.
+    fn inflate_frame(&mut self, fin: bool, payload: &[u8]) -> Result<Option<Event>, ProtocolError> {
+        let limit = self.config.max_message_size;
+        let Some(inflater) = self.inflater.as_mut() else {
+            return Err(ProtocolError::ReservedBits(0b100));
+        };
+        let start = self.inflated.len();
+        let mut result = inflater.inflate(payload, &mut self.inflated, limit);
+        if fin && result.is_ok() {
+            result = inflater.finish_message(&mut self.inflated, limit);
+        }
+        result.map_err(|e| match e {
+            InflateError::TooBig { limit } => ProtocolError::MessageTooLarge {
+                len: limit as u64 + 1,
+                max: limit,
+            },
+            _ => ProtocolError::InvalidCompressedData,
+        })?;
+        if self.message == Some(Kind::Text) {
+            self.utf8
+                .feed(&self.inflated[start..])
+                .map_err(|_| ProtocolError::InvalidUtf8)?;
+        }
+        if !fin {
+            return Ok(None);
+        }
+        let kind = self
+            .message
+            .take()
+            .ok_or(ProtocolError::UnexpectedContinuation)?;
+        self.compressed = false;
+        let data = Bytes::from(std::mem::take(&mut self.inflated));
+        Ok(Some(match kind {
+            Kind::Text => {
+                self.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
+                Event::Text(data)
+            }
+            Kind::Binary => Event::Binary(data),
+        }))
     }
 }
 

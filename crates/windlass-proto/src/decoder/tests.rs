@@ -342,3 +342,132 @@ proptest! {
         let _ = decode_chunks(&input, &[cut], DecoderConfig { max_frame_size: 256, max_message_size: 512, require_mask: false });
     }
 }
+
+mod compressed {
+    use super::*;
+    use crate::deflate::{DeflateParams, Deflater, Inflater};
+
+    fn params() -> DeflateParams {
+        DeflateParams {
+            server_no_context_takeover: false,
+            client_no_context_takeover: false,
+            server_window_bits: 15,
+            client_window_bits: 15,
+            level: 6,
+            threshold: 0,
+        }
+    }
+
+    /// A client frame with RSV1 set.
+    fn rsv1_frame(fin: bool, opcode: OpCode, payload: &[u8]) -> Vec<u8> {
+        let mut out = frame(fin, opcode, payload);
+        out[0] |= 0x40;
+        out
+    }
+
+    fn decode_deflate(
+        input: &[u8],
+        cuts: &[usize],
+        max_message_size: usize,
+    ) -> (Vec<Event>, Option<ProtocolError>) {
+        let config = DecoderConfig {
+            max_message_size,
+            ..DecoderConfig::default()
+        };
+        let mut decoder = WsDecoder::new(config).with_inflater(Inflater::new(&params()));
+        let mut buf = BytesMut::new();
+        let mut events = Vec::new();
+        let mut start = 0;
+        for end in cuts.iter().copied().chain([input.len()]) {
+            buf.put_slice(&input[start..end]);
+            start = end;
+            loop {
+                match decoder.decode(&mut buf) {
+                    Ok(Some(event)) => events.push(event),
+                    Ok(None) => break,
+                    Err(e) => return (events, Some(e)),
+                }
+            }
+        }
+        (events, None)
+    }
+
+    #[test]
+    fn compressed_messages_with_context_takeover_and_fragments() {
+        let mut deflater = Deflater::new(&params());
+        let first = deflater.compress("hello hello hello".as_bytes());
+        let second = deflater.compress("hello hello hello again".as_bytes());
+        let mut input = rsv1_frame(true, OpCode::Text, &first);
+        let (a, b) = second.split_at(second.len() / 2);
+        input.extend(rsv1_frame(false, OpCode::Text, a));
+        input.extend(frame(true, OpCode::Ping, b"p"));
+        input.extend(frame(true, OpCode::Continuation, b));
+        input.extend(frame(true, OpCode::Binary, b"plain"));
+        let expected = vec![
+            text("hello hello hello"),
+            Event::Ping(Bytes::from_static(b"p")),
+            text("hello hello hello again"),
+            Event::Binary(Bytes::from_static(b"plain")),
+        ];
+        for cut in 0..=input.len() {
+            assert_eq!(
+                decode_deflate(&input, &[cut], 1 << 20),
+                (expected.clone(), None),
+                "cut {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn rsv1_is_refused_where_it_is_not_allowed() {
+        let payload = Deflater::new(&params()).compress(b"x");
+        // Without an agreed extension.
+        let (_, err) = decode_all(&rsv1_frame(true, OpCode::Text, &payload));
+        assert_eq!(err, Some(ProtocolError::ReservedBits(0b100)));
+        // On a continuation frame, and on a control frame.
+        let input = [
+            rsv1_frame(false, OpCode::Text, &payload),
+            rsv1_frame(true, OpCode::Continuation, b""),
+        ]
+        .concat();
+        assert_eq!(
+            decode_deflate(&input, &[], 1 << 20).1,
+            Some(ProtocolError::ReservedBits(0b100))
+        );
+        assert_eq!(
+            decode_deflate(&rsv1_frame(true, OpCode::Ping, b""), &[], 1 << 20).1,
+            Some(ProtocolError::ReservedBits(0b100))
+        );
+    }
+
+    #[test]
+    fn a_decompression_bomb_is_a_1009() {
+        let bomb = Deflater::new(&params()).compress(&vec![b'a'; 4 << 20]);
+        let (_, err) = decode_deflate(&rsv1_frame(true, OpCode::Binary, &bomb), &[], 1 << 20);
+        let err = err.unwrap();
+        assert_eq!(
+            err,
+            ProtocolError::MessageTooLarge {
+                len: (1 << 20) + 1,
+                max: 1 << 20
+            }
+        );
+        assert_eq!(err.close_code(), CloseCode::TOO_BIG);
+    }
+
+    #[test]
+    fn invalid_utf8_or_corrupt_data_is_a_1007() {
+        let bad_text = Deflater::new(&params()).compress(&[b'o', b'k', 0xff]);
+        let (_, err) = decode_deflate(&rsv1_frame(true, OpCode::Text, &bad_text), &[], 1 << 20);
+        assert_eq!(err, Some(ProtocolError::InvalidUtf8));
+        let (_, err) = decode_deflate(
+            &rsv1_frame(true, OpCode::Binary, &[0xff, 0xff]),
+            &[],
+            1 << 20,
+        );
+        assert_eq!(
+            err.as_ref().map(ProtocolError::close_code),
+            Some(CloseCode::INVALID_PAYLOAD)
+        );
+    }
+}
