@@ -95,10 +95,7 @@ impl CloseFrame {
         while !reason.is_char_boundary(end) {
             end -= 1;
         }
-        Self {
-            code,
-            reason: reason[..end].to_owned(),
-        }
+        Self { code, reason: reason[..end].to_owned() }
     }
 
     /// The close frame payload: the code in network byte order, then the reason.
@@ -116,14 +113,10 @@ mod tests {
 
     #[test]
     fn sendable_codes_follow_rfc_6455_and_iana() {
-        for ok in [
-            1000, 1001, 1002, 1003, 1007, 1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999,
-        ] {
+        for ok in [1000, 1001, 1002, 1003, 1007, 1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999] {
             assert!(CloseCode(ok).is_sendable(), "{ok}");
         }
-        for bad in [
-            0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535,
-        ] {
+        for bad in [0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535] {
             assert!(!CloseCode(bad).is_sendable(), "{bad}");
         }
     }

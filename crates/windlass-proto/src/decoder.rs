@@ -8,7 +8,7 @@
 use bytes::{Buf, Bytes, BytesMut};
 
 use crate::close::{CloseCode, CloseFrame};
-use crate::deflate::{InflateError, Inflater};
+use crate::deflate::{DeflateParams, InflateError, Inflater};
 use crate::frame::{FrameHeader, OpCode};
 use crate::mask::apply_mask;
 use crate::utf8::Utf8Validator;
@@ -31,11 +31,7 @@ pub struct DecoderConfig {
 
 impl Default for DecoderConfig {
     fn default() -> Self {
-        Self {
-            max_frame_size: 1 << 20,
-            max_message_size: 1 << 20,
-            require_mask: true,
-        }
+        Self { max_frame_size: 1 << 20, max_message_size: 1 << 20, require_mask: true }
     }
 }
 
@@ -156,6 +152,9 @@ pub struct WsDecoder {
     assembled: BytesMut,
     utf8: Utf8Validator,
     /// Present when permessage-deflate was agreed.
+    deflate: Option<DeflateParams>,
+    /// Created at the first compressed message; without client context takeover it goes back
+    /// to a per-thread pool after each message, so idle connections hold none.
     inflater: Option<Inflater>,
     /// The message in progress had RSV1 set on its first frame.
     compressed: bool,
@@ -172,16 +171,17 @@ impl WsDecoder {
             message: None,
             assembled: BytesMut::new(),
             utf8: Utf8Validator::new(),
+            deflate: None,
             inflater: None,
             compressed: false,
             inflated: Vec::new(),
         }
     }
 
-    /// Accepts compressed messages (RSV1 on a message's first frame), inflating them with
-    /// `inflater`. The message size limit then applies to the inflated size.
-    pub fn with_inflater(mut self, inflater: Inflater) -> Self {
-        self.inflater = Some(inflater);
+    /// Accepts compressed messages (RSV1 on a message's first frame) as agreed in `params`.
+    /// The message size limit then applies to the inflated size.
+    pub fn with_deflate(mut self, params: DeflateParams) -> Self {
+        self.deflate = Some(params);
         self
     }
 
@@ -209,13 +209,8 @@ impl WsDecoder {
                 if let Some(key) = frame.mask {
                     apply_mask(fresh, key, frame.unmasked);
                 }
-                if !frame.opcode.is_control()
-                    && self.message == Some(Kind::Text)
-                    && !self.compressed
-                {
-                    self.utf8
-                        .feed(fresh)
-                        .map_err(|_| ProtocolError::InvalidUtf8)?;
+                if !frame.opcode.is_control() && self.message == Some(Kind::Text) && !self.compressed {
+                    self.utf8.feed(fresh).map_err(|_| ProtocolError::InvalidUtf8)?;
                 }
                 frame.unmasked = available;
             }
@@ -246,8 +241,7 @@ impl WsDecoder {
     fn admit(&mut self, header: &FrameHeader) -> Result<InFrame, ProtocolError> {
         // RSV1 marks a compressed message; it is allowed on a message's first frame only, and
         // only when permessage-deflate was agreed.
-        let rsv1_allowed =
-            self.inflater.is_some() && matches!(header.opcode, OpCode::Text | OpCode::Binary);
+        let rsv1_allowed = self.deflate.is_some() && matches!(header.opcode, OpCode::Text | OpCode::Binary);
         if header.rsv & !(if rsv1_allowed { 0b100 } else { 0 }) != 0 {
             return Err(ProtocolError::ReservedBits(header.rsv));
         }
@@ -281,10 +275,7 @@ impl WsDecoder {
             // A compressed message is measured once inflated (in `inflate_frame`).
             let total = self.assembled.len() as u64 + header.payload_len;
             if !self.compressed && total > self.config.max_message_size as u64 {
-                return Err(ProtocolError::MessageTooLarge {
-                    len: total,
-                    max: self.config.max_message_size,
-                });
+                return Err(ProtocolError::MessageTooLarge { len: total, max: self.config.max_message_size });
             }
             match header.opcode {
                 OpCode::Text => self.message = Some(Kind::Text),
@@ -316,10 +307,7 @@ impl WsDecoder {
                     self.assembled.extend_from_slice(&payload);
                     return Ok(None);
                 }
-                let kind = self
-                    .message
-                    .take()
-                    .ok_or(ProtocolError::UnexpectedContinuation)?;
+                let kind = self.message.take().ok_or(ProtocolError::UnexpectedContinuation)?;
                 if kind == Kind::Text {
                     self.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
                 }
@@ -344,33 +332,33 @@ impl WsDecoder {
     /// Inflates one frame of a compressed message, validating text as it is inflated.
     fn inflate_frame(&mut self, fin: bool, payload: &[u8]) -> Result<Option<Event>, ProtocolError> {
         let limit = self.config.max_message_size;
-        let Some(inflater) = self.inflater.as_mut() else {
+        let Some(params) = self.deflate else {
             return Err(ProtocolError::ReservedBits(0b100));
         };
+        let inflater = self.inflater.get_or_insert_with(|| Inflater::pooled(&params));
         let start = self.inflated.len();
         let mut result = inflater.inflate(payload, &mut self.inflated, limit);
         if fin && result.is_ok() {
             result = inflater.finish_message(&mut self.inflated, limit);
         }
         result.map_err(|e| match e {
-            InflateError::TooBig { limit } => ProtocolError::MessageTooLarge {
-                len: limit as u64 + 1,
-                max: limit,
-            },
+            InflateError::TooBig { limit } => {
+                ProtocolError::MessageTooLarge { len: limit as u64 + 1, max: limit }
+            }
             _ => ProtocolError::InvalidCompressedData,
         })?;
         if self.message == Some(Kind::Text) {
-            self.utf8
-                .feed(&self.inflated[start..])
-                .map_err(|_| ProtocolError::InvalidUtf8)?;
+            self.utf8.feed(&self.inflated[start..]).map_err(|_| ProtocolError::InvalidUtf8)?;
         }
         if !fin {
             return Ok(None);
         }
-        let kind = self
-            .message
-            .take()
-            .ok_or(ProtocolError::UnexpectedContinuation)?;
+        if params.client_no_context_takeover {
+            if let Some(inflater) = self.inflater.take() {
+                inflater.recycle();
+            }
+        }
+        let kind = self.message.take().ok_or(ProtocolError::UnexpectedContinuation)?;
         self.compressed = false;
         let data = Bytes::from(std::mem::take(&mut self.inflated));
         Ok(Some(match kind {
@@ -393,10 +381,7 @@ fn parse_close(payload: &[u8]) -> Result<Option<CloseFrame>, ProtocolError> {
                 return Err(ProtocolError::InvalidCloseCode(code.0));
             }
             let reason = std::str::from_utf8(reason).map_err(|_| ProtocolError::InvalidUtf8)?;
-            Ok(Some(CloseFrame {
-                code,
-                reason: reason.to_owned(),
-            }))
+            Ok(Some(CloseFrame { code, reason: reason.to_owned() }))
         }
     }
 }

@@ -135,9 +135,7 @@ fn parse_offer(extension: &str) -> Option<Offer> {
             ("server_max_window_bits", Some(v)) if offer.server_max_window_bits.is_none() => {
                 offer.server_max_window_bits = Some(window_bits(v)?);
             }
-            ("client_max_window_bits", v)
-                if offer.client_max_window_bits == ClientWindow::Absent =>
-            {
+            ("client_max_window_bits", v) if offer.client_max_window_bits == ClientWindow::Absent => {
                 offer.client_max_window_bits = match v {
                     Some(v) => ClientWindow::AtMost(window_bits(v)?),
                     None => ClientWindow::Any,
@@ -174,10 +172,8 @@ fn accept_offer(offer: &Offer, config: &DeflateConfig) -> Option<Agreement> {
         ClientWindow::Any => config.client_max_window_bits.clamp(9, 15),
         ClientWindow::Absent => 15,
     };
-    let server_no_context_takeover =
-        offer.server_no_context_takeover || config.server_no_context_takeover;
-    let client_no_context_takeover =
-        offer.client_no_context_takeover || config.client_no_context_takeover;
+    let server_no_context_takeover = offer.server_no_context_takeover || config.server_no_context_takeover;
+    let client_no_context_takeover = offer.client_no_context_takeover || config.client_no_context_takeover;
     let mut response = String::from("permessage-deflate");
     if server_no_context_takeover {
         response.push_str("; server_no_context_takeover");
@@ -246,7 +242,15 @@ pub enum InflateError {
 /// Decompresses the messages of one connection.
 pub struct Inflater {
     inner: Decompress,
+    window_bits: u8,
     reset_after_message: bool,
+}
+
+/// Idle inflaters kept per thread and window size.
+const POOLED_PER_WINDOW: usize = 4;
+
+thread_local! {
+    static INFLATERS: std::cell::RefCell<Vec<(u8, Decompress)>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 impl std::fmt::Debug for Inflater {
@@ -260,20 +264,43 @@ impl std::fmt::Debug for Inflater {
 impl Inflater {
     /// A decompressor for a peer that compresses with `params.client_window_bits`.
     pub fn new(params: &DeflateParams) -> Self {
+        let window_bits = params.client_window_bits.clamp(9, 15);
         Self {
-            inner: Decompress::new_with_window_bits(false, params.client_window_bits.clamp(9, 15)),
+            inner: Decompress::new_with_window_bits(false, window_bits),
+            window_bits,
             reset_after_message: params.client_no_context_takeover,
         }
     }
 
+    /// An inflater for `params` from this thread's pool, or a new one.
+    pub fn pooled(params: &DeflateParams) -> Self {
+        let bits = params.client_window_bits.clamp(9, 15);
+        let pooled = INFLATERS.with_borrow_mut(|pool| {
+            let i = pool.iter().position(|(b, _)| *b == bits)?;
+            Some(pool.swap_remove(i).1)
+        });
+        match pooled {
+            Some(inner) => {
+                Self { inner, window_bits: bits, reset_after_message: params.client_no_context_takeover }
+            }
+            None => Self::new(params),
+        }
+    }
+
+    /// Returns a reset inflater to this thread's pool (a few per window size are kept).
+    pub fn recycle(mut self) {
+        self.inner.reset(false);
+        let bits = self.window_bits;
+        INFLATERS.with_borrow_mut(|pool| {
+            if pool.iter().filter(|(b, _)| *b == bits).count() < POOLED_PER_WINDOW {
+                pool.push((bits, self.inner));
+            }
+        });
+    }
+
     /// Inflates one frame's payload, appending to `out`. `out` never grows past `limit + 1`
     /// bytes: the error comes as soon as the limit is passed, not after inflating everything.
-    pub fn inflate(
-        &mut self,
-        input: &[u8],
-        out: &mut Vec<u8>,
-        limit: usize,
-    ) -> Result<(), InflateError> {
+    pub fn inflate(&mut self, input: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<(), InflateError> {
         let mut consumed = 0;
         loop {
             if out.len() > limit {
@@ -297,11 +324,7 @@ impl Inflater {
             }
             match status {
                 Status::StreamEnd => {
-                    return if consumed == input.len() {
-                        Ok(())
-                    } else {
-                        Err(InflateError::Corrupt)
-                    };
+                    return if consumed == input.len() { Ok(()) } else { Err(InflateError::Corrupt) };
                 }
                 _ if consumed == input.len() && room_left => return Ok(()),
                 Status::BufError if produced == 0 && room_left => {
@@ -360,9 +383,7 @@ impl Deflater {
             }
             let before = self.inner.total_in();
             // A sync flush never fails on valid input and a non-empty output buffer.
-            let _ = self
-                .inner
-                .compress_vec(&message[consumed..], &mut out, FlushCompress::Sync);
+            let _ = self.inner.compress_vec(&message[consumed..], &mut out, FlushCompress::Sync);
             consumed += (self.inner.total_in() - before) as usize;
             if consumed == message.len() && out.len() < out.capacity() && out.ends_with(&TRAILER) {
                 break;
@@ -385,17 +406,9 @@ impl Deflater {
         let key = (params.server_window_bits, params.level);
         let mut deflater = SPARE
             .with_borrow_mut(|spare| {
-                spare
-                    .iter()
-                    .position(|(w, l, _)| (*w, *l) == key)
-                    .map(|i| spare.swap_remove(i).2)
+                spare.iter().position(|(w, l, _)| (*w, *l) == key).map(|i| spare.swap_remove(i).2)
             })
-            .unwrap_or_else(|| {
-                Self::new(&DeflateParams {
-                    server_no_context_takeover: true,
-                    ..*params
-                })
-            });
+            .unwrap_or_else(|| Self::new(&DeflateParams { server_no_context_takeover: true, ..*params }));
         let payload = deflater.compress(message);
         SPARE.with_borrow_mut(|spare| spare.push((key.0, key.1, deflater)));
         payload

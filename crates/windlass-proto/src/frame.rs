@@ -77,8 +77,7 @@ impl FrameHeader {
         let [b0, b1, ..] = *buf else {
             return Ok(None);
         };
-        let opcode =
-            OpCode::from_nibble(b0 & 0x0F).ok_or(ProtocolError::ReservedOpcode(b0 & 0x0F))?;
+        let opcode = OpCode::from_nibble(b0 & 0x0F).ok_or(ProtocolError::ReservedOpcode(b0 & 0x0F))?;
         let masked = b1 & 0x80 != 0;
         let (payload_len, mut len) = match b1 & 0x7F {
             126 => {
@@ -117,16 +116,7 @@ impl FrameHeader {
         } else {
             None
         };
-        Ok(Some((
-            Self {
-                fin: b0 & 0x80 != 0,
-                rsv: (b0 >> 4) & 0x07,
-                opcode,
-                mask,
-                payload_len,
-            },
-            len,
-        )))
+        Ok(Some((Self { fin: b0 & 0x80 != 0, rsv: (b0 >> 4) & 0x07, opcode, mask, payload_len }, len)))
     }
 }
 
@@ -142,10 +132,7 @@ pub struct FrameHead {
 
 impl FrameHead {
     /// No header at all (for transports without framing, such as raw TCP lines).
-    pub const EMPTY: Self = Self {
-        bytes: [0; 10],
-        len: 0,
-    };
+    pub const EMPTY: Self = Self { bytes: [0; 10], len: 0 };
 
     /// The header of a frame with the given FIN bit, opcode and payload length.
     pub fn new(fin: bool, opcode: OpCode, payload_len: usize) -> Self {
@@ -190,22 +177,13 @@ mod tests {
     #[test]
     fn encodes_the_three_length_forms() {
         assert_eq!(FrameHead::new(true, OpCode::Text, 5).as_slice(), [0x81, 5]);
-        assert_eq!(
-            FrameHead::new(true, OpCode::Binary, 126).as_slice(),
-            [0x82, 126, 0, 126]
-        );
-        assert_eq!(
-            FrameHead::new(false, OpCode::Text, 65535).as_slice(),
-            [0x01, 126, 0xff, 0xff]
-        );
+        assert_eq!(FrameHead::new(true, OpCode::Binary, 126).as_slice(), [0x82, 126, 0, 126]);
+        assert_eq!(FrameHead::new(false, OpCode::Text, 65535).as_slice(), [0x01, 126, 0xff, 0xff]);
         assert_eq!(
             FrameHead::new(true, OpCode::Binary, 65536).as_slice(),
             [0x82, 127, 0, 0, 0, 0, 0, 1, 0, 0]
         );
-        assert_eq!(
-            FrameHead::with_rsv(true, 0b100, OpCode::Text, 0).as_slice(),
-            [0xC1, 0]
-        );
+        assert_eq!(FrameHead::with_rsv(true, 0b100, OpCode::Text, 0).as_slice(), [0xC1, 0]);
     }
 
     #[test]
@@ -222,11 +200,7 @@ mod tests {
             assert!(parsed.fin);
             // Every strict prefix needs more bytes.
             for cut in 0..bytes.len() {
-                assert_eq!(
-                    FrameHeader::parse(&bytes[..cut]).unwrap(),
-                    None,
-                    "len {len} cut {cut}"
-                );
+                assert_eq!(FrameHeader::parse(&bytes[..cut]).unwrap(), None, "len {len} cut {cut}");
             }
         }
     }
@@ -234,15 +208,9 @@ mod tests {
     #[test]
     fn rejects_reserved_opcodes_and_bad_lengths() {
         for op in [3u8, 4, 5, 6, 7, 0xB, 0xC, 0xD, 0xE, 0xF] {
-            assert_eq!(
-                FrameHeader::parse(&[0x80 | op, 0x80]),
-                Err(ProtocolError::ReservedOpcode(op))
-            );
+            assert_eq!(FrameHeader::parse(&[0x80 | op, 0x80]), Err(ProtocolError::ReservedOpcode(op)));
         }
-        assert_eq!(
-            FrameHeader::parse(&[0x82, 126, 0, 125]),
-            Err(ProtocolError::NonMinimalLength)
-        );
+        assert_eq!(FrameHeader::parse(&[0x82, 126, 0, 125]), Err(ProtocolError::NonMinimalLength));
         assert_eq!(
             FrameHeader::parse(&[0x82, 127, 0, 0, 0, 0, 0, 0, 0xff, 0xff]),
             Err(ProtocolError::NonMinimalLength)

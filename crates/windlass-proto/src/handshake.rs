@@ -66,6 +66,9 @@ pub struct Accepted {
     pub accept_key: String,
     /// The negotiated sub-protocol, if any.
     pub protocol: Option<String>,
+    /// The `Sec-WebSocket-Extensions` response value, if an extension was agreed (set by the
+    /// caller after [`negotiate`](crate::deflate::negotiate)).
+    pub extensions: Option<String>,
 }
 
 /// Validates an upgrade request and negotiates a sub-protocol.
@@ -73,11 +76,7 @@ pub struct Accepted {
 /// The chosen sub-protocol is the first one the client offers that `supported` contains. With
 /// `strict`, a client that offers sub-protocols none of which is supported is refused (400);
 /// otherwise the connection proceeds without one, as browsers then decide for themselves.
-pub fn accept(
-    req: &Request<()>,
-    supported: &[&str],
-    strict: bool,
-) -> Result<Accepted, HandshakeError> {
+pub fn accept(req: &Request<()>, supported: &[&str], strict: bool) -> Result<Accepted, HandshakeError> {
     let headers = req.headers();
     let wants_upgrade = headers.contains_key(header::UPGRADE)
         || headers.contains_key(header::SEC_WEBSOCKET_KEY)
@@ -112,21 +111,19 @@ pub fn accept(
     if strict && protocol.is_none() && headers.contains_key(header::SEC_WEBSOCKET_PROTOCOL) {
         return Err(HandshakeError::SubProtocol);
     }
-    Ok(Accepted {
-        accept_key: tungstenite::handshake::derive_accept_key(key),
-        protocol,
-    })
+    Ok(Accepted { accept_key: tungstenite::handshake::derive_accept_key(key), protocol, extensions: None })
 }
 
 /// The 101 response for an accepted upgrade.
 pub fn switching_protocols(accepted: &Accepted) -> Vec<u8> {
     let mut out = String::with_capacity(160);
-    out.push_str(
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n",
-    );
+    out.push_str("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n");
     let _ = write!(out, "Sec-WebSocket-Accept: {}\r\n", accepted.accept_key);
     if let Some(protocol) = &accepted.protocol {
         let _ = write!(out, "Sec-WebSocket-Protocol: {protocol}\r\n");
+    }
+    if let Some(extensions) = &accepted.extensions {
+        let _ = write!(out, "Sec-WebSocket-Extensions: {extensions}\r\n");
     }
     out.push_str("\r\n");
     out.into_bytes()
@@ -244,54 +241,27 @@ mod tests {
         let cases: Vec<(Vec<(&'static str, String)>, HandshakeError)> = vec![
             (with("Upgrade", Some("h2c")), HandshakeError::UpgradeHeader),
             (with("Upgrade", None), HandshakeError::UpgradeHeader),
-            (
-                with("Connection", Some("keep-alive")),
-                HandshakeError::ConnectionHeader,
-            ),
+            (with("Connection", Some("keep-alive")), HandshakeError::ConnectionHeader),
             (with("Host", None), HandshakeError::Host),
-            (
-                with("Sec-WebSocket-Version", Some("8")),
-                HandshakeError::Version,
-            ),
-            (
-                with("Sec-WebSocket-Version", None),
-                HandshakeError::MissingVersion,
-            ),
+            (with("Sec-WebSocket-Version", Some("8")), HandshakeError::Version),
+            (with("Sec-WebSocket-Version", None), HandshakeError::MissingVersion),
             (with("Sec-WebSocket-Key", None), HandshakeError::Key),
-            (
-                with("Sec-WebSocket-Key", Some("short")),
-                HandshakeError::Key,
-            ),
-            (
-                with("Sec-WebSocket-Key", Some("dGhlIHNhbXBsZSBub25jZR==")),
-                HandshakeError::Key,
-            ),
-            (
-                with("Sec-WebSocket-Key", Some("dGhlIHNhbXBsZSBub25j*Q==")),
-                HandshakeError::Key,
-            ),
+            (with("Sec-WebSocket-Key", Some("short")), HandshakeError::Key),
+            (with("Sec-WebSocket-Key", Some("dGhlIHNhbXBsZSBub25jZR==")), HandshakeError::Key),
+            (with("Sec-WebSocket-Key", Some("dGhlIHNhbXBsZSBub25j*Q==")), HandshakeError::Key),
         ];
         for (headers, expected) in cases {
             assert_eq!(check(&headers), Err(expected.clone()), "{headers:?}");
         }
-        assert_eq!(
-            HandshakeError::Version.status(),
-            StatusCode::UPGRADE_REQUIRED
-        );
-        assert_eq!(
-            HandshakeError::Version.headers(),
-            &[("Sec-WebSocket-Version", "13")]
-        );
+        assert_eq!(HandshakeError::Version.status(), StatusCode::UPGRADE_REQUIRED);
+        assert_eq!(HandshakeError::Version.headers(), &[("Sec-WebSocket-Version", "13")]);
         assert_eq!(HandshakeError::Key.status(), StatusCode::BAD_REQUEST);
     }
 
     #[test]
     fn post_is_405_and_a_plain_get_is_426() {
         let err = accept(&request("POST", GOOD), &[], false).unwrap_err();
-        assert_eq!(
-            (err.status(), err.headers()),
-            (StatusCode::METHOD_NOT_ALLOWED, &[("Allow", "GET")][..])
-        );
+        assert_eq!((err.status(), err.headers()), (StatusCode::METHOD_NOT_ALLOWED, &[("Allow", "GET")][..]));
         let err = accept(&request("GET", &[("Host", "x")]), &[], false).unwrap_err();
         assert_eq!(err, HandshakeError::NotUpgrade);
         assert_eq!(err.status(), StatusCode::UPGRADE_REQUIRED);
@@ -313,21 +283,15 @@ mod tests {
         );
         // No match: lenient proceeds without one, strict refuses.
         assert_eq!(accept(&req, &["other"], false).unwrap().protocol, None);
-        assert_eq!(
-            accept(&req, &["other"], true),
-            Err(HandshakeError::SubProtocol)
-        );
+        assert_eq!(accept(&req, &["other"], true), Err(HandshakeError::SubProtocol));
         // Strict mode does not refuse clients that offer nothing.
         assert!(accept(&request("GET", GOOD), &["other"], true).is_ok());
     }
 
     #[test]
     fn error_responses_are_complete_http() {
-        let bytes = error_response(
-            StatusCode::UPGRADE_REQUIRED,
-            &[("Sec-WebSocket-Version", "13")],
-            "bad version",
-        );
+        let bytes =
+            error_response(StatusCode::UPGRADE_REQUIRED, &[("Sec-WebSocket-Version", "13")], "bad version");
         assert_eq!(
             String::from_utf8(bytes).unwrap(),
             "HTTP/1.1 426 Upgrade Required\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 12\r\nSec-WebSocket-Version: 13\r\n\r\nbad version\n"

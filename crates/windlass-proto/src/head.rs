@@ -14,10 +14,7 @@ pub struct HeadLimits {
 
 impl Default for HeadLimits {
     fn default() -> Self {
-        Self {
-            max_head_bytes: 8 * 1024,
-            max_headers: 64,
-        }
+        Self { max_head_bytes: 8 * 1024, max_headers: 64 }
     }
 }
 
@@ -76,9 +73,7 @@ pub fn parse_request_head(
     let status = match req.parse(buf) {
         Ok(status) => status,
         Err(httparse::Error::TooManyHeaders) => {
-            return Err(HeadError::TooManyHeaders {
-                max: limits.max_headers,
-            });
+            return Err(HeadError::TooManyHeaders { max: limits.max_headers });
         }
         Err(httparse::Error::Version) => return Err(HeadError::Version),
         Err(e) => return Err(HeadError::Malformed(malformed_reason(e))),
@@ -86,14 +81,10 @@ pub fn parse_request_head(
     let head_len = match status {
         httparse::Status::Complete(len) if len <= limits.max_head_bytes => len,
         httparse::Status::Complete(_) => {
-            return Err(HeadError::TooLarge {
-                max: limits.max_head_bytes,
-            });
+            return Err(HeadError::TooLarge { max: limits.max_head_bytes });
         }
         httparse::Status::Partial if buf.len() >= limits.max_head_bytes => {
-            return Err(HeadError::TooLarge {
-                max: limits.max_head_bytes,
-            });
+            return Err(HeadError::TooLarge { max: limits.max_head_bytes });
         }
         httparse::Status::Partial => return Ok(None),
     };
@@ -102,18 +93,10 @@ pub fn parse_request_head(
     }
     let method = Method::from_bytes(req.method.unwrap_or_default().as_bytes())
         .map_err(|_| HeadError::Malformed("invalid method"))?;
-    let uri: Uri = req
-        .path
-        .unwrap_or_default()
-        .parse()
-        .map_err(|_| HeadError::Malformed("invalid request target"))?;
-    let mut builder = Request::builder()
-        .method(method)
-        .uri(uri)
-        .version(Version::HTTP_11);
-    let map = builder
-        .headers_mut()
-        .ok_or(HeadError::Malformed("invalid request"))?;
+    let uri: Uri =
+        req.path.unwrap_or_default().parse().map_err(|_| HeadError::Malformed("invalid request target"))?;
+    let mut builder = Request::builder().method(method).uri(uri).version(Version::HTTP_11);
+    let map = builder.headers_mut().ok_or(HeadError::Malformed("invalid request"))?;
     map.reserve(req.headers.len());
     for header in req.headers.iter() {
         let name = HeaderName::from_bytes(header.name.as_bytes())
@@ -122,9 +105,7 @@ pub fn parse_request_head(
             .map_err(|_| HeadError::Malformed("invalid header value"))?;
         map.append(name, value);
     }
-    let request = builder
-        .body(())
-        .map_err(|_| HeadError::Malformed("invalid request"))?;
+    let request = builder.body(()).map_err(|_| HeadError::Malformed("invalid request"))?;
     Ok(Some((request, head_len)))
 }
 
@@ -143,15 +124,14 @@ fn malformed_reason(e: httparse::Error) -> &'static str {
 mod tests {
     use super::*;
 
-    const GET: &[u8] = b"GET /chat?room=1 HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\nCookie: a=1\r\n\r\n";
+    const GET: &[u8] =
+        b"GET /chat?room=1 HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\nCookie: a=1\r\n\r\n";
 
     #[test]
     fn parses_a_head_and_leaves_what_follows() {
         let mut input = GET.to_vec();
         input.extend_from_slice(&[0x81, 0x80]);
-        let (req, len) = parse_request_head(&input, &HeadLimits::default())
-            .unwrap()
-            .unwrap();
+        let (req, len) = parse_request_head(&input, &HeadLimits::default()).unwrap().unwrap();
         assert_eq!(len, GET.len());
         assert_eq!(req.method(), Method::GET);
         assert_eq!(req.uri().path(), "/chat");
@@ -162,42 +142,25 @@ mod tests {
     #[test]
     fn every_prefix_is_incomplete_not_an_error() {
         for cut in 0..GET.len() {
-            assert!(
-                matches!(
-                    parse_request_head(&GET[..cut], &HeadLimits::default()),
-                    Ok(None)
-                ),
-                "cut {cut}"
-            );
+            assert!(matches!(parse_request_head(&GET[..cut], &HeadLimits::default()), Ok(None)), "cut {cut}");
         }
     }
 
     #[test]
     fn errors_carry_their_status() {
-        let limits = HeadLimits {
-            max_head_bytes: 64,
-            max_headers: 2,
-        };
+        let limits = HeadLimits { max_head_bytes: 64, max_headers: 2 };
         let cases: &[(&[u8], u16)] = &[
             (b"GET / HTTP/1.0\r\n\r\n", 505),
             (b"GET / HTTP/2.0\r\n\r\n", 505),
             (b"GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n", 431),
-            (
-                b"GET / HTTP/1.1\r\nX: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-                431,
-            ),
+            (b"GET / HTTP/1.1\r\nX: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 431),
             (b"GET\x01 / HTTP/1.1\r\n\r\n", 400),
             (b"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n", 400),
             (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 400),
         ];
         for (input, status) in cases {
             let err = parse_request_head(input, &limits).unwrap_err();
-            assert_eq!(
-                err.status().as_u16(),
-                *status,
-                "{err} for {:?}",
-                String::from_utf8_lossy(input)
-            );
+            assert_eq!(err.status().as_u16(), *status, "{err} for {:?}", String::from_utf8_lossy(input));
         }
         assert_eq!(HeadError::Timeout.status(), StatusCode::REQUEST_TIMEOUT);
     }

@@ -25,10 +25,7 @@ pub struct LineDecoder {
 impl LineDecoder {
     /// A decoder that refuses lines longer than `max_len` bytes (excluding the newline).
     pub fn new(max_len: usize) -> Self {
-        Self {
-            max_len,
-            scanned: 0,
-        }
+        Self { max_len, scanned: 0 }
     }
 
     /// The next complete line, without its line ending, or `Ok(None)` if none is complete yet.
@@ -103,17 +100,11 @@ mod tests {
 
     #[test]
     fn long_lines_are_refused_even_without_a_newline() {
-        assert_eq!(
-            lines(b"0123456789abcdefXYZ\n", 20),
-            Err(LineTooLong { max: 16 })
-        );
+        assert_eq!(lines(b"0123456789abcdefXYZ\n", 20), Err(LineTooLong { max: 16 }));
         let mut decoder = LineDecoder::new(16);
         let mut buf = BytesMut::from(&[b'x'; 40][..]);
         assert_eq!(decoder.decode(&mut buf), Err(LineTooLong { max: 16 }));
         // Exactly at the limit is fine.
-        assert_eq!(
-            lines(b"0123456789abcdef\n", 5).unwrap(),
-            vec!["0123456789abcdef"]
-        );
+        assert_eq!(lines(b"0123456789abcdef\n", 5).unwrap(), vec!["0123456789abcdef"]);
     }
 }

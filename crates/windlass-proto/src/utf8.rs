@@ -19,10 +19,7 @@ pub struct InvalidUtf8;
 impl Utf8Validator {
     /// A validator at the start of a text.
     pub const fn new() -> Self {
-        Self {
-            pending: [0; 4],
-            pending_len: 0,
-        }
+        Self { pending: [0; 4], pending_len: 0 }
     }
 
     /// Validates the next chunk of the text.
@@ -99,9 +96,7 @@ mod tests {
             "κόσμε".as_bytes(),
             "Hello-µ@ßöäüàá-UTF-8!!".as_bytes(),
             &[0xf0, 0x90, 0x80, 0x80],
-            &[
-                0xce, 0xba, 0xe1, 0xbd, 0xb9, 0xcf, 0x83, 0xce, 0xbc, 0xce, 0xb5, 0xed, 0xa0, 0x80,
-            ],
+            &[0xce, 0xba, 0xe1, 0xbd, 0xb9, 0xcf, 0x83, 0xce, 0xbc, 0xce, 0xb5, 0xed, 0xa0, 0x80],
             &[0xf4, 0x90, 0x80, 0x80],
             &[0xc0, 0xaf],
             &[0xe0, 0x80, 0xaf],
@@ -113,11 +108,7 @@ mod tests {
             let expected = std::str::from_utf8(bytes).is_ok();
             for a in 0..=bytes.len() {
                 for b in a..=bytes.len() {
-                    assert_eq!(
-                        validate_split(bytes, &[a, b]).is_ok(),
-                        expected,
-                        "{bytes:x?} {a} {b}"
-                    );
+                    assert_eq!(validate_split(bytes, &[a, b]).is_ok(), expected, "{bytes:x?} {a} {b}");
                 }
             }
         }

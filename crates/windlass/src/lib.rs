@@ -73,6 +73,7 @@ pub use ws_server::{WsConfig, WsServer};
 /// The protocol core, for those who need its types (close codes, limits, decoders).
 pub use windlass_proto as proto;
 pub use windlass_proto::CloseCode;
+pub use windlass_proto::deflate::DeflateConfig;
 
 /// The `http` crate, whose `Request` type [`Connection::request`] returns.
 pub use http;

@@ -10,8 +10,7 @@ use windlass_proto::LineDecoder;
 
 use crate::component::MessageComponent;
 use crate::connection::{
-    Connection, DEFAULT_SEND_QUEUE, Driver, QueueConfig, Shared, SlowConsumer, Timing, Wire,
-    WireKind,
+    Connection, DEFAULT_SEND_QUEUE, Driver, QueueConfig, Shared, SlowConsumer, Timing, Wire, WireKind,
 };
 use crate::io_server::{IoComponent, IoConnection};
 
@@ -53,10 +52,7 @@ impl<C> LineServer<C> {
     /// Wraps `component`: 64 KiB lines, a 4 MiB send queue closed when full, 5 s to flush on
     /// close.
     pub fn new(component: C) -> Self {
-        Self {
-            component,
-            settings: LineSettings::default(),
-        }
+        Self { component, settings: LineSettings::default() }
     }
 
     /// Longest line in bytes; a longer one closes the connection (`on_close` sees 1009).
@@ -89,26 +85,13 @@ impl<C> LineServer<C> {
 }
 
 async fn serve<C: MessageComponent>(component: &C, settings: &LineSettings, conn: IoConnection) {
-    let IoConnection {
-        socket,
-        id,
-        remote_addr,
-        server,
-    } = conn;
-    let queue = QueueConfig {
-        limit: settings.max_send_queue,
-        policy: settings.slow_consumer,
-    };
-    let shared = Arc::new(Shared::new(id, remote_addr, WireKind::Lines, queue));
+    let IoConnection { socket, id, remote_addr, server } = conn;
+    let queue = QueueConfig { limit: settings.max_send_queue, policy: settings.slow_consumer };
+    let shared = Arc::new(Shared::new(id, remote_addr, WireKind::Lines, None, queue));
     let connection = Connection::new(shared, None, None);
-    let timing = Timing {
-        close_timeout: settings.close_timeout,
-        keep_alive: None,
-    };
+    let timing = Timing { close_timeout: settings.close_timeout, keep_alive: None };
     let wire = Wire::Lines(LineDecoder::new(settings.max_line_length));
-    Driver::new(component, socket, connection, wire, BytesMut::new(), timing)
-        .run(&server.registry)
-        .await;
+    Driver::new(component, socket, connection, wire, BytesMut::new(), timing).run(&server.registry).await;
 }
 
 #[async_trait]

@@ -201,9 +201,6 @@ mod tests {
     #[test]
     fn invalid_utf8_is_refused() {
         assert!(Utf8Bytes::try_from_bytes(Bytes::from_static(b"\xff")).is_err());
-        assert_eq!(
-            Utf8Bytes::try_from_bytes(Bytes::from_static(b"ok")).unwrap(),
-            "ok"
-        );
+        assert_eq!(Utf8Bytes::try_from_bytes(Bytes::from_static(b"ok")).unwrap(), "ok");
     }
 }

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::{PoisonError, RwLock};
 
-use crate::connection::{Connection, ConnectionHandle, ConnectionId, Outgoing, WireKind};
+use crate::connection::{Connection, ConnectionHandle, ConnectionId, Encoding, Outgoing};
 use crate::error::SendError;
 use crate::message::Message;
 
@@ -49,9 +49,7 @@ struct Member<T> {
 
 impl<T> Default for ConnectionPool<T> {
     fn default() -> Self {
-        Self {
-            members: RwLock::new(HashMap::new()),
-        }
+        Self { members: RwLock::new(HashMap::new()) }
     }
 }
 
@@ -117,22 +115,13 @@ impl<T> ConnectionPool<T> {
     }
 
     /// Sends to every connection whose id and data pass `filter`.
-    pub fn send_where(
-        &self,
-        msg: &Message,
-        mut filter: impl FnMut(ConnectionId, &T) -> bool,
-    ) -> usize {
+    pub fn send_where(&self, msg: &Message, mut filter: impl FnMut(ConnectionId, &T) -> bool) -> usize {
         let mut encoded = Encoded::new(msg);
         let members = self.read();
         members
             .iter()
             .filter(|(id, member)| filter(**id, &member.data))
-            .filter(|(_, member)| {
-                member
-                    .handle
-                    .send_encoded(encoded.for_wire(member.handle.wire()))
-                    .is_ok()
-            })
+            .filter(|(_, member)| member.handle.send_encoded(encoded.for_peer(&member.handle)).is_ok())
             .count()
     }
 
@@ -171,29 +160,25 @@ impl<T> ConnectionPool<T> {
     }
 }
 
-/// A message encoded at most once per wire type.
+/// A message encoded at most once per encoding (wire type, compression parameters).
 struct Encoded<'a> {
     msg: &'a Message,
-    websocket: Option<Outgoing>,
-    lines: Option<Outgoing>,
+    done: Vec<(Encoding, Outgoing)>,
 }
 
 impl<'a> Encoded<'a> {
     fn new(msg: &'a Message) -> Self {
-        Self {
-            msg,
-            websocket: None,
-            lines: None,
-        }
+        Self { msg, done: Vec::new() }
     }
 
-    /// The encoding for `wire`; cloning it shares the payload.
-    fn for_wire(&mut self, wire: WireKind) -> Outgoing {
-        let slot = match wire {
-            WireKind::WebSocket => &mut self.websocket,
-            WireKind::Lines => &mut self.lines,
-        };
-        slot.get_or_insert_with(|| Outgoing::message(wire, self.msg))
-            .clone()
+    /// The encoding for this peer; cloning it shares the payload.
+    fn for_peer(&mut self, handle: &ConnectionHandle) -> Outgoing {
+        let encoding = handle.encoding(self.msg);
+        if let Some((_, item)) = self.done.iter().find(|(e, _)| *e == encoding) {
+            return item.clone();
+        }
+        let item = handle.encode(encoding, self.msg);
+        self.done.push((encoding, item.clone()));
+        item
     }
 }

@@ -6,9 +6,7 @@ use crate::frame::FrameHead;
 
 /// A client frame: header with MASK set, key, masked payload.
 fn client_frame(fin: bool, opcode: OpCode, payload: &[u8], key: [u8; 4]) -> Vec<u8> {
-    let mut out = FrameHead::new(fin, opcode, payload.len())
-        .as_slice()
-        .to_vec();
+    let mut out = FrameHead::new(fin, opcode, payload.len()).as_slice().to_vec();
     out[1] |= 0x80;
     out.extend_from_slice(&key);
     let start = out.len();
@@ -22,11 +20,7 @@ fn frame(fin: bool, opcode: OpCode, payload: &[u8]) -> Vec<u8> {
 }
 
 /// Decodes `input` delivered in the given chunks; returns the events and the error, if any.
-fn decode_chunks(
-    input: &[u8],
-    cuts: &[usize],
-    config: DecoderConfig,
-) -> (Vec<Event>, Option<ProtocolError>) {
+fn decode_chunks(input: &[u8], cuts: &[usize], config: DecoderConfig) -> (Vec<Event>, Option<ProtocolError>) {
     let mut decoder = WsDecoder::new(config);
     let mut buf = BytesMut::new();
     let mut events = Vec::new();
@@ -60,14 +54,7 @@ fn single_frame_messages() {
     input.extend(frame(true, OpCode::Text, b""));
     let (events, err) = decode_all(&input);
     assert_eq!(err, None);
-    assert_eq!(
-        events,
-        vec![
-            text("Hello"),
-            Event::Binary(Bytes::from_static(&[0, 1, 2])),
-            text("")
-        ]
-    );
+    assert_eq!(events, vec![text("Hello"), Event::Binary(Bytes::from_static(&[0, 1, 2])), text("")]);
 }
 
 #[test]
@@ -77,11 +64,8 @@ fn fragmented_message_with_interleaved_control_frames() {
     input.extend(frame(false, OpCode::Continuation, "mén".as_bytes()));
     input.extend(frame(true, OpCode::Pong, b""));
     input.extend(frame(true, OpCode::Continuation, "ted".as_bytes()));
-    let expected = vec![
-        Event::Ping(Bytes::from_static(b"p1")),
-        Event::Pong(Bytes::new()),
-        text("fragménted"),
-    ];
+    let expected =
+        vec![Event::Ping(Bytes::from_static(b"p1")), Event::Pong(Bytes::new()), text("fragménted")];
     assert_eq!(decode_all(&input), (expected.clone(), None));
 }
 
@@ -97,13 +81,7 @@ fn every_split_point_decodes_the_same() {
     let (whole, err) = decode_all(&input);
     assert_eq!(err, None);
     assert_eq!(whole.len(), 4);
-    assert_eq!(
-        whole[3],
-        Event::Close(Some(CloseFrame {
-            code: CloseCode::NORMAL,
-            reason: "bye".into()
-        }))
-    );
+    assert_eq!(whole[3], Event::Close(Some(CloseFrame { code: CloseCode::NORMAL, reason: "bye".into() })));
     for cut in 0..=input.len() {
         assert_eq!(
             decode_chunks(&input, &[cut], DecoderConfig::default()),
@@ -112,10 +90,7 @@ fn every_split_point_decodes_the_same() {
         );
     }
     let every: Vec<usize> = (1..input.len()).collect();
-    assert_eq!(
-        decode_chunks(&input, &every, DecoderConfig::default()),
-        (whole, None)
-    );
+    assert_eq!(decode_chunks(&input, &every, DecoderConfig::default()), (whole, None));
 }
 
 #[test]
@@ -135,71 +110,23 @@ fn payload_is_unmasked_in_place_and_not_copied() {
 #[test]
 fn protocol_violations_map_to_their_close_codes() {
     let cases: Vec<(Vec<u8>, ProtocolError, u16)> = vec![
-        (
-            vec![0x83, 0x80, 0, 0, 0, 0],
-            ProtocolError::ReservedOpcode(3),
-            1002,
-        ),
-        (
-            vec![0x8B, 0x80, 0, 0, 0, 0],
-            ProtocolError::ReservedOpcode(0xB),
-            1002,
-        ),
-        (
-            vec![0xC1, 0x80, 0, 0, 0, 0],
-            ProtocolError::ReservedBits(0b100),
-            1002,
-        ),
+        (vec![0x83, 0x80, 0, 0, 0, 0], ProtocolError::ReservedOpcode(3), 1002),
+        (vec![0x8B, 0x80, 0, 0, 0, 0], ProtocolError::ReservedOpcode(0xB), 1002),
+        (vec![0xC1, 0x80, 0, 0, 0, 0], ProtocolError::ReservedBits(0b100), 1002),
         (vec![0x81, 0x00], ProtocolError::UnmaskedFrame, 1002),
+        (frame(false, OpCode::Ping, b""), ProtocolError::FragmentedControl, 1002),
+        (frame(true, OpCode::Ping, &[0; 126]), ProtocolError::ControlTooLong(126), 1002),
+        (frame(true, OpCode::Continuation, b"x"), ProtocolError::UnexpectedContinuation, 1002),
         (
-            frame(false, OpCode::Ping, b""),
-            ProtocolError::FragmentedControl,
-            1002,
-        ),
-        (
-            frame(true, OpCode::Ping, &[0; 126]),
-            ProtocolError::ControlTooLong(126),
-            1002,
-        ),
-        (
-            frame(true, OpCode::Continuation, b"x"),
-            ProtocolError::UnexpectedContinuation,
-            1002,
-        ),
-        (
-            [
-                frame(false, OpCode::Text, b"a"),
-                frame(true, OpCode::Text, b"b"),
-            ]
-            .concat(),
+            [frame(false, OpCode::Text, b"a"), frame(true, OpCode::Text, b"b")].concat(),
             ProtocolError::ExpectedContinuation,
             1002,
         ),
-        (
-            frame(true, OpCode::Text, &[0xce, 0xba, 0xff]),
-            ProtocolError::InvalidUtf8,
-            1007,
-        ),
-        (
-            frame(true, OpCode::Text, &[0xce]),
-            ProtocolError::InvalidUtf8,
-            1007,
-        ),
-        (
-            frame(true, OpCode::Close, &[3]),
-            ProtocolError::CloseTooShort,
-            1002,
-        ),
-        (
-            frame(true, OpCode::Close, &[0x03, 0xed]),
-            ProtocolError::InvalidCloseCode(1005),
-            1002,
-        ),
-        (
-            frame(true, OpCode::Close, &[0x03, 0xe8, 0xff]),
-            ProtocolError::InvalidUtf8,
-            1007,
-        ),
+        (frame(true, OpCode::Text, &[0xce, 0xba, 0xff]), ProtocolError::InvalidUtf8, 1007),
+        (frame(true, OpCode::Text, &[0xce]), ProtocolError::InvalidUtf8, 1007),
+        (frame(true, OpCode::Close, &[3]), ProtocolError::CloseTooShort, 1002),
+        (frame(true, OpCode::Close, &[0x03, 0xed]), ProtocolError::InvalidCloseCode(1005), 1002),
+        (frame(true, OpCode::Close, &[0x03, 0xe8, 0xff]), ProtocolError::InvalidUtf8, 1007),
     ];
     for (input, expected, code) in cases {
         let (_, err) = decode_all(&input);
@@ -211,29 +138,16 @@ fn protocol_violations_map_to_their_close_codes() {
 
 #[test]
 fn size_limits_fail_at_the_header_before_the_payload_arrives() {
-    let config = DecoderConfig {
-        max_frame_size: 100,
-        max_message_size: 150,
-        ..DecoderConfig::default()
-    };
+    let config = DecoderConfig { max_frame_size: 100, max_message_size: 150, ..DecoderConfig::default() };
     // Only the header of a 101-byte frame: rejected already.
     let big = frame(true, OpCode::Binary, &[0; 101]);
     let (_, err) = decode_chunks(&big[..6], &[], config);
-    assert_eq!(
-        err,
-        Some(ProtocolError::FrameTooLarge { len: 101, max: 100 })
-    );
+    assert_eq!(err, Some(ProtocolError::FrameTooLarge { len: 101, max: 100 }));
     // Two fragments of 80: the second header pushes the message past 150.
-    let input = [
-        frame(false, OpCode::Binary, &[0; 80]),
-        frame(true, OpCode::Continuation, &[0; 80]),
-    ]
-    .concat();
+    let input =
+        [frame(false, OpCode::Binary, &[0; 80]), frame(true, OpCode::Continuation, &[0; 80])].concat();
     let (_, err) = decode_chunks(&input[..86 + 6], &[], config);
-    assert_eq!(
-        err,
-        Some(ProtocolError::MessageTooLarge { len: 160, max: 150 })
-    );
+    assert_eq!(err, Some(ProtocolError::MessageTooLarge { len: 160, max: 150 }));
     assert_eq!(err.unwrap().close_code(), CloseCode::TOO_BIG);
 }
 
@@ -270,10 +184,7 @@ enum Msg {
 fn msg_strategy() -> impl Strategy<Value = Msg> {
     prop_oneof![
         (".{0,40}", prop::collection::vec(0usize..60, 0..4)).prop_map(|(s, c)| Msg::Text(s, c)),
-        (
-            prop::collection::vec(any::<u8>(), 0..300),
-            prop::collection::vec(0usize..300, 0..4)
-        )
+        (prop::collection::vec(any::<u8>(), 0..300), prop::collection::vec(0usize..300, 0..4))
             .prop_map(|(b, c)| Msg::Binary(b, c)),
         prop::collection::vec(any::<u8>(), 0..125).prop_map(Msg::Ping),
     ]
@@ -300,18 +211,8 @@ fn encode_msg(msg: &Msg, key: [u8; 4], out: &mut Vec<u8>) -> Event {
             out.extend(client_frame(true, OpCode::Ping, p, key));
             return Event::Ping(Bytes::copy_from_slice(p));
         }
-        Msg::Text(s, c) => (
-            OpCode::Text,
-            s.as_bytes(),
-            c,
-            Event::Text(Bytes::copy_from_slice(s.as_bytes())),
-        ),
-        Msg::Binary(b, c) => (
-            OpCode::Binary,
-            &b[..],
-            c,
-            Event::Binary(Bytes::copy_from_slice(b)),
-        ),
+        Msg::Text(s, c) => (OpCode::Text, s.as_bytes(), c, Event::Text(Bytes::copy_from_slice(s.as_bytes()))),
+        Msg::Binary(b, c) => (OpCode::Binary, &b[..], c, Event::Binary(Bytes::copy_from_slice(b))),
     };
     let parts = fragments(data, cuts);
     let last = parts.len() - 1;
@@ -345,7 +246,7 @@ proptest! {
 
 mod compressed {
     use super::*;
-    use crate::deflate::{DeflateParams, Deflater, Inflater};
+    use crate::deflate::{DeflateParams, Deflater};
 
     fn params() -> DeflateParams {
         DeflateParams {
@@ -370,11 +271,8 @@ mod compressed {
         cuts: &[usize],
         max_message_size: usize,
     ) -> (Vec<Event>, Option<ProtocolError>) {
-        let config = DecoderConfig {
-            max_message_size,
-            ..DecoderConfig::default()
-        };
-        let mut decoder = WsDecoder::new(config).with_inflater(Inflater::new(&params()));
+        let config = DecoderConfig { max_message_size, ..DecoderConfig::default() };
+        let mut decoder = WsDecoder::new(config).with_deflate(params());
         let mut buf = BytesMut::new();
         let mut events = Vec::new();
         let mut start = 0;
@@ -410,11 +308,7 @@ mod compressed {
             Event::Binary(Bytes::from_static(b"plain")),
         ];
         for cut in 0..=input.len() {
-            assert_eq!(
-                decode_deflate(&input, &[cut], 1 << 20),
-                (expected.clone(), None),
-                "cut {cut}"
-            );
+            assert_eq!(decode_deflate(&input, &[cut], 1 << 20), (expected.clone(), None), "cut {cut}");
         }
     }
 
@@ -425,15 +319,9 @@ mod compressed {
         let (_, err) = decode_all(&rsv1_frame(true, OpCode::Text, &payload));
         assert_eq!(err, Some(ProtocolError::ReservedBits(0b100)));
         // On a continuation frame, and on a control frame.
-        let input = [
-            rsv1_frame(false, OpCode::Text, &payload),
-            rsv1_frame(true, OpCode::Continuation, b""),
-        ]
-        .concat();
-        assert_eq!(
-            decode_deflate(&input, &[], 1 << 20).1,
-            Some(ProtocolError::ReservedBits(0b100))
-        );
+        let input =
+            [rsv1_frame(false, OpCode::Text, &payload), rsv1_frame(true, OpCode::Continuation, b"")].concat();
+        assert_eq!(decode_deflate(&input, &[], 1 << 20).1, Some(ProtocolError::ReservedBits(0b100)));
         assert_eq!(
             decode_deflate(&rsv1_frame(true, OpCode::Ping, b""), &[], 1 << 20).1,
             Some(ProtocolError::ReservedBits(0b100))
@@ -445,13 +333,7 @@ mod compressed {
         let bomb = Deflater::new(&params()).compress(&vec![b'a'; 4 << 20]);
         let (_, err) = decode_deflate(&rsv1_frame(true, OpCode::Binary, &bomb), &[], 1 << 20);
         let err = err.unwrap();
-        assert_eq!(
-            err,
-            ProtocolError::MessageTooLarge {
-                len: (1 << 20) + 1,
-                max: 1 << 20
-            }
-        );
+        assert_eq!(err, ProtocolError::MessageTooLarge { len: (1 << 20) + 1, max: 1 << 20 });
         assert_eq!(err.close_code(), CloseCode::TOO_BIG);
     }
 
@@ -460,14 +342,7 @@ mod compressed {
         let bad_text = Deflater::new(&params()).compress(&[b'o', b'k', 0xff]);
         let (_, err) = decode_deflate(&rsv1_frame(true, OpCode::Text, &bad_text), &[], 1 << 20);
         assert_eq!(err, Some(ProtocolError::InvalidUtf8));
-        let (_, err) = decode_deflate(
-            &rsv1_frame(true, OpCode::Binary, &[0xff, 0xff]),
-            &[],
-            1 << 20,
-        );
-        assert_eq!(
-            err.as_ref().map(ProtocolError::close_code),
-            Some(CloseCode::INVALID_PAYLOAD)
-        );
+        let (_, err) = decode_deflate(&rsv1_frame(true, OpCode::Binary, &[0xff, 0xff]), &[], 1 << 20);
+        assert_eq!(err.as_ref().map(ProtocolError::close_code), Some(CloseCode::INVALID_PAYLOAD));
     }
 }

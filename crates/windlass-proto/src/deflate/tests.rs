@@ -18,15 +18,9 @@ fn browser_offer_with_client_max_window_bits() {
     // What Chromium and Firefox send.
     let agreement = agree(&["permessage-deflate; client_max_window_bits"]).unwrap();
     assert_eq!(agreement.response, "permessage-deflate");
-    let config = DeflateConfig {
-        client_max_window_bits: 10,
-        ..DeflateConfig::default()
-    };
+    let config = DeflateConfig { client_max_window_bits: 10, ..DeflateConfig::default() };
     let agreement = negotiate(["permessage-deflate; client_max_window_bits"], &config).unwrap();
-    assert_eq!(
-        agreement.response,
-        "permessage-deflate; client_max_window_bits=10"
-    );
+    assert_eq!(agreement.response, "permessage-deflate; client_max_window_bits=10");
     assert_eq!(agreement.params.client_window_bits, 10);
 }
 
@@ -79,11 +73,11 @@ fn invalid_offers_are_declined_and_the_next_one_taken() {
         assert_eq!(agree(&[bad]), None, "{bad}");
     }
     // A window of 2^8 cannot be honoured; the fallback offer in the same header is taken.
-    let agreement = agree(&["permessage-deflate; server_max_window_bits=8, permessage-deflate; server_no_context_takeover"]).unwrap();
-    assert_eq!(
-        agreement.response,
-        "permessage-deflate; server_no_context_takeover"
-    );
+    let agreement = agree(&[
+        "permessage-deflate; server_max_window_bits=8, permessage-deflate; server_no_context_takeover",
+    ])
+    .unwrap();
+    assert_eq!(agreement.response, "permessage-deflate; server_no_context_takeover");
     // Offers may come in several header lines, and values may be quoted.
     let agreement = agree(&["foo", "permessage-deflate; server_max_window_bits=\"12\""]).unwrap();
     assert_eq!(agreement.params.server_window_bits, 12);
@@ -101,13 +95,9 @@ fn params(server_nct: bool, client_nct: bool, server_bits: u8) -> DeflateParams 
 }
 
 fn sample(i: usize) -> Vec<u8> {
-    format!(
-        "{{\"event\":\"tick\",\"seq\":{i},\"price\":{}.{:02}}}",
-        100 + i % 7,
-        i % 100
-    )
-    .repeat(1 + i % 5)
-    .into_bytes()
+    format!("{{\"event\":\"tick\",\"seq\":{i},\"price\":{}.{:02}}}", 100 + i % 7, i % 100)
+        .repeat(1 + i % 5)
+        .into_bytes()
 }
 
 #[test]
@@ -152,12 +142,8 @@ fn compressed_payload_split_at_every_boundary_inflates_the_same() {
     for cut in 0..=payload.len() {
         let mut inflater = Inflater::new(&p);
         let mut out = Vec::new();
-        inflater
-            .inflate(&payload[..cut], &mut out, 1 << 20)
-            .unwrap();
-        inflater
-            .inflate(&payload[cut..], &mut out, 1 << 20)
-            .unwrap();
+        inflater.inflate(&payload[..cut], &mut out, 1 << 20).unwrap();
+        inflater.inflate(&payload[cut..], &mut out, 1 << 20).unwrap();
         inflater.finish_message(&mut out, 1 << 20).unwrap();
         assert_eq!(out, message, "cut {cut}");
     }
@@ -167,22 +153,12 @@ fn compressed_payload_split_at_every_boundary_inflates_the_same() {
 fn a_bomb_stops_at_the_limit_not_after() {
     let p = params(true, true, 15);
     let bomb = Deflater::new(&p).compress(&vec![0u8; 16 << 20]);
-    assert!(
-        bomb.len() < 32 * 1024,
-        "16 MiB of zeros compress to {} bytes",
-        bomb.len()
-    );
+    assert!(bomb.len() < 32 * 1024, "16 MiB of zeros compress to {} bytes", bomb.len());
     let limit = 1 << 20;
     let mut out = Vec::new();
-    let err = Inflater::new(&p)
-        .inflate(&bomb, &mut out, limit)
-        .unwrap_err();
+    let err = Inflater::new(&p).inflate(&bomb, &mut out, limit).unwrap_err();
     assert_eq!(err, InflateError::TooBig { limit });
-    assert!(
-        out.len() <= limit + 1 && out.capacity() <= limit + 1,
-        "held {} bytes",
-        out.capacity()
-    );
+    assert!(out.len() <= limit + 1 && out.capacity() <= limit + 1, "held {} bytes", out.capacity());
 }
 
 #[test]
@@ -190,10 +166,7 @@ fn corrupt_data_is_an_error() {
     let p = params(false, false, 15);
     let mut out = Vec::new();
     // Block type 3 is reserved in DEFLATE.
-    assert_eq!(
-        Inflater::new(&p).inflate(&[0xff, 0xff, 0xff], &mut out, 1 << 20),
-        Err(InflateError::Corrupt)
-    );
+    assert_eq!(Inflater::new(&p).inflate(&[0xff, 0xff, 0xff], &mut out, 1 << 20), Err(InflateError::Corrupt));
 }
 
 #[test]
@@ -201,9 +174,6 @@ fn compress_once_matches_a_fresh_compressor() {
     let p = params(true, false, 15);
     for i in 0..5 {
         let message = sample(i);
-        assert_eq!(
-            Deflater::compress_once(&p, &message),
-            Deflater::new(&p).compress(&message)
-        );
+        assert_eq!(Deflater::compress_once(&p, &message), Deflater::new(&p).compress(&message));
     }
 }

@@ -35,6 +35,9 @@ const KEEP_IDLE_BUFFER: usize = 64 * 1024;
 
 /// How bytes become messages on this connection.
 #[derive(Debug)]
+// One per connection, created once and never moved: boxing the decoder would only add an
+// allocation.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Wire {
     WebSocket(WsDecoder),
     Lines(LineDecoder),
@@ -177,10 +180,7 @@ impl<'a, C: MessageComponent> Driver<'a, C> {
                 Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
                 Ok(written) => {
                     self.conn.queue.advance(written);
-                    self.conn
-                        .shared()
-                        .queued
-                        .fetch_sub(written, Ordering::Relaxed);
+                    self.conn.shared().queued.fetch_sub(written, Ordering::Relaxed);
                 }
                 Err(e) => return Poll::Ready(Err(e)),
             }
@@ -193,10 +193,7 @@ impl<'a, C: MessageComponent> Driver<'a, C> {
         let shared = Arc::clone(self.conn.shared());
         shared.waker.register(cx.waker());
         {
-            let mut inbox = shared
-                .inbox
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut inbox = shared.inbox.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             std::mem::swap(&mut inbox.commands, &mut self.inbox);
         }
         for command in self.inbox.drain(..) {
@@ -206,7 +203,10 @@ impl<'a, C: MessageComponent> Driver<'a, C> {
                 Command::Send(item) if shared.is_closing() => {
                     shared.queued.fetch_sub(item.len(), Ordering::Relaxed);
                 }
-                Command::Send(item) => self.conn.queue.push(item),
+                Command::Send(item) => {
+                    let item = self.conn.compress_pending(item);
+                    self.conn.queue.push(item);
+                }
                 other => self.commands.push_back(other),
             }
         }
@@ -228,12 +228,11 @@ impl<'a, C: MessageComponent> Driver<'a, C> {
 
         // While our output to this peer is over its limit, read nothing more from it: what it
         // sends may need answers (pongs, echoes) that would only queue up further.
-        let backlogged = self.phase == Phase::Open
-            && shared.queued.load(Ordering::Relaxed) >= shared.queue.limit;
+        let backlogged =
+            self.phase == Phase::Open && shared.queued.load(Ordering::Relaxed) >= shared.queue.limit;
         if matches!(self.phase, Phase::Open | Phase::Closing | Phase::Failing) && !backlogged {
             self.reserve_read_space();
-            match tokio_util::io::poll_read_buf(Pin::new(&mut self.socket), cx, &mut self.read_buf)
-            {
+            match tokio_util::io::poll_read_buf(Pin::new(&mut self.socket), cx, &mut self.read_buf) {
                 Poll::Ready(Ok(0)) => return Poll::Ready(IoEvent::Eof),
                 Poll::Ready(Ok(_)) => return Poll::Ready(IoEvent::Read),
                 Poll::Ready(Err(e)) => return Poll::Ready(IoEvent::Failed(e)),
@@ -255,8 +254,7 @@ impl<'a, C: MessageComponent> Driver<'a, C> {
         };
         let spare = self.read_buf.capacity() - self.read_buf.len();
         if spare < READ_CHUNK / 4 || spare < wanted.min(MAX_READ_AHEAD) {
-            self.read_buf
-                .reserve(wanted.clamp(READ_CHUNK, MAX_READ_AHEAD));
+            self.read_buf.reserve(wanted.clamp(READ_CHUNK, MAX_READ_AHEAD));
         }
     }
 
@@ -274,8 +272,7 @@ impl<'a, C: MessageComponent> Driver<'a, C> {
                 if self.phase == Phase::Open {
                     self.report_error(Error::Io(e)).await;
                 }
-                self.report
-                    .get_or_insert_with(|| abnormal("connection broke"));
+                self.report.get_or_insert_with(|| abnormal("connection broke"));
                 self.phase = Phase::Done;
             }
             IoEvent::Flushed => {
@@ -293,13 +290,11 @@ impl<'a, C: MessageComponent> Driver<'a, C> {
                         Command::Send(_) => {}
                         Command::Close(frame) => self.start_close(frame),
                         Command::Overflow => self.overflow().await,
-                        Command::Shutdown => self.start_close(CloseFrame::new(
-                            CloseCode::GOING_AWAY,
-                            "server shutting down",
-                        )),
+                        Command::Shutdown => {
+                            self.start_close(CloseFrame::new(CloseCode::GOING_AWAY, "server shutting down"));
+                        }
                         Command::Abort => {
-                            self.report =
-                                Some(abnormal("server stopped before the close completed"));
+                            self.report = Some(abnormal("server stopped before the close completed"));
                             self.phase = Phase::Done;
                         }
                     }
@@ -337,24 +332,16 @@ impl<'a, C: MessageComponent> Driver<'a, C> {
                 self.deliver(msg).await;
             }
             (Phase::Open, Event::Binary(bytes)) => self.deliver(Message::Binary(bytes)).await,
-            (Phase::Open, Event::Ping(payload)) => self
-                .conn
-                .push_control(Outgoing::frame(OpCode::Pong, payload)),
+            (Phase::Open, Event::Ping(payload)) => {
+                self.conn.push_control(Outgoing::frame(OpCode::Pong, payload));
+            }
             (Phase::Open, Event::Close(frame)) => {
                 // The peer closes: echo its code, then close the TCP connection (server first).
                 let reply = frame.as_ref().map(|f| CloseFrame::new(f.code, ""));
                 self.conn.push_control(Outgoing::close(reply.as_ref()));
                 self.report = Some(match frame {
-                    Some(f) => CloseInfo {
-                        code: f.code,
-                        reason: f.reason,
-                        clean: true,
-                    },
-                    None => CloseInfo {
-                        code: CloseCode::NO_STATUS,
-                        reason: String::new(),
-                        clean: true,
-                    },
+                    Some(f) => CloseInfo { code: f.code, reason: f.reason, clean: true },
+                    None => CloseInfo { code: CloseCode::NO_STATUS, reason: String::new(), clean: true },
                 });
                 self.enter(Phase::Flushing);
             }
@@ -396,19 +383,11 @@ impl<'a, C: MessageComponent> Driver<'a, C> {
         match self.wire {
             Wire::WebSocket(_) => {
                 self.conn.push_control(Outgoing::close(Some(&frame)));
-                self.report = Some(CloseInfo {
-                    code: frame.code,
-                    reason: frame.reason,
-                    clean: false,
-                });
+                self.report = Some(CloseInfo { code: frame.code, reason: frame.reason, clean: false });
                 self.enter(Phase::Closing);
             }
             Wire::Lines(_) => {
-                self.report = Some(CloseInfo {
-                    code: frame.code,
-                    reason: frame.reason,
-                    clean: true,
-                });
+                self.report = Some(CloseInfo { code: frame.code, reason: frame.reason, clean: true });
                 self.enter(Phase::Flushing);
             }
         }
@@ -421,11 +400,7 @@ impl<'a, C: MessageComponent> Driver<'a, C> {
         }
         let protocol = matches!(error, Error::Protocol(_) | Error::LineTooLong(_));
         let code = error.close_code();
-        let reason = if protocol {
-            error.to_string()
-        } else {
-            "internal error".to_owned()
-        };
+        let reason = if protocol { error.to_string() } else { "internal error".to_owned() };
         self.report_error(error).await;
         let frame = CloseFrame::new(code, &reason);
         if !protocol {
@@ -437,11 +412,7 @@ impl<'a, C: MessageComponent> Driver<'a, C> {
         if let (Wire::WebSocket(_), Phase::Open) = (&self.wire, self.phase) {
             self.conn.push_control(Outgoing::close(Some(&frame)));
         }
-        self.report = Some(CloseInfo {
-            code: frame.code,
-            reason: frame.reason,
-            clean: false,
-        });
+        self.report = Some(CloseInfo { code: frame.code, reason: frame.reason, clean: false });
         self.read_buf.clear();
         self.enter(Phase::Failing);
     }
@@ -457,10 +428,7 @@ impl<'a, C: MessageComponent> Driver<'a, C> {
         let limit = shared.queue.limit;
         tracing::debug!(id = %self.conn.id(), limit, dropped, "slow consumer");
         self.report_error(Error::SlowConsumer { limit }).await;
-        self.start_close(CloseFrame::new(
-            CloseCode::POLICY_VIOLATION,
-            "slow consumer",
-        ));
+        self.start_close(CloseFrame::new(CloseCode::POLICY_VIOLATION, "slow consumer"));
     }
 
     async fn on_eof(&mut self) {
@@ -506,8 +474,7 @@ impl<'a, C: MessageComponent> Driver<'a, C> {
     async fn on_timer(&mut self) {
         if self.phase != Phase::Open {
             // The peer did not finish the close in time.
-            self.report
-                .get_or_insert_with(|| abnormal("close timed out"));
+            self.report.get_or_insert_with(|| abnormal("close timed out"));
             self.phase = Phase::Done;
             return;
         }
@@ -527,8 +494,7 @@ impl<'a, C: MessageComponent> Driver<'a, C> {
         } else {
             ka.awaiting_pong = true;
             let timeout = ka.timeout;
-            self.conn
-                .push_control(Outgoing::frame(OpCode::Ping, Bytes::new()));
+            self.conn.push_control(Outgoing::frame(OpCode::Ping, Bytes::new()));
             self.set_deadline(Some(timeout));
         }
     }
@@ -548,9 +514,8 @@ impl<'a, C: MessageComponent> Driver<'a, C> {
 
     async fn report_error(&mut self, error: Error) {
         tracing::debug!(id = %self.conn.id(), %error, "connection error");
-        if let Err(panic) = AssertUnwindSafe(self.component.on_error(&mut self.conn, error))
-            .catch_unwind()
-            .await
+        if let Err(panic) =
+            AssertUnwindSafe(self.component.on_error(&mut self.conn, error)).catch_unwind().await
         {
             tracing::error!(id = %self.conn.id(), panic = panic_text(&*panic), "on_error panicked");
         }
@@ -560,14 +525,10 @@ impl<'a, C: MessageComponent> Driver<'a, C> {
         self.conn.shared().set_closing();
         let shared = Arc::clone(self.conn.shared());
         drop(shared.close_inbox());
-        let report = self
-            .report
-            .take()
-            .unwrap_or_else(|| abnormal("connection ended"));
+        let report = self.report.take().unwrap_or_else(|| abnormal("connection ended"));
         tracing::debug!(id = %self.conn.id(), code = %report.code, clean = report.clean, "close");
-        if let Err(panic) = AssertUnwindSafe(self.component.on_close(&mut self.conn, report))
-            .catch_unwind()
-            .await
+        if let Err(panic) =
+            AssertUnwindSafe(self.component.on_close(&mut self.conn, report)).catch_unwind().await
         {
             tracing::error!(id = %self.conn.id(), panic = panic_text(&*panic), "on_close panicked");
         }
@@ -575,11 +536,7 @@ impl<'a, C: MessageComponent> Driver<'a, C> {
 }
 
 fn abnormal(reason: &str) -> CloseInfo {
-    CloseInfo {
-        code: CloseCode::ABNORMAL,
-        reason: reason.to_owned(),
-        clean: false,
-    }
+    CloseInfo { code: CloseCode::ABNORMAL, reason: reason.to_owned(), clean: false }
 }
 
 /// A line is text when it is UTF-8, binary otherwise.

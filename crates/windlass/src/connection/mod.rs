@@ -11,12 +11,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use http::{Extensions, Request};
+use windlass_proto::deflate::Deflater;
 use windlass_proto::{CloseCode, CloseFrame};
 
 pub(crate) use driver::{Driver, Timing, Wire};
 pub use outbox::SlowConsumer;
 pub(crate) use outbox::{
-    Admission, Command, DEFAULT_SEND_QUEUE, Outgoing, QueueConfig, Shared, WireKind, WriteQueue,
+    Admission, Command, DEFAULT_SEND_QUEUE, Encoding, Outgoing, QueueConfig, Shared, WireKind, WriteQueue,
 };
 pub(crate) use registry::Registry;
 
@@ -57,6 +58,8 @@ pub struct Connection {
     protocol: Option<String>,
     extensions: Extensions,
     pub(crate) queue: WriteQueue,
+    /// Created at the first message compressed with context takeover.
+    deflater: Option<Deflater>,
     /// Set by `close()` (or a slow-consumer overflow) during a callback; acted on after it.
     pub(crate) close_request: Option<CloseRequest>,
 }
@@ -69,17 +72,14 @@ pub(crate) enum CloseRequest {
 }
 
 impl Connection {
-    pub(crate) fn new(
-        shared: Arc<Shared>,
-        request: Option<Request<()>>,
-        protocol: Option<String>,
-    ) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, request: Option<Request<()>>, protocol: Option<String>) -> Self {
         Self {
             shared,
             request: request.map(Box::new),
             protocol,
             extensions: Extensions::new(),
             queue: WriteQueue::default(),
+            deflater: None,
             close_request: None,
         }
     }
@@ -133,16 +133,27 @@ impl Connection {
     /// Fails with [`SendError::Closed`] once the connection is closing, and applies the
     /// [`SlowConsumer`] policy when the send queue is over its limit.
     pub fn send(&mut self, msg: impl Into<Message>) -> Result<(), SendError> {
+        self.send_with(&msg.into(), true)
+    }
+
+    /// Like [`send`](Self::send), but never compressed, whatever permessage-deflate agreed
+    /// (for data that is already compressed, such as images).
+    pub fn send_uncompressed(&mut self, msg: impl Into<Message>) -> Result<(), SendError> {
+        self.send_with(&msg.into(), false)
+    }
+
+    fn send_with(&mut self, msg: &Message, compress: bool) -> Result<(), SendError> {
         if self.close_request.is_some() || self.shared.is_closing() {
             return Err(SendError::Closed);
         }
-        let item = Outgoing::message(self.shared.wire, &msg.into());
+        let item = Encoding::for_peer(&self.shared, msg, compress).encode(&self.shared, msg);
         self.push(item)
     }
 
     pub(crate) fn push(&mut self, item: Outgoing) -> Result<(), SendError> {
         match self.shared.admit(item.len()) {
             Admission::Accept => {
+                let item = self.compress_pending(item);
                 self.queue.push(item);
                 Ok(())
             }
@@ -153,6 +164,20 @@ impl Connection {
                 Err(SendError::Closed)
             }
         }
+    }
+
+    /// Compresses a message left for this connection's compressor (context takeover), in
+    /// the order messages are queued.
+    pub(crate) fn compress_pending(&mut self, item: Outgoing) -> Outgoing {
+        let (Some((opcode, body)), Some(params)) = (item.pending_compression(), self.shared.deflate) else {
+            return item;
+        };
+        let deflater = self.deflater.get_or_insert_with(|| Deflater::new(&params));
+        let compressed = Outgoing::compressed(opcode, deflater.compress(body));
+        // The queue limit counted the uncompressed size; count what will really be written.
+        self.shared.queued.fetch_add(compressed.len(), Ordering::Relaxed);
+        self.shared.queued.fetch_sub(item.len(), Ordering::Relaxed);
+        compressed
     }
 
     /// Queues control output (pongs, close frames, the handshake response) past the limit.
@@ -174,9 +199,7 @@ impl Connection {
 
     /// A handle for sending from other tasks.
     pub fn handle(&self) -> ConnectionHandle {
-        ConnectionHandle {
-            shared: Arc::clone(&self.shared),
-        }
+        ConnectionHandle { shared: Arc::clone(&self.shared) }
     }
 
     /// Bytes queued for this peer and not yet written to the socket.
@@ -230,8 +253,19 @@ impl ConnectionHandle {
 
     /// Queues a message; see [`Connection::send`].
     pub fn send(&self, msg: impl Into<Message>) -> Result<(), SendError> {
-        self.shared
-            .send(Outgoing::message(self.shared.wire, &msg.into()))
+        self.send_with(&msg.into(), true)
+    }
+
+    /// Queues a message that is never compressed; see [`Connection::send_uncompressed`].
+    pub fn send_uncompressed(&self, msg: impl Into<Message>) -> Result<(), SendError> {
+        self.send_with(&msg.into(), false)
+    }
+
+    fn send_with(&self, msg: &Message, compress: bool) -> Result<(), SendError> {
+        if self.shared.is_closing() {
+            return Err(SendError::Closed);
+        }
+        self.shared.send(Encoding::for_peer(&self.shared, msg, compress).encode(&self.shared, msg))
     }
 
     /// Queues an already encoded message (a broadcast encodes once for everyone).
@@ -239,8 +273,13 @@ impl ConnectionHandle {
         self.shared.send(item)
     }
 
-    pub(crate) fn wire(&self) -> WireKind {
-        self.shared.wire
+    /// How a message would be encoded for this peer (a broadcast encodes once per encoding).
+    pub(crate) fn encoding(&self, msg: &Message) -> Encoding {
+        Encoding::for_peer(&self.shared, msg, true)
+    }
+
+    pub(crate) fn encode(&self, encoding: Encoding, msg: &Message) -> Outgoing {
+        encoding.encode(&self.shared, msg)
     }
 
     /// Asks the connection to close; see [`Connection::close`].
@@ -260,11 +299,7 @@ impl ConnectionHandle {
 
     /// Whether the connection has ended.
     pub fn is_closed(&self) -> bool {
-        self.shared
-            .inbox
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .closed
+        self.shared.inbox.lock().unwrap_or_else(std::sync::PoisonError::into_inner).closed
     }
 }
 

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use futures_util::task::AtomicWaker;
+use windlass_proto::deflate::{DeflateParams, Deflater};
 use windlass_proto::{CloseFrame, FrameHead, OpCode};
 
 use crate::connection::ConnectionId;
@@ -60,6 +61,51 @@ pub(crate) struct Outgoing {
     head: FrameHead,
     body: Bytes,
     newline: bool,
+    /// A message still to be compressed by its connection's own compressor (context
+    /// takeover), which must see messages in the order they are written.
+    pending: Option<OpCode>,
+}
+
+/// How a message is encoded for one peer; peers with equal encodings can share the bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Encoding {
+    Plain(WireKind),
+    /// Compressed without context: the same bytes suit every peer with this window and level.
+    Stateless {
+        window_bits: u8,
+        level: u32,
+    },
+    /// Compressed by the peer's connection task.
+    PerConnection,
+}
+
+impl Encoding {
+    /// `compress: false` sends the message uncompressed whatever was agreed.
+    pub(crate) fn for_peer(shared: &Shared, msg: &Message, compress: bool) -> Self {
+        match shared.deflate {
+            Some(params) if compress && msg.len() >= params.threshold => {
+                if params.server_no_context_takeover {
+                    Self::Stateless { window_bits: params.server_window_bits, level: params.level }
+                } else {
+                    Self::PerConnection
+                }
+            }
+            _ => Self::Plain(shared.wire),
+        }
+    }
+
+    pub(crate) fn encode(self, shared: &Shared, msg: &Message) -> Outgoing {
+        let opcode = if msg.is_text() { OpCode::Text } else { OpCode::Binary };
+        match (self, shared.deflate) {
+            (Self::Stateless { .. }, Some(params)) => {
+                Outgoing::compressed(opcode, Deflater::compress_once(&params, msg.as_bytes()))
+            }
+            (Self::PerConnection, _) => {
+                Outgoing { pending: Some(opcode), ..Outgoing::message(WireKind::WebSocket, msg) }
+            }
+            _ => Outgoing::message(shared.wire, msg),
+        }
+    }
 }
 
 static NEWLINE: &[u8] = b"\n";
@@ -67,33 +113,21 @@ static NEWLINE: &[u8] = b"\n";
 impl Outgoing {
     /// Raw bytes (an HTTP response).
     pub(crate) fn raw(body: Bytes) -> Self {
-        Self {
-            head: FrameHead::EMPTY,
-            body,
-            newline: false,
-        }
+        Self { head: FrameHead::EMPTY, body, newline: false, pending: None }
     }
 
     /// A message encoded for `wire`. The payload is not copied.
     pub(crate) fn message(wire: WireKind, msg: &Message) -> Self {
         match (wire, msg) {
-            (WireKind::WebSocket, Message::Text(text)) => {
-                Self::frame(OpCode::Text, text.as_bytes().clone())
-            }
-            (WireKind::WebSocket, Message::Binary(bytes)) => {
-                Self::frame(OpCode::Binary, bytes.clone())
-            }
+            (WireKind::WebSocket, Message::Text(text)) => Self::frame(OpCode::Text, text.as_bytes().clone()),
+            (WireKind::WebSocket, Message::Binary(bytes)) => Self::frame(OpCode::Binary, bytes.clone()),
             (WireKind::Lines, msg) => {
                 let body = match msg {
                     Message::Text(text) => text.as_bytes().clone(),
                     Message::Binary(bytes) => bytes.clone(),
                 };
                 let newline = body.last() != Some(&b'\n');
-                Self {
-                    head: FrameHead::EMPTY,
-                    body,
-                    newline,
-                }
+                Self { head: FrameHead::EMPTY, body, newline, pending: None }
             }
         }
     }
@@ -104,15 +138,24 @@ impl Outgoing {
             head: FrameHead::new(true, opcode, payload.len()),
             body: payload,
             newline: false,
+            pending: None,
         }
+    }
+
+    /// A whole message frame whose payload is compressed (RSV1 set).
+    pub(crate) fn compressed(opcode: OpCode, payload: Bytes) -> Self {
+        let head = FrameHead::with_rsv(true, 0b100, opcode, payload.len());
+        Self { head, body: payload, newline: false, pending: None }
+    }
+
+    /// If this message still needs compressing: its opcode and uncompressed payload.
+    pub(crate) fn pending_compression(&self) -> Option<(OpCode, &Bytes)> {
+        self.pending.map(|opcode| (opcode, &self.body))
     }
 
     /// A close frame.
     pub(crate) fn close(frame: Option<&CloseFrame>) -> Self {
-        Self::frame(
-            OpCode::Close,
-            frame.map(CloseFrame::to_payload).unwrap_or_default(),
-        )
+        Self::frame(OpCode::Close, frame.map(CloseFrame::to_payload).unwrap_or_default())
     }
 
     /// Bytes on the wire.
@@ -122,11 +165,7 @@ impl Outgoing {
 
     /// The three parts, in wire order.
     fn parts(&self) -> [&[u8]; 3] {
-        [
-            self.head.as_slice(),
-            &self.body,
-            if self.newline { NEWLINE } else { &[] },
-        ]
+        [self.head.as_slice(), &self.body, if self.newline { NEWLINE } else { &[] }]
     }
 }
 
@@ -224,6 +263,8 @@ pub(crate) struct Shared {
     pub(crate) id: ConnectionId,
     pub(crate) remote_addr: SocketAddr,
     pub(crate) wire: WireKind,
+    /// permessage-deflate parameters, when agreed.
+    pub(crate) deflate: Option<DeflateParams>,
     pub(crate) queue: QueueConfig,
     /// Bytes accepted for sending and not yet written, wherever they wait.
     pub(crate) queued: AtomicUsize,
@@ -250,12 +291,14 @@ impl Shared {
         id: ConnectionId,
         remote_addr: SocketAddr,
         wire: WireKind,
+        deflate: Option<DeflateParams>,
         queue: QueueConfig,
     ) -> Self {
         Self {
             id,
             remote_addr,
             wire,
+            deflate,
             queue,
             queued: AtomicUsize::new(0),
             dropped: AtomicU64::new(0),
@@ -285,10 +328,7 @@ impl Shared {
     /// Queues a command for the task and wakes it. Fails once the task has ended.
     pub(crate) fn post(&self, command: Command) -> Result<(), SendError> {
         {
-            let mut inbox = self
-                .inbox
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut inbox = self.inbox.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             if inbox.closed {
                 return Err(SendError::Closed);
             }
@@ -327,10 +367,7 @@ impl Shared {
 
     /// Marks the task ended; returns commands that were still waiting.
     pub(crate) fn close_inbox(&self) -> Vec<Command> {
-        let mut inbox = self
-            .inbox
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut inbox = self.inbox.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         inbox.closed = true;
         std::mem::take(&mut inbox.commands)
     }
@@ -376,10 +413,7 @@ mod tests {
             Outgoing::message(WireKind::WebSocket, &Message::text("hello")),
             Outgoing::message(WireKind::Lines, &Message::text("line")),
             Outgoing::message(WireKind::Lines, &Message::text("done\n")),
-            Outgoing::close(Some(&CloseFrame::new(
-                windlass_proto::CloseCode::NORMAL,
-                "bye",
-            ))),
+            Outgoing::close(Some(&CloseFrame::new(windlass_proto::CloseCode::NORMAL, "bye"))),
         ];
         let mut expected = b"HTTP/1.1 101\r\n\r\n\x81\x05hello".to_vec();
         expected.extend_from_slice(b"line\ndone\n");

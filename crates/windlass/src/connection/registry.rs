@@ -22,10 +22,7 @@ pub(crate) struct Registry {
 
 impl Default for Registry {
     fn default() -> Self {
-        Self {
-            open: Mutex::new(HashMap::new()),
-            state: AtomicU8::new(RUNNING),
-        }
+        Self { open: Mutex::new(HashMap::new()), state: AtomicU8::new(RUNNING) }
     }
 }
 
@@ -33,10 +30,7 @@ impl Registry {
     /// Adds a connection; it is removed when the returned guard drops. A connection that opens
     /// while the server drains is told to close at once.
     pub(crate) fn register(self: &Arc<Self>, shared: &Arc<Shared>) -> Registration {
-        self.open
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(shared.id, Arc::downgrade(shared));
+        self.open.lock().unwrap_or_else(PoisonError::into_inner).insert(shared.id, Arc::downgrade(shared));
         match self.state.load(Ordering::Acquire) {
             DRAINING => {
                 let _ = shared.post(Command::Shutdown);
@@ -46,18 +40,12 @@ impl Registry {
             }
             _ => {}
         }
-        Registration {
-            registry: Arc::clone(self),
-            id: shared.id,
-        }
+        Registration { registry: Arc::clone(self), id: shared.id }
     }
 
     /// Number of open (registered) connections.
     pub(crate) fn len(&self) -> usize {
-        self.open
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
+        self.open.lock().unwrap_or_else(PoisonError::into_inner).len()
     }
 
     /// Tells every connection to close with 1001.
@@ -95,10 +83,6 @@ pub(crate) struct Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        self.registry
-            .open
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&self.id);
+        self.registry.open.lock().unwrap_or_else(PoisonError::into_inner).remove(&self.id);
     }
 }

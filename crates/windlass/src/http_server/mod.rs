@@ -88,11 +88,7 @@ impl<H> HttpServer<H> {
     /// Wraps `inner` with the default limits: 8 KiB heads, 64 header fields, 10 s to send the
     /// head.
     pub fn new(inner: H) -> Self {
-        Self {
-            inner,
-            limits: HeadLimits::default(),
-            handshake_timeout: Duration::from_secs(10),
-        }
+        Self { inner, limits: HeadLimits::default(), handshake_timeout: Duration::from_secs(10) }
     }
 
     /// Largest request head in bytes (default 8 KiB).
@@ -164,12 +160,7 @@ impl<H: HttpComponent> HttpServer<H> {
 #[async_trait]
 impl<H: HttpComponent> IoComponent for HttpServer<H> {
     async fn on_connection(&self, conn: IoConnection) {
-        let IoConnection {
-            mut socket,
-            id,
-            remote_addr,
-            server,
-        } = conn;
+        let IoConnection { mut socket, id, remote_addr, server } = conn;
         let outcome = tokio::select! {
             outcome = tokio::time::timeout(self.handshake_timeout, self.read_head(&mut socket)) => {
                 outcome.unwrap_or(HeadOutcome::Refused(HeadError::Timeout))
@@ -179,13 +170,7 @@ impl<H: HttpComponent> IoComponent for HttpServer<H> {
         match outcome {
             HeadOutcome::Request(request, buffered) => {
                 tracing::debug!(method = %request.method(), uri = %request.uri(), "request");
-                let conn = HttpConnection {
-                    socket,
-                    buffered,
-                    id,
-                    remote_addr,
-                    server,
-                };
+                let conn = HttpConnection { socket, buffered, id, remote_addr, server };
                 self.inner.on_request(*request, conn).await;
             }
             HeadOutcome::Refused(e) => {

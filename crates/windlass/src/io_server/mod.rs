@@ -114,9 +114,8 @@ impl<A: IoComponent> IoServer<A> {
                 Err(e) => last_error = Some(e),
             }
         }
-        Err(last_error.unwrap_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidInput, "address resolved to nothing")
-        }))
+        Err(last_error
+            .unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "address resolved to nothing")))
     }
 
     /// Serves `app` on an already bound listener.
@@ -164,16 +163,9 @@ impl<A: IoComponent> IoServer<A> {
     /// every WebSocket with 1001 "going away" (raw TCP connections are flushed and closed),
     /// waits up to the drain timeout for them to finish, and returns.
     pub async fn run_until<F: Future>(self, signal: F) -> io::Result<()> {
-        let Self {
-            listener,
-            app,
-            max_connections,
-            drain_timeout,
-        } = self;
-        let context = ServerContext {
-            registry: Arc::new(Registry::default()),
-            shutdown: CancellationToken::new(),
-        };
+        let Self { listener, app, max_connections, drain_timeout } = self;
+        let context =
+            ServerContext { registry: Arc::new(Registry::default()), shutdown: CancellationToken::new() };
         let permits = Arc::new(Semaphore::new(max_connections));
         let tracker = TaskTracker::new();
         let mut backoff = Duration::ZERO;
@@ -193,8 +185,7 @@ impl<A: IoComponent> IoServer<A> {
                 Err(e) => {
                     // EMFILE, ENFILE, ENOBUFS, ENOMEM: resources run out. Wait for some to come
                     // back instead of spinning or exiting; the pending peer stays in the backlog.
-                    backoff =
-                        (backoff * 2).clamp(Duration::from_millis(10), Duration::from_secs(1));
+                    backoff = (backoff * 2).clamp(Duration::from_millis(10), Duration::from_secs(1));
                     tracing::warn!(error = %e, ?backoff, "accept failed; retrying");
                     tokio::select! {
                         biased;
@@ -210,12 +201,7 @@ impl<A: IoComponent> IoServer<A> {
             };
             let _ = stream.set_nodelay(true);
             let id = ConnectionId::next();
-            let conn = IoConnection {
-                socket: Socket::tcp(stream),
-                id,
-                remote_addr,
-                server: context.clone(),
-            };
+            let conn = IoConnection { socket: Socket::tcp(stream), id, remote_addr, server: context.clone() };
             let app = Arc::clone(&app);
             let span = tracing::debug_span!("conn", %id, remote = %remote_addr);
             tracker.spawn(
@@ -231,14 +217,8 @@ impl<A: IoComponent> IoServer<A> {
         tracing::info!(open = context.registry.len(), "shutting down");
         context.shutdown.cancel();
         context.registry.shutdown();
-        if tokio::time::timeout(drain_timeout, tracker.wait())
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                open = context.registry.len(),
-                "drain timeout passed; dropping connections"
-            );
+        if tokio::time::timeout(drain_timeout, tracker.wait()).await.is_err() {
+            tracing::warn!(open = context.registry.len(), "drain timeout passed; dropping connections");
             context.registry.abort();
             let _ = tokio::time::timeout(Duration::from_secs(1), tracker.wait()).await;
         }
@@ -250,11 +230,7 @@ impl<A: IoComponent> IoServer<A> {
 const BACKLOG: u32 = 1024;
 
 fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
-    let socket = if addr.is_ipv4() {
-        TcpSocket::new_v4()?
-    } else {
-        TcpSocket::new_v6()?
-    };
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
     socket.listen(BACKLOG)
