@@ -7,9 +7,7 @@ mod support;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use support::{
-    Recorder, ServerFrame, TestServer, WAIT, client_frame, raw_ws, read_frame, read_to_end,
-};
+use support::{Recorder, ServerFrame, TestServer, WAIT, client_frame, raw_ws, read_frame, read_to_end};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use windlass::{
@@ -64,9 +62,7 @@ async fn start(configure: impl FnOnce(WsServer<Echo>) -> WsServer<Echo>) -> (Tes
     (server, echo.rec)
 }
 
-async fn start_echo(
-    configure: impl FnOnce(WsServer<Echo>) -> WsServer<Echo>,
-) -> (TestServer, Echo) {
+async fn start_echo(configure: impl FnOnce(WsServer<Echo>) -> WsServer<Echo>) -> (TestServer, Echo) {
     let echo = Echo::default();
     let server = TestServer::start(HttpServer::new(configure(WsServer::new(echo.clone())))).await;
     (server, echo)
@@ -74,10 +70,7 @@ async fn start_echo(
 
 async fn read_bytes(stream: &mut TcpStream, n: usize) -> Vec<u8> {
     let mut buf = vec![0u8; n];
-    tokio::time::timeout(WAIT, stream.read_exact(&mut buf))
-        .await
-        .expect("timed out")
-        .expect("read");
+    tokio::time::timeout(WAIT, stream.read_exact(&mut buf)).await.expect("timed out").expect("read");
     buf
 }
 
@@ -129,11 +122,7 @@ async fn open(server: &TestServer, rec: &Recorder) -> (TcpStream, String) {
         let line = lines.iter().filter(|l| l.starts_with("open ")).nth(n)?;
         Some(id_of(line).to_owned())
     };
-    let before = rec
-        .lines()
-        .iter()
-        .filter(|l| l.starts_with("open "))
-        .count();
+    let before = rec.lines().iter().filter(|l| l.starts_with("open ")).count();
     let stream = raw_ws(server.addr, "/").await;
     let id = tokio::time::timeout(WAIT, async {
         loop {
@@ -155,30 +144,16 @@ async fn assert_fails(server: &TestServer, rec: &Recorder, input: &[u8], code: u
     let (mut stream, id) = open(server, rec).await;
     stream.write_all(input).await.unwrap();
     let frame = read_frame(&mut stream).await;
-    assert_eq!(
-        frame.b0, 0x88,
-        "expected a close frame for {input:02x?}, got {frame:?}"
-    );
-    assert_eq!(
-        frame.close_code(),
-        Some(code),
-        "for {input:02x?}: {frame:?}"
-    );
+    assert_eq!(frame.b0, 0x88, "expected a close frame for {input:02x?}, got {frame:?}");
+    assert_eq!(frame.close_code(), Some(code), "for {input:02x?}: {frame:?}");
     let reason = String::from_utf8(frame.payload[2..].to_vec()).expect("UTF-8 close reason");
     assert!(!reason.is_empty(), "a protocol close says why");
-    assert_eq!(
-        read_to_end(&mut stream).await,
-        b"",
-        "FIN right after the close frame"
-    );
+    assert_eq!(read_to_end(&mut stream).await, b"", "FIN right after the close frame");
     drop(stream);
     let lines = closed(rec, &id).await;
     assert_eq!(lines.len(), 3, "{lines:?}");
     assert_eq!(lines[0], format!("open {id}"));
-    assert!(
-        lines[1].starts_with(&format!("error {id} protocol error: ")),
-        "{lines:?}"
-    );
+    assert!(lines[1].starts_with(&format!("error {id} protocol error: ")), "{lines:?}");
     assert_eq!(lines[2], format!("close {id} {code} {reason} unclean"));
     reason
 }
@@ -194,10 +169,7 @@ async fn fails_with(input: &[u8], code: u16) -> String {
 
 async fn assert_still_echoes(server: &TestServer) {
     let mut stream = raw_ws(server.addr, "/").await;
-    stream
-        .write_all(&client_frame(true, TEXT, b"alive"))
-        .await
-        .unwrap();
+    stream.write_all(&client_frame(true, TEXT, b"alive")).await.unwrap();
     assert_eq!(read_bytes(&mut stream, 7).await, b"\x81\x05alive");
 }
 
@@ -205,39 +177,23 @@ async fn assert_still_echoes(server: &TestServer) {
 async fn text_and_binary_echo_as_exact_unmasked_frames() {
     let (server, rec) = start(|ws| ws).await;
     let (mut stream, id) = open(&server, &rec).await;
-    stream
-        .write_all(&client_frame(true, TEXT, b"hello"))
-        .await
-        .unwrap();
+    stream.write_all(&client_frame(true, TEXT, b"hello")).await.unwrap();
     assert_eq!(read_bytes(&mut stream, 7).await, b"\x81\x05hello");
-    stream
-        .write_all(&client_frame(true, BINARY, &[0, 1, 0xFF]))
-        .await
-        .unwrap();
+    stream.write_all(&client_frame(true, BINARY, &[0, 1, 0xFF])).await.unwrap();
     assert_eq!(read_bytes(&mut stream, 5).await, b"\x82\x03\x00\x01\xff");
-    stream
-        .write_all(&client_frame(true, TEXT, b""))
-        .await
-        .unwrap();
+    stream.write_all(&client_frame(true, TEXT, b"")).await.unwrap();
     assert_eq!(read_bytes(&mut stream, 2).await, b"\x81\x00");
     // 125 bytes is the last 7-bit length; 126 takes the 16-bit form.
     for len in [125, 126] {
         let payload = vec![b'x'; len];
-        stream
-            .write_all(&client_frame(true, TEXT, &payload))
-            .await
-            .unwrap();
+        stream.write_all(&client_frame(true, TEXT, &payload)).await.unwrap();
         let expected = server_frame(0x81, &payload);
         assert_eq!(read_bytes(&mut stream, expected.len()).await, expected);
     }
     let log = lines_of(&rec, &id);
     assert_eq!(
         log[1..4],
-        [
-            format!("message {id} text hello"),
-            format!("message {id} binary 3"),
-            format!("message {id} text "),
-        ]
+        [format!("message {id} text hello"), format!("message {id} binary 3"), format!("message {id} text "),]
     );
     drop(stream);
     server.stop().await;
@@ -277,14 +233,8 @@ async fn fragmented_message_with_an_interleaved_ping() {
     stream.write_all(&burst).await.unwrap();
     assert_eq!(read_bytes(&mut stream, 5).await, b"\x82\x03\x01\x02\x03");
     // A pong from the client is not answered and not delivered.
-    stream
-        .write_all(&client_frame(true, PONG, b"unsolicited"))
-        .await
-        .unwrap();
-    stream
-        .write_all(&client_frame(true, TEXT, b"after"))
-        .await
-        .unwrap();
+    stream.write_all(&client_frame(true, PONG, b"unsolicited")).await.unwrap();
+    stream.write_all(&client_frame(true, TEXT, b"after")).await.unwrap();
     assert_eq!(read_bytes(&mut stream, 7).await, b"\x81\x05after");
     let log = lines_of(&rec, &id);
     assert_eq!(
@@ -310,20 +260,10 @@ async fn large_messages_use_the_16_and_64_bit_length_forms() {
     // 65,535 is the largest 16-bit length; 64 KiB needs the 64-bit form.
     for len in [65_535, 64 * 1024, 200 * 1024] {
         let payload = pattern(len);
-        stream
-            .write_all(&client_frame(true, BINARY, &payload))
-            .await
-            .unwrap();
+        stream.write_all(&client_frame(true, BINARY, &payload)).await.unwrap();
         let head = read_bytes(&mut stream, if len <= 0xFFFF { 4 } else { 10 }).await;
-        assert_eq!(
-            head,
-            server_frame(0x82, &payload)[..head.len()],
-            "len {len}"
-        );
-        assert!(
-            read_bytes(&mut stream, len).await == payload,
-            "payload of {len} bytes differs"
-        );
+        assert_eq!(head, server_frame(0x82, &payload)[..head.len()], "len {len}");
+        assert!(read_bytes(&mut stream, len).await == payload, "payload of {len} bytes differs");
     }
     // 200 KiB of text in 50 fragments comes back as one frame.
     // Multi-byte characters end up split across fragments and reads.
@@ -336,18 +276,13 @@ async fn large_messages_use_the_16_and_64_bit_length_forms() {
     }
     stream.write_all(&burst).await.unwrap();
     let expected = server_frame(0x81, &text);
-    assert!(
-        read_bytes(&mut stream, expected.len()).await == expected,
-        "fragmented text differs"
-    );
+    assert!(read_bytes(&mut stream, expected.len()).await == expected, "fragmented text differs");
     let log = lines_of(&rec, &id);
     assert_eq!(
         log.len(),
         5,
         "one callback per message: {:?}",
-        log.iter()
-            .map(|l| &l[..l.len().min(40)])
-            .collect::<Vec<_>>()
+        log.iter().map(|l| &l[..l.len().min(40)]).collect::<Vec<_>>()
     );
     drop(stream);
     server.stop().await;
@@ -435,13 +370,7 @@ async fn invalid_utf8_text_is_1007() {
     input.extend(client_frame(true, CONTINUATION, b"\xc3"));
     assert_fails(&server, &rec, &input, 1007).await;
     // Surrogates are not UTF-8.
-    assert_fails(
-        &server,
-        &rec,
-        &client_frame(true, TEXT, b"\xed\xa0\x80"),
-        1007,
-    )
-    .await;
+    assert_fails(&server, &rec, &client_frame(true, TEXT, b"\xed\xa0\x80"), 1007).await;
     server.stop().await;
 }
 
@@ -476,16 +405,8 @@ async fn invalid_utf8_in_a_close_reason_is_1007() {
 #[tokio::test]
 async fn close_codes_that_may_not_be_sent_are_1002() {
     let (server, rec) = start(|ws| ws).await;
-    for code in [
-        0_u16, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535,
-    ] {
-        assert_fails(
-            &server,
-            &rec,
-            &client_frame(true, CLOSE, &code.to_be_bytes()),
-            1002,
-        )
-        .await;
+    for code in [0_u16, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535] {
+        assert_fails(&server, &rec, &client_frame(true, CLOSE, &code.to_be_bytes()), 1002).await;
     }
     server.stop().await;
 }
@@ -498,26 +419,15 @@ async fn one_byte_close_payload_is_1002() {
 #[tokio::test]
 async fn every_valid_close_code_is_echoed() {
     let (server, rec) = start(|ws| ws).await;
-    for code in [
-        1000_u16, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 4999,
-    ] {
+    for code in [1000_u16, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 4999] {
         let (mut stream, id) = open(&server, &rec).await;
-        stream
-            .write_all(&client_frame(true, CLOSE, &code.to_be_bytes()))
-            .await
-            .unwrap();
+        stream.write_all(&client_frame(true, CLOSE, &code.to_be_bytes())).await.unwrap();
         assert_eq!(
             read_frame(&mut stream).await,
-            ServerFrame {
-                b0: 0x88,
-                payload: code.to_be_bytes().to_vec()
-            }
+            ServerFrame { b0: 0x88, payload: code.to_be_bytes().to_vec() }
         );
         assert_eq!(read_to_end(&mut stream).await, b"");
-        assert_eq!(
-            closed(&rec, &id).await[1],
-            format!("close {id} {code}  clean")
-        );
+        assert_eq!(closed(&rec, &id).await[1], format!("close {id} {code}  clean"));
     }
     server.stop().await;
 }
@@ -526,21 +436,12 @@ async fn every_valid_close_code_is_echoed() {
 async fn frame_over_max_frame_size_is_1009() {
     let (server, rec) = start(|ws| ws.max_frame_size(16)).await;
     let (mut stream, id) = open(&server, &rec).await;
-    stream
-        .write_all(&client_frame(true, TEXT, &[b'a'; 16]))
-        .await
-        .unwrap();
-    assert_eq!(
-        read_bytes(&mut stream, 18).await,
-        server_frame(0x81, &[b'a'; 16])
-    );
+    stream.write_all(&client_frame(true, TEXT, &[b'a'; 16])).await.unwrap();
+    assert_eq!(read_bytes(&mut stream, 18).await, server_frame(0x81, &[b'a'; 16]));
     drop(stream);
     closed(&rec, &id).await;
     let reason = assert_fails(&server, &rec, &client_frame(true, TEXT, &[b'a'; 17]), 1009).await;
-    assert_eq!(
-        reason,
-        "protocol error: frame of 17 bytes exceeds the limit of 16"
-    );
+    assert_eq!(reason, "protocol error: frame of 17 bytes exceeds the limit of 16");
     // The header alone is enough: the server does not wait for a payload it would refuse.
     let header_only = &client_frame(true, BINARY, &vec![0; 70_000])[..14];
     assert_fails(&server, &rec, header_only, 1009).await;
@@ -556,20 +457,14 @@ async fn message_over_max_message_size_is_1009() {
     stream.write_all(&input).await.unwrap();
     let mut expected = vec![b'a'; 16];
     expected.extend_from_slice(&[b'b'; 16]);
-    assert_eq!(
-        read_bytes(&mut stream, 34).await,
-        server_frame(0x81, &expected)
-    );
+    assert_eq!(read_bytes(&mut stream, 34).await, server_frame(0x81, &expected));
     drop(stream);
     closed(&rec, &id).await;
     let mut input = client_frame(false, BINARY, &[1; 16]);
     input.extend(client_frame(false, CONTINUATION, &[2; 16]));
     input.extend(client_frame(true, CONTINUATION, &[3; 1]));
     let reason = assert_fails(&server, &rec, &input, 1009).await;
-    assert_eq!(
-        reason,
-        "protocol error: message of at least 33 bytes exceeds the limit of 32"
-    );
+    assert_eq!(reason, "protocol error: message of at least 33 bytes exceeds the limit of 32");
     server.stop().await;
 }
 
@@ -577,20 +472,11 @@ async fn message_over_max_message_size_is_1009() {
 async fn client_close_is_echoed_then_the_server_closes_tcp() {
     let (server, rec) = start(|ws| ws).await;
     let (mut stream, id) = open(&server, &rec).await;
-    stream
-        .write_all(&client_frame(true, CLOSE, &close_payload(1000, "see you")))
-        .await
-        .unwrap();
+    stream.write_all(&client_frame(true, CLOSE, &close_payload(1000, "see you"))).await.unwrap();
     // The code comes back (the reason need not); then FIN from the server.
     assert_eq!(read_bytes(&mut stream, 4).await, b"\x88\x02\x03\xe8");
     assert_eq!(read_to_end(&mut stream).await, b"");
-    assert_eq!(
-        closed(&rec, &id).await,
-        [
-            format!("open {id}"),
-            format!("close {id} 1000 see you clean")
-        ]
-    );
+    assert_eq!(closed(&rec, &id).await, [format!("open {id}"), format!("close {id} 1000 see you clean")]);
     drop(stream);
     server.stop().await;
 }
@@ -599,15 +485,9 @@ async fn client_close_is_echoed_then_the_server_closes_tcp() {
 async fn empty_close_gets_an_empty_close_and_reports_1005() {
     let (server, rec) = start(|ws| ws).await;
     let (mut stream, id) = open(&server, &rec).await;
-    stream
-        .write_all(&client_frame(true, CLOSE, b""))
-        .await
-        .unwrap();
+    stream.write_all(&client_frame(true, CLOSE, b"")).await.unwrap();
     assert_eq!(read_to_end(&mut stream).await, b"\x88\x00");
-    assert_eq!(
-        closed(&rec, &id).await[1],
-        format!("close {id} 1005  clean")
-    );
+    assert_eq!(closed(&rec, &id).await[1], format!("close {id} 1005  clean"));
     drop(stream);
     server.stop().await;
 }
@@ -620,17 +500,10 @@ async fn nothing_after_the_client_close_is_delivered() {
     input.extend(client_frame(true, CLOSE, &close_payload(1000, "")));
     input.extend(client_frame(true, TEXT, b"after"));
     stream.write_all(&input).await.unwrap();
-    assert_eq!(
-        read_to_end(&mut stream).await,
-        b"\x81\x06before\x88\x02\x03\xe8"
-    );
+    assert_eq!(read_to_end(&mut stream).await, b"\x81\x06before\x88\x02\x03\xe8");
     assert_eq!(
         closed(&rec, &id).await,
-        [
-            format!("open {id}"),
-            format!("message {id} text before"),
-            format!("close {id} 1000  clean"),
-        ]
+        [format!("open {id}"), format!("message {id} text before"), format!("close {id} 1000  clean"),]
     );
     drop(stream);
     server.stop().await;
@@ -640,10 +513,7 @@ async fn nothing_after_the_client_close_is_delivered() {
 async fn abrupt_tcp_drop_reports_1006_unclean() {
     let (server, rec) = start(|ws| ws).await;
     let (mut stream, id) = open(&server, &rec).await;
-    stream
-        .write_all(&client_frame(true, TEXT, b"hi"))
-        .await
-        .unwrap();
+    stream.write_all(&client_frame(true, TEXT, b"hi")).await.unwrap();
     assert_eq!(read_bytes(&mut stream, 4).await, b"\x81\x02hi");
     drop(stream);
     let lines = closed(&rec, &id).await;
@@ -654,10 +524,7 @@ async fn abrupt_tcp_drop_reports_1006_unclean() {
     );
     // In the middle of a fragmented message, too.
     let (mut stream, id) = open(&server, &rec).await;
-    stream
-        .write_all(&client_frame(false, TEXT, b"half"))
-        .await
-        .unwrap();
+    stream.write_all(&client_frame(false, TEXT, b"half")).await.unwrap();
     stream.shutdown().await.unwrap();
     let lines = closed(&rec, &id).await;
     assert_eq!(lines.len(), 2, "nothing delivered: {lines:?}");
@@ -672,29 +539,13 @@ async fn abrupt_tcp_drop_reports_1006_unclean() {
 async fn server_initiated_close_completes_the_handshake() {
     let (server, rec) = start(|ws| ws).await;
     let (mut stream, id) = open(&server, &rec).await;
-    stream
-        .write_all(&client_frame(true, TEXT, b"close-me"))
-        .await
-        .unwrap();
+    stream.write_all(&client_frame(true, TEXT, b"close-me")).await.unwrap();
     assert_eq!(read_bytes(&mut stream, 7).await, b"\x88\x05\x0f\xa0bye");
     // Data sent while the server is closing is discarded, not delivered.
-    stream
-        .write_all(&client_frame(true, TEXT, b"too late"))
-        .await
-        .unwrap();
-    stream
-        .write_all(&client_frame(true, CLOSE, &close_payload(4000, "")))
-        .await
-        .unwrap();
-    assert_eq!(
-        read_to_end(&mut stream).await,
-        b"",
-        "FIN after the client's close"
-    );
-    assert_eq!(
-        closed(&rec, &id).await,
-        [format!("open {id}"), format!("close {id} 4000 bye clean")]
-    );
+    stream.write_all(&client_frame(true, TEXT, b"too late")).await.unwrap();
+    stream.write_all(&client_frame(true, CLOSE, &close_payload(4000, ""))).await.unwrap();
+    assert_eq!(read_to_end(&mut stream).await, b"", "FIN after the client's close");
+    assert_eq!(closed(&rec, &id).await, [format!("open {id}"), format!("close {id} 4000 bye clean")]);
     drop(stream);
     server.stop().await;
 }
@@ -703,15 +554,12 @@ async fn server_initiated_close_completes_the_handshake() {
 async fn server_close_without_a_reply_times_out_unclean() {
     let (server, rec) = start(|ws| ws.close_timeout(Duration::from_millis(300))).await;
     let (mut stream, id) = open(&server, &rec).await;
-    stream
-        .write_all(&client_frame(true, TEXT, b"close-me"))
-        .await
-        .unwrap();
+    stream.write_all(&client_frame(true, TEXT, b"close-me")).await.unwrap();
     // The client never answers: after the close timeout the server drops the connection.
     assert_eq!(read_to_end(&mut stream).await, b"\x88\x05\x0f\xa0bye");
     assert_eq!(
         closed(&rec, &id).await[1],
-        format!("close {id} 4000 bye unclean")
+        format!("close {id} 1006 no close frame received in time unclean")
     );
     server.stop().await;
 }
@@ -720,51 +568,28 @@ async fn server_close_without_a_reply_times_out_unclean() {
 async fn close_reasons_are_cut_to_fit_and_unsendable_codes_replaced() {
     let (server, rec) = start(|ws| ws).await;
     let (mut stream, _) = open(&server, &rec).await;
-    stream
-        .write_all(&client_frame(true, TEXT, b"close-long"))
-        .await
-        .unwrap();
+    stream.write_all(&client_frame(true, TEXT, b"close-long")).await.unwrap();
     let frame = read_frame(&mut stream).await;
     assert_eq!(frame.close_code(), Some(4001));
     // 100 "é" are 200 bytes; 61 of them (122 bytes) fit in 123 without splitting a character.
     assert_eq!(frame.payload.len(), 124);
-    assert_eq!(
-        std::str::from_utf8(&frame.payload[2..]).unwrap(),
-        "é".repeat(61)
-    );
+    assert_eq!(std::str::from_utf8(&frame.payload[2..]).unwrap(), "é".repeat(61));
     drop(stream);
     let (mut stream, _) = open(&server, &rec).await;
-    stream
-        .write_all(&client_frame(true, TEXT, b"close-1005"))
-        .await
-        .unwrap();
+    stream.write_all(&client_frame(true, TEXT, b"close-1005")).await.unwrap();
     let frame = read_frame(&mut stream).await;
-    assert_eq!(
-        frame,
-        ServerFrame {
-            b0: 0x88,
-            payload: close_payload(1000, "not on the wire")
-        }
-    );
+    assert_eq!(frame, ServerFrame { b0: 0x88, payload: close_payload(1000, "not on the wire") });
     drop(stream);
     server.stop().await;
 }
 
 #[tokio::test]
 async fn silent_client_is_pinged_then_dropped() {
-    let (server, rec) = start(|ws| {
-        ws.keep_alive(Duration::from_millis(200))
-            .keep_alive_timeout(Duration::from_millis(200))
-    })
-    .await;
+    let (server, rec) =
+        start(|ws| ws.keep_alive(Duration::from_millis(200)).keep_alive_timeout(Duration::from_millis(200)))
+            .await;
     let (mut stream, id) = open(&server, &rec).await;
-    assert_eq!(
-        read_frame(&mut stream).await,
-        ServerFrame {
-            b0: 0x89,
-            payload: Vec::new()
-        }
-    );
+    assert_eq!(read_frame(&mut stream).await, ServerFrame { b0: 0x89, payload: Vec::new() });
     // No pong: the peer is presumed dead and dropped without a close handshake.
     assert_eq!(read_to_end(&mut stream).await, b"");
     assert_eq!(
@@ -781,81 +606,40 @@ async fn silent_client_is_pinged_then_dropped() {
 #[tokio::test]
 async fn client_that_answers_pings_stays_connected() {
     // A long timeout: only whether the client answers matters, not how fast a busy machine is.
-    let (server, rec) = start(|ws| {
-        ws.keep_alive(Duration::from_millis(100))
-            .keep_alive_timeout(Duration::from_secs(1))
-    })
-    .await;
+    let (server, rec) =
+        start(|ws| ws.keep_alive(Duration::from_millis(100)).keep_alive_timeout(Duration::from_secs(1)))
+            .await;
     let (mut stream, id) = open(&server, &rec).await;
     for _ in 0..2 {
         let ping = read_frame(&mut stream).await;
-        assert_eq!(
-            ping,
-            ServerFrame {
-                b0: 0x89,
-                payload: Vec::new()
-            }
-        );
-        stream
-            .write_all(&client_frame(true, PONG, &ping.payload))
-            .await
-            .unwrap();
+        assert_eq!(ping, ServerFrame { b0: 0x89, payload: Vec::new() });
+        stream.write_all(&client_frame(true, PONG, &ping.payload)).await.unwrap();
     }
-    stream
-        .write_all(&client_frame(true, TEXT, b"still here"))
-        .await
-        .unwrap();
+    stream.write_all(&client_frame(true, TEXT, b"still here")).await.unwrap();
     // Pings may interleave with the echo.
     let echo = loop {
         let frame = read_frame(&mut stream).await;
         if frame.b0 != 0x89 {
             break frame;
         }
-        stream
-            .write_all(&client_frame(true, PONG, b""))
-            .await
-            .unwrap();
+        stream.write_all(&client_frame(true, PONG, b"")).await.unwrap();
     };
-    assert_eq!(
-        echo,
-        ServerFrame {
-            b0: 0x81,
-            payload: b"still here".to_vec()
-        }
-    );
-    assert_eq!(
-        lines_of(&rec, &id),
-        [
-            format!("open {id}"),
-            format!("message {id} text still here")
-        ]
-    );
+    assert_eq!(echo, ServerFrame { b0: 0x81, payload: b"still here".to_vec() });
+    assert_eq!(lines_of(&rec, &id), [format!("open {id}"), format!("message {id} text still here")]);
     drop(stream);
     server.stop().await;
 }
 
 #[tokio::test]
 async fn a_chatty_client_is_not_pinged() {
-    let (server, rec) = start(|ws| {
-        ws.keep_alive(Duration::from_secs(1))
-            .keep_alive_timeout(Duration::from_secs(2))
-    })
-    .await;
+    let (server, rec) =
+        start(|ws| ws.keep_alive(Duration::from_secs(1)).keep_alive_timeout(Duration::from_secs(2))).await;
     let (mut stream, _id) = open(&server, &rec).await;
     // A message every 50 ms for 2 s: activity resets the keep-alive timer, so no ping comes
     // (unless the machine stalls for most of a second).
     for i in 0..40_u8 {
-        stream
-            .write_all(&client_frame(true, BINARY, &[i]))
-            .await
-            .unwrap();
-        assert_eq!(
-            read_frame(&mut stream).await,
-            ServerFrame {
-                b0: 0x82,
-                payload: vec![i]
-            }
-        );
+        stream.write_all(&client_frame(true, BINARY, &[i])).await.unwrap();
+        assert_eq!(read_frame(&mut stream).await, ServerFrame { b0: 0x82, payload: vec![i] });
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     drop(stream);
@@ -871,14 +655,8 @@ async fn connection_reset_reports_an_io_error_then_1006() {
     drop(stream);
     let lines = closed(&rec, &id).await;
     assert_eq!(lines.len(), 3, "{lines:?}");
-    assert!(
-        lines[1].starts_with(&format!("error {id} i/o error: ")),
-        "{lines:?}"
-    );
-    assert_eq!(
-        lines[2],
-        format!("close {id} 1006 connection broke unclean")
-    );
+    assert!(lines[1].starts_with(&format!("error {id} i/o error: ")), "{lines:?}");
+    assert_eq!(lines[2], format!("close {id} 1006 connection broke unclean"));
     assert_still_echoes(&server).await;
     server.stop().await;
 }
@@ -898,13 +676,7 @@ async fn control_frames_inside_a_fragmented_message() {
     let mut expected = server_frame(0x8A, &big);
     expected.extend_from_slice(b"\x88\x02\x03\xe9");
     assert_eq!(read_to_end(&mut stream).await, expected);
-    assert_eq!(
-        closed(&rec, &id).await,
-        [
-            format!("open {id}"),
-            format!("close {id} 1001 leaving clean")
-        ]
-    );
+    assert_eq!(closed(&rec, &id).await, [format!("open {id}"), format!("close {id} 1001 leaving clean")]);
     drop(stream);
     server.stop().await;
 }
@@ -920,12 +692,7 @@ async fn ping_flood_from_a_peer_that_never_reads_is_bounded() {
     // case what it holds for this peer must stay near the queue limit.
     let (reader, mut writer) = stream.into_split();
     let ping = client_frame(true, PING, &[b'p'; 125]);
-    let batch: Vec<u8> = ping
-        .iter()
-        .copied()
-        .cycle()
-        .take(ping.len() * 8192)
-        .collect();
+    let batch: Vec<u8> = ping.iter().copied().cycle().take(ping.len() * 8192).collect();
     let mut peak = 0;
     for _ in 0..32 {
         match tokio::time::timeout(Duration::from_secs(2), writer.write_all(&batch)).await {
@@ -934,10 +701,7 @@ async fn ping_flood_from_a_peer_that_never_reads_is_bounded() {
         }
     }
     peak = peak.max(handle.buffered_amount());
-    assert!(
-        peak <= 2 * LIMIT,
-        "{peak} bytes queued for a peer that reads nothing; limit {LIMIT}"
-    );
+    assert!(peak <= 2 * LIMIT, "{peak} bytes queued for a peer that reads nothing; limit {LIMIT}");
     drop((reader, writer));
     server.stop().await;
 }

@@ -8,9 +8,7 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt as _;
-use support::{
-    ACCEPT, KEY, Recorder, TestServer, WAIT, client_frame, raw_ws, read_head, read_to_end, tcp,
-};
+use support::{ACCEPT, KEY, Recorder, TestServer, WAIT, client_frame, raw_ws, read_head, read_to_end, tcp};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite;
@@ -40,16 +38,13 @@ fn request(method: &str, path: &str, headers: &[(&str, &str)]) -> String {
 
 /// The valid upgrade request with header `name` replaced by `value`, or removed when `None`.
 fn upgrade_with(name: &str, value: Option<&str>) -> String {
-    let headers: Vec<(&str, &str)> = VALID
-        .iter()
-        .filter_map(|&(n, v)| {
-            if n.eq_ignore_ascii_case(name) {
-                value.map(|value| (n, value))
-            } else {
-                Some((n, v))
-            }
-        })
-        .collect();
+    let headers: Vec<(&str, &str)> =
+        VALID
+            .iter()
+            .filter_map(|&(n, v)| {
+                if n.eq_ignore_ascii_case(name) { value.map(|value| (n, value)) } else { Some((n, v)) }
+            })
+            .collect();
     request("GET", "/", &headers)
 }
 
@@ -70,10 +65,7 @@ struct Refusal {
 
 impl Refusal {
     fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 }
 
@@ -93,17 +85,11 @@ async fn refusal_from(stream: &mut TcpStream) -> Refusal {
     let status_line = lines.next().unwrap().to_owned();
     let headers: Vec<(String, String)> = lines
         .map(|line| {
-            let (name, value) = line
-                .split_once(": ")
-                .unwrap_or_else(|| panic!("bad header line {line:?}"));
+            let (name, value) = line.split_once(": ").unwrap_or_else(|| panic!("bad header line {line:?}"));
             (name.to_owned(), value.to_owned())
         })
         .collect();
-    let refusal = Refusal {
-        status_line,
-        headers,
-        body: String::from_utf8(body).expect("utf-8 body"),
-    };
+    let refusal = Refusal { status_line, headers, body: String::from_utf8(body).expect("utf-8 body") };
     assert_eq!(refusal.header("Connection"), Some("close"), "{refusal:?}");
     assert_eq!(
         refusal.header("Content-Length"),
@@ -120,31 +106,20 @@ async fn echo_server() -> TestServer {
 /// A WebSocket client still gets through and is echoed.
 async fn assert_serves(server: &TestServer) {
     let mut stream = raw_ws(server.addr, "/").await;
-    stream
-        .write_all(&client_frame(true, 0x1, b"still ok"))
-        .await
-        .unwrap();
+    stream.write_all(&client_frame(true, 0x1, b"still ok")).await.unwrap();
     assert_eq!(read_bytes(&mut stream, 10).await, b"\x81\x08still ok");
 }
 
 async fn read_bytes(stream: &mut TcpStream, n: usize) -> Vec<u8> {
     let mut buf = vec![0u8; n];
-    tokio::time::timeout(WAIT, stream.read_exact(&mut buf))
-        .await
-        .expect("timed out")
-        .expect("read");
+    tokio::time::timeout(WAIT, stream.read_exact(&mut buf)).await.expect("timed out").expect("read");
     buf
 }
 
 /// Checks a refusal's status line (and that the server then still serves others).
 async fn assert_refused(server: &TestServer, bytes: &[u8], status_line: &str) -> Refusal {
     let refusal = refused(server, bytes).await;
-    assert_eq!(
-        refusal.status_line,
-        status_line,
-        "for {:?}: {refusal:?}",
-        String::from_utf8_lossy(bytes)
-    );
+    assert_eq!(refusal.status_line, status_line, "for {:?}: {refusal:?}", String::from_utf8_lossy(bytes));
     assert_serves(server).await;
     refusal
 }
@@ -156,22 +131,13 @@ async fn valid_upgrade_gets_the_exact_101() {
     let server = echo_server().await;
     // raw_ws asserts the exact response bytes and nothing after them.
     let mut first = raw_ws(server.addr, "/").await;
-    first
-        .write_all(&client_frame(true, 0x1, b"hi"))
-        .await
-        .unwrap();
+    first.write_all(&client_frame(true, 0x1, b"hi")).await.unwrap();
     assert_eq!(read_bytes(&mut first, 4).await, b"\x81\x02hi");
     drop(first);
     // The helper's request and VALID agree, so the rest of this file tests one thing at a time.
     let mut stream = tcp(server.addr).await;
-    stream
-        .write_all(request("GET", "/", &VALID).as_bytes())
-        .await
-        .unwrap();
-    assert_eq!(
-        read_head(&mut stream).await,
-        (EXACT_101.to_owned(), Vec::new())
-    );
+    stream.write_all(request("GET", "/", &VALID).as_bytes()).await.unwrap();
+    assert_eq!(read_head(&mut stream).await, (EXACT_101.to_owned(), Vec::new()));
     assert!(EXACT_101.contains(ACCEPT));
     drop(stream);
     server.stop().await;
@@ -194,10 +160,7 @@ async fn header_names_and_tokens_are_case_insensitive_and_lists_are_split() {
         let (head, rest) = read_head(&mut stream).await;
         assert_eq!(head, EXACT_101, "for {variant:?}");
         assert!(rest.is_empty());
-        stream
-            .write_all(&client_frame(true, 0x1, b"ok"))
-            .await
-            .unwrap();
+        stream.write_all(&client_frame(true, 0x1, b"ok")).await.unwrap();
         assert_eq!(read_bytes(&mut stream, 4).await, b"\x81\x02ok");
     }
     server.stop().await;
@@ -207,24 +170,10 @@ async fn header_names_and_tokens_are_case_insensitive_and_lists_are_split() {
 async fn post_is_405_with_allow_get() {
     let server = echo_server().await;
     let upgrade_post = request("POST", "/", &VALID);
-    let refusal = assert_refused(
-        &server,
-        upgrade_post.as_bytes(),
-        "HTTP/1.1 405 Method Not Allowed",
-    )
-    .await;
+    let refusal = assert_refused(&server, upgrade_post.as_bytes(), "HTTP/1.1 405 Method Not Allowed").await;
     assert_eq!(refusal.header("Allow"), Some("GET"));
-    let plain_post = request(
-        "POST",
-        "/",
-        &[("Host", "localhost"), ("Content-Length", "0")],
-    );
-    let refusal = assert_refused(
-        &server,
-        plain_post.as_bytes(),
-        "HTTP/1.1 405 Method Not Allowed",
-    )
-    .await;
+    let plain_post = request("POST", "/", &[("Host", "localhost"), ("Content-Length", "0")]);
+    let refusal = assert_refused(&server, plain_post.as_bytes(), "HTTP/1.1 405 Method Not Allowed").await;
     assert_eq!(refusal.header("Allow"), Some("GET"));
     server.stop().await;
 }
@@ -232,11 +181,7 @@ async fn post_is_405_with_allow_get() {
 #[tokio::test]
 async fn plain_get_is_426_with_upgrade_websocket() {
     let server = echo_server().await;
-    let plain = request(
-        "GET",
-        "/",
-        &[("Host", "localhost"), ("Accept", "text/html")],
-    );
+    let plain = request("GET", "/", &[("Host", "localhost"), ("Accept", "text/html")]);
     let refusal = assert_refused(&server, plain.as_bytes(), "HTTP/1.1 426 Upgrade Required").await;
     assert_eq!(refusal.header("Upgrade"), Some("websocket"));
     assert_eq!(refusal.header("Sec-WebSocket-Version"), Some("13"));
@@ -249,13 +194,8 @@ async fn version_other_than_13_is_426_naming_13() {
     let server = echo_server().await;
     for version in ["8", "12", "14", "13, 8"] {
         let bad = upgrade_with("Sec-WebSocket-Version", Some(version));
-        let refusal =
-            assert_refused(&server, bad.as_bytes(), "HTTP/1.1 426 Upgrade Required").await;
-        assert_eq!(
-            refusal.header("Sec-WebSocket-Version"),
-            Some("13"),
-            "version {version}"
-        );
+        let refusal = assert_refused(&server, bad.as_bytes(), "HTTP/1.1 426 Upgrade Required").await;
+        assert_eq!(refusal.header("Sec-WebSocket-Version"), Some("13"), "version {version}");
     }
     server.stop().await;
 }
@@ -302,12 +242,7 @@ async fn http_versions_other_than_1_1_are_505() {
     let server = echo_server().await;
     for version in ["HTTP/1.0", "HTTP/2.0"] {
         let head = upgrade_with("Host", Some("localhost")).replacen("HTTP/1.1", version, 1);
-        assert_refused(
-            &server,
-            head.as_bytes(),
-            "HTTP/1.1 505 HTTP Version Not Supported",
-        )
-        .await;
+        assert_refused(&server, head.as_bytes(), "HTTP/1.1 505 HTTP Version Not Supported").await;
     }
     server.stop().await;
 }
@@ -340,10 +275,7 @@ async fn head_over_8_kib_is_431() {
     // Just under the default limit is fine.
     let pad = "a".repeat(7 * 1024);
     let mut stream = tcp(server.addr).await;
-    stream
-        .write_all(upgrade_plus(&[("X-Pad", &pad)]).as_bytes())
-        .await
-        .unwrap();
+    stream.write_all(upgrade_plus(&[("X-Pad", &pad)]).as_bytes()).await.unwrap();
     assert_eq!(read_head(&mut stream).await.0, EXACT_101);
     drop(stream);
     server.stop().await;
@@ -360,26 +292,15 @@ fn upgrade_of_len(len: usize) -> String {
 #[tokio::test]
 async fn max_head_bytes_is_inclusive() {
     let server =
-        TestServer::start(HttpServer::new(WsServer::new(Recorder::default())).max_head_bytes(512))
-            .await;
+        TestServer::start(HttpServer::new(WsServer::new(Recorder::default())).max_head_bytes(512)).await;
     let mut stream = tcp(server.addr).await;
-    stream
-        .write_all(upgrade_of_len(512).as_bytes())
-        .await
-        .unwrap();
-    assert_eq!(
-        read_head(&mut stream).await.0,
-        EXACT_101,
-        "a head of exactly the limit is accepted"
-    );
+    stream.write_all(upgrade_of_len(512).as_bytes()).await.unwrap();
+    assert_eq!(read_head(&mut stream).await.0, EXACT_101, "a head of exactly the limit is accepted");
     drop(stream);
     assert_refused(&server, upgrade_of_len(513).as_bytes(), TOO_LARGE).await;
     // A head that never ends is cut off at the limit, not read forever.
     let mut stream = tcp(server.addr).await;
-    stream
-        .write_all(b"GET / HTTP/1.1\r\nX-Endless: ")
-        .await
-        .unwrap();
+    stream.write_all(b"GET / HTTP/1.1\r\nX-Endless: ").await.unwrap();
     stream.write_all(&[b'z'; 600]).await.unwrap();
     assert_eq!(refusal_from(&mut stream).await.status_line, TOO_LARGE);
     drop(stream);
@@ -393,10 +314,7 @@ async fn more_than_64_headers_is_431() {
     let extra: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "1")).collect();
     // Five required headers plus 59 = 64: accepted.
     let mut stream = tcp(server.addr).await;
-    stream
-        .write_all(upgrade_plus(&extra[..59]).as_bytes())
-        .await
-        .unwrap();
+    stream.write_all(upgrade_plus(&extra[..59]).as_bytes()).await.unwrap();
     assert_eq!(read_head(&mut stream).await.0, EXACT_101);
     drop(stream);
     // 65: refused.
@@ -406,19 +324,10 @@ async fn more_than_64_headers_is_431() {
 
 #[tokio::test]
 async fn max_headers_is_configurable() {
-    let server =
-        TestServer::start(HttpServer::new(WsServer::new(Recorder::default())).max_headers(6)).await;
-    assert_refused(
-        &server,
-        upgrade_plus(&[("A", "1"), ("B", "2")]).as_bytes(),
-        TOO_LARGE,
-    )
-    .await;
+    let server = TestServer::start(HttpServer::new(WsServer::new(Recorder::default())).max_headers(6)).await;
+    assert_refused(&server, upgrade_plus(&[("A", "1"), ("B", "2")]).as_bytes(), TOO_LARGE).await;
     let mut stream = tcp(server.addr).await;
-    stream
-        .write_all(upgrade_plus(&[("A", "1")]).as_bytes())
-        .await
-        .unwrap();
+    stream.write_all(upgrade_plus(&[("A", "1")]).as_bytes()).await.unwrap();
     assert_eq!(read_head(&mut stream).await.0, EXACT_101);
     drop(stream);
     server.stop().await;
@@ -429,28 +338,18 @@ const TIMEOUT_408: &str = "HTTP/1.1 408 Request Timeout";
 #[tokio::test]
 async fn slow_head_is_408_after_the_handshake_timeout() {
     let server = TestServer::start(
-        HttpServer::new(WsServer::new(Recorder::default()))
-            .handshake_timeout(Duration::from_millis(300)),
+        HttpServer::new(WsServer::new(Recorder::default())).handshake_timeout(Duration::from_millis(300)),
     )
     .await;
     let started = Instant::now();
     let mut stream = tcp(server.addr).await;
-    stream
-        .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n")
-        .await
-        .unwrap();
+    stream.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n").await.unwrap();
     let refusal = refusal_from(&mut stream).await;
     let elapsed = started.elapsed();
     assert_eq!(refusal.status_line, TIMEOUT_408);
     // Not before the timeout; and long before the 10 s default (generous for a busy machine).
-    assert!(
-        elapsed >= Duration::from_millis(290),
-        "408 after only {elapsed:?}"
-    );
-    assert!(
-        elapsed < Duration::from_secs(5),
-        "408 only after {elapsed:?}"
-    );
+    assert!(elapsed >= Duration::from_millis(290), "408 after only {elapsed:?}");
+    assert!(elapsed < Duration::from_secs(5), "408 only after {elapsed:?}");
 
     // A client that sends nothing at all gets the same.
     let mut silent = tcp(server.addr).await;
@@ -463,8 +362,7 @@ async fn slow_head_is_408_after_the_handshake_timeout() {
 #[tokio::test]
 async fn trickling_bytes_does_not_extend_the_handshake_timeout() {
     let server = TestServer::start(
-        HttpServer::new(WsServer::new(Recorder::default()))
-            .handshake_timeout(Duration::from_millis(300)),
+        HttpServer::new(WsServer::new(Recorder::default())).handshake_timeout(Duration::from_millis(300)),
     )
     .await;
     let started = Instant::now();
@@ -472,11 +370,7 @@ async fn trickling_bytes_does_not_extend_the_handshake_timeout() {
     let (mut reader, mut writer) = stream.into_split();
     // One byte every 50 ms: a slowloris that would take 5 s to finish its head.
     let trickle = tokio::spawn(async move {
-        for &byte in upgrade_with("Host", Some("localhost"))
-            .as_bytes()
-            .iter()
-            .take(100)
-        {
+        for &byte in upgrade_with("Host", Some("localhost")).as_bytes().iter().take(100) {
             if writer.write_all(&[byte]).await.is_err() {
                 break;
             }
@@ -501,10 +395,7 @@ async fn trickling_bytes_does_not_extend_the_handshake_timeout() {
         "{:?}",
         String::from_utf8_lossy(&response)
     );
-    assert!(
-        elapsed < Duration::from_secs(4),
-        "408 only after {elapsed:?}"
-    );
+    assert!(elapsed < Duration::from_secs(4), "408 only after {elapsed:?}");
     trickle.abort();
     server.stop().await;
 }
@@ -552,17 +443,11 @@ impl MessageComponent for Protocols {
 /// Upgrades with `extra` headers; returns the response head and the component's first message.
 async fn negotiate(server: &TestServer, extra: &[(&str, &str)]) -> (String, String) {
     let mut stream = tcp(server.addr).await;
-    stream
-        .write_all(upgrade_plus(extra).as_bytes())
-        .await
-        .unwrap();
+    stream.write_all(upgrade_plus(extra).as_bytes()).await.unwrap();
     let (head, mut rest) = read_head(&mut stream).await;
     while rest.len() < 2 || rest.len() < 2 + usize::from(rest[1]) {
         let mut chunk = [0u8; 256];
-        let n = tokio::time::timeout(WAIT, stream.read(&mut chunk))
-            .await
-            .unwrap()
-            .unwrap();
+        let n = tokio::time::timeout(WAIT, stream.read(&mut chunk)).await.unwrap().unwrap();
         assert!(n > 0, "closed before the first message");
         rest.extend_from_slice(&chunk[..n]);
     }
@@ -580,18 +465,11 @@ fn exact_101_with(protocol: &str) -> String {
 async fn sub_protocol_is_the_first_offered_that_the_component_speaks() {
     let server = TestServer::start(HttpServer::new(WsServer::new(Protocols))).await;
     // The client's order wins over the component's preference.
-    let (head, seen) = negotiate(
-        &server,
-        &[("Sec-WebSocket-Protocol", "unknown, chat.v1, chat.v2")],
-    )
-    .await;
+    let (head, seen) = negotiate(&server, &[("Sec-WebSocket-Protocol", "unknown, chat.v1, chat.v2")]).await;
     assert_eq!(head, exact_101_with("chat.v1"));
     assert_eq!(seen, "protocol=chat.v1");
     // Offers may be spread over several header lines.
-    let offers = [
-        ("Sec-WebSocket-Protocol", "unknown"),
-        ("Sec-WebSocket-Protocol", "chat.v2"),
-    ];
+    let offers = [("Sec-WebSocket-Protocol", "unknown"), ("Sec-WebSocket-Protocol", "chat.v2")];
     let (head, seen) = negotiate(&server, &offers).await;
     assert_eq!(head, exact_101_with("chat.v2"));
     assert_eq!(seen, "protocol=chat.v2");
@@ -606,20 +484,15 @@ async fn sub_protocol_is_the_first_offered_that_the_component_speaks() {
 async fn lenient_mode_proceeds_without_a_protocol_header() {
     let server = TestServer::start(HttpServer::new(WsServer::new(Protocols))).await;
     let (head, seen) = negotiate(&server, &[("Sec-WebSocket-Protocol", "mqtt, wamp")]).await;
-    assert_eq!(
-        head, EXACT_101,
-        "no Sec-WebSocket-Protocol header when nothing matched"
-    );
+    assert_eq!(head, EXACT_101, "no Sec-WebSocket-Protocol header when nothing matched");
     assert_eq!(seen, "protocol=none");
     server.stop().await;
 }
 
 #[tokio::test]
 async fn strict_mode_refuses_unsupported_protocols_with_400() {
-    let server = TestServer::start(HttpServer::new(
-        WsServer::new(Protocols).strict_sub_protocols(true),
-    ))
-    .await;
+    let server =
+        TestServer::start(HttpServer::new(WsServer::new(Protocols).strict_sub_protocols(true))).await;
     let offer = upgrade_plus(&[("Sec-WebSocket-Protocol", "mqtt, wamp")]);
     let refusal = refused(&server, offer.as_bytes()).await;
     assert_eq!(refusal.status_line, BAD_REQUEST);
@@ -646,11 +519,7 @@ impl MessageComponent for Inspector {
             request.method(),
             request.uri().path(),
             request.uri().query().unwrap_or(""),
-            request
-                .headers()
-                .get("x-client")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or(""),
+            request.headers().get("x-client").and_then(|v| v.to_str().ok()).unwrap_or(""),
             conn.cookie("session"),
             conn.cookie("theme"),
             conn.cookie("missing"),
@@ -674,17 +543,11 @@ impl MessageComponent for Inspector {
 #[tokio::test]
 async fn tungstenite_client_and_the_request_the_component_sees() {
     let server = TestServer::start(HttpServer::new(WsServer::new(Inspector))).await;
-    let mut request = server
-        .url("/rooms/lobby?user=ann&lang=en")
-        .into_client_request()
-        .unwrap();
+    let mut request = server.url("/rooms/lobby?user=ann&lang=en").into_client_request().unwrap();
     let headers = request.headers_mut();
     headers.insert("Cookie", "theme=dark; session=abc123".parse().unwrap());
     headers.insert("X-Client", "windlass-tests".parse().unwrap());
-    headers.insert(
-        "Sec-WebSocket-Protocol",
-        "chat.v1, chat.v2".parse().unwrap(),
-    );
+    headers.insert("Sec-WebSocket-Protocol", "chat.v1, chat.v2".parse().unwrap());
     let (mut ws, response) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(request))
         .await
         .expect("connect timed out")
@@ -695,40 +558,21 @@ async fn tungstenite_client_and_the_request_the_component_sees() {
         tokio_tungstenite::MaybeTlsStream::Plain(tcp) => tcp.local_addr().unwrap(),
         _ => unreachable!("plain ws://"),
     };
-    let first = tokio::time::timeout(WAIT, ws.next())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let first = tokio::time::timeout(WAIT, ws.next()).await.unwrap().unwrap().unwrap();
     assert_eq!(
         first,
         tungstenite::Message::text(format!(
             "method=GET path=/rooms/lobby query=user=ann&lang=en x-client=windlass-tests session=Some(\"abc123\") theme=Some(\"dark\") missing=None protocol=Some(\"chat.v1\") remote={local}"
         ))
     );
-    futures_util::SinkExt::send(&mut ws, tungstenite::Message::text("echo?"))
-        .await
-        .unwrap();
-    let echo = tokio::time::timeout(WAIT, ws.next())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    futures_util::SinkExt::send(&mut ws, tungstenite::Message::text("echo?")).await.unwrap();
+    let echo = tokio::time::timeout(WAIT, ws.next()).await.unwrap().unwrap().unwrap();
     assert_eq!(echo, tungstenite::Message::text("echo?"));
     ws.close(None).await.unwrap();
     // The server answers the close (an empty close echoes as an empty close) and ends the stream.
-    let reply = tokio::time::timeout(WAIT, ws.next())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let reply = tokio::time::timeout(WAIT, ws.next()).await.unwrap().unwrap().unwrap();
     assert_eq!(reply, tungstenite::Message::Close(None));
-    assert!(
-        tokio::time::timeout(WAIT, ws.next())
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(tokio::time::timeout(WAIT, ws.next()).await.unwrap().is_none());
     drop(ws);
     server.stop().await;
 }
@@ -737,16 +581,10 @@ async fn tungstenite_client_and_the_request_the_component_sees() {
 async fn offered_extensions_are_not_accepted() {
     let server = echo_server().await;
     let mut stream = tcp(server.addr).await;
-    let offer = upgrade_plus(&[(
-        "Sec-WebSocket-Extensions",
-        "permessage-deflate; client_max_window_bits",
-    )]);
+    let offer = upgrade_plus(&[("Sec-WebSocket-Extensions", "permessage-deflate; client_max_window_bits")]);
     stream.write_all(offer.as_bytes()).await.unwrap();
     // No Sec-WebSocket-Extensions in the answer: the client must not compress (RSV1 is a 1002).
-    assert_eq!(
-        read_head(&mut stream).await,
-        (EXACT_101.to_owned(), Vec::new())
-    );
+    assert_eq!(read_head(&mut stream).await, (EXACT_101.to_owned(), Vec::new()));
     drop(stream);
     server.stop().await;
 }

@@ -10,9 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use windlass::{
-    BoxError, CloseInfo, Connection, Error, IoComponent, IoServer, Message, MessageComponent,
-};
+use windlass::{BoxError, CloseInfo, Connection, Error, IoComponent, IoServer, Message, MessageComponent};
 
 /// Longest any single wait in a test may take before it counts as a hang.
 pub const WAIT: Duration = Duration::from_secs(10);
@@ -41,11 +39,7 @@ impl TestServer {
         let task = tokio::spawn(server.run_until(async move {
             let _ = rx.await;
         }));
-        Self {
-            addr,
-            stop: Some(tx),
-            task,
-        }
+        Self { addr, stop: Some(tx), task }
     }
 
     /// `ws://addr/path`.
@@ -94,15 +88,9 @@ pub async fn read_head(stream: &mut TcpStream) -> (String, Vec<u8>) {
             let rest = buf.split_off(end + 4);
             return (String::from_utf8(buf).expect("utf-8 head"), rest);
         }
-        let n = tokio::time::timeout(WAIT, stream.read(&mut byte))
-            .await
-            .expect("head timed out")
-            .expect("read");
-        assert!(
-            n > 0,
-            "connection closed before the response head; got {:?}",
-            String::from_utf8_lossy(&buf)
-        );
+        let n =
+            tokio::time::timeout(WAIT, stream.read(&mut byte)).await.expect("head timed out").expect("read");
+        assert!(n > 0, "connection closed before the response head; got {:?}", String::from_utf8_lossy(&buf));
         buf.extend_from_slice(&byte[..n]);
     }
 }
@@ -110,20 +98,14 @@ pub async fn read_head(stream: &mut TcpStream) -> (String, Vec<u8>) {
 /// Reads until EOF (bounded by [`WAIT`]) and returns everything.
 pub async fn read_to_end(stream: &mut TcpStream) -> Vec<u8> {
     let mut out = Vec::new();
-    tokio::time::timeout(WAIT, stream.read_to_end(&mut out))
-        .await
-        .expect("read_to_end timed out")
-        .ok();
+    tokio::time::timeout(WAIT, stream.read_to_end(&mut out)).await.expect("read_to_end timed out").ok();
     out
 }
 
 /// Sends a raw upgrade request and checks the exact 101 response.
 pub async fn raw_ws(addr: SocketAddr, path: &str) -> TcpStream {
     let mut stream = tcp(addr).await;
-    stream
-        .write_all(upgrade_request(path, "").as_bytes())
-        .await
-        .unwrap();
+    stream.write_all(upgrade_request(path, "").as_bytes()).await.unwrap();
     let (head, rest) = read_head(&mut stream).await;
     assert_eq!(
         head,
@@ -182,14 +164,8 @@ pub async fn read_frame(stream: &mut TcpStream) -> ServerFrame {
             n => u64::from(n),
         };
         let mut payload = vec![0u8; len as usize];
-        stream
-            .read_exact(&mut payload)
-            .await
-            .expect("frame payload");
-        ServerFrame {
-            b0: head[0],
-            payload,
-        }
+        stream.read_exact(&mut payload).await.expect("frame payload");
+        ServerFrame { b0: head[0], payload }
     })
     .await
     .expect("timed out waiting for a frame")

@@ -63,6 +63,9 @@ impl LineDecoder {
         if line.last() == Some(&b'\r') {
             line.truncate(line.len() - 1);
         }
+        if line.len() > self.max_len {
+            return Err(LineTooLong { max: self.max_len });
+        }
         Ok(Some(line.freeze()))
     }
 }
@@ -104,6 +107,11 @@ mod tests {
         let mut decoder = LineDecoder::new(16);
         let mut buf = BytesMut::from(&[b'x'; 40][..]);
         assert_eq!(decoder.decode(&mut buf), Err(LineTooLong { max: 16 }));
+        // The unterminated last line is held to the same limit.
+        let mut decoder = LineDecoder::new(4);
+        let mut buf = BytesMut::from(&b"12345"[..]);
+        assert_eq!(decoder.decode(&mut buf), Ok(None));
+        assert_eq!(decoder.decode_eof(&mut buf), Err(LineTooLong { max: 4 }));
         // Exactly at the limit is fine.
         assert_eq!(lines(b"0123456789abcdef\n", 5).unwrap(), vec!["0123456789abcdef"]);
     }

@@ -12,9 +12,11 @@ use crate::message::Message;
 /// How a connection ended, as passed to [`MessageComponent::on_close`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CloseInfo {
-    /// The close code: the peer's when the peer closed, ours when we did (1001 on shutdown,
-    /// 1002/1007/1009 on protocol errors, 1011 when a callback failed), 1005 when the peer's
-    /// close frame carried no code, 1006 when the connection ended without a close handshake.
+    /// The close code: the peer's when the peer closed, ours when we did and the peer answered
+    /// (1001 on shutdown, 1011 when a callback failed), the one we failed the connection with
+    /// on protocol errors (1002/1007/1009), 1005 when the peer's close frame carried no code,
+    /// and 1006 when no close frame came back: the connection broke, the peer never answered
+    /// our close, or the server stopped before it did.
     /// Over raw TCP: 1000 when the peer closed its side, 1006 when the connection broke.
     pub code: CloseCode,
     /// The reason that came with the code; may be empty.

@@ -460,9 +460,7 @@ impl<'a, C: MessageComponent> Driver<'a, C> {
                 }
             }
             Phase::Closing => {
-                if let Some(report) = &mut self.report {
-                    report.clean = false;
-                }
+                self.report = Some(abnormal("connection closed without a close frame"));
                 self.phase = Phase::Done;
             }
             // Nothing more to read, but our close frame may still be on its way out.
@@ -473,8 +471,11 @@ impl<'a, C: MessageComponent> Driver<'a, C> {
 
     async fn on_timer(&mut self) {
         if self.phase != Phase::Open {
-            // The peer did not finish the close in time.
-            self.report.get_or_insert_with(|| abnormal("close timed out"));
+            // The peer did not finish the close in time. Without its close frame the close
+            // code is 1006 (RFC 6455 §7.1.5); after a failure we keep the code we failed with.
+            if self.phase == Phase::Closing || self.report.is_none() {
+                self.report = Some(abnormal("no close frame received in time"));
+            }
             self.phase = Phase::Done;
             return;
         }

@@ -311,10 +311,12 @@ impl Shared {
     /// Applies the limit: a message is accepted while fewer than `limit` bytes wait, so the
     /// queue never holds more than the limit plus one message.
     pub(crate) fn admit(&self, len: usize) -> Admission {
-        if self.queued.load(Ordering::Relaxed) < self.queue.limit {
-            self.queued.fetch_add(len, Ordering::Relaxed);
+        // Add first, then look at what was there: one atomic step, so senders racing on other
+        // threads cannot all slip in under the limit.
+        if self.queued.fetch_add(len, Ordering::Relaxed) < self.queue.limit {
             return Admission::Accept;
         }
+        self.queued.fetch_sub(len, Ordering::Relaxed);
         match self.queue.policy {
             SlowConsumer::Close => Admission::Overflow,
             SlowConsumer::DropMessage => {

@@ -22,23 +22,16 @@ impl Socket {
     }
 }
 
-/// Most bytes read and thrown away while lingering.
-const LINGER_BYTES: usize = 256 * 1024;
-
 impl Socket {
     /// After our last bytes and FIN: read and discard until the peer closes, for at most
     /// `timeout`. Closing a socket with unread input makes the kernel send a reset, which can
-    /// destroy our last bytes (a close frame, an error response) before the peer reads them.
+    /// destroy our last bytes (a close frame, an error response) before the peer reads them —
+    /// for instance while a peer is still sending the rest of a message we refused with 1009.
+    /// Bounded by time only: discarding costs no memory.
     pub(crate) async fn linger(&mut self, timeout: Duration) {
         let drain = async {
             let mut sink = [0u8; 2048];
-            let mut drained = 0;
-            while drained < LINGER_BYTES {
-                match self.read(&mut sink).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => drained += n,
-                }
-            }
+            while let Ok(1..) = self.read(&mut sink).await {}
         };
         let _ = tokio::time::timeout(timeout, drain).await;
     }
