@@ -38,12 +38,14 @@ use windlass::{
 
 const USAGE: &str = "\
 usage: echo [--listen ADDR] [--tcp] [--max-message-size BYTES] [--deflate] [--deflate-threshold BYTES]
+            [--deflate-no-context]
 
   --listen ADDR              address to listen on (default 127.0.0.1:8080; port 0 picks one)
   --tcp                      raw TCP, one line per message, instead of WebSocket
   --max-message-size BYTES   largest message or frame (default 1 MiB)
   --deflate                  offer permessage-deflate (RFC 7692) to clients
-  --deflate-threshold BYTES  compress messages from this size on (default 256)";
+  --deflate-threshold BYTES  compress messages from this size on (default 256)
+  --deflate-no-context       no context takeover either way: no compressor kept per connection";
 
 /// Sends every message back where it came from.
 struct Echo;
@@ -62,6 +64,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let tcp = args.flag("--tcp");
     let max_message_size: Option<usize> = args.value("--max-message-size");
     let deflate = args.flag("--deflate");
+    let deflate_no_context = args.flag("--deflate-no-context");
     let deflate_threshold: Option<usize> = args.value("--deflate-threshold");
     args.finish();
     support::init_tracing();
@@ -84,6 +87,8 @@ async fn main() -> Result<(), Box<dyn Error>> {
             if let Some(bytes) = deflate_threshold {
                 config.threshold = bytes;
             }
+            config.server_no_context_takeover = deflate_no_context;
+            config.client_no_context_takeover = deflate_no_context;
             ws = ws.deflate(config);
         }
         let server = IoServer::bind(&listen, HttpServer::new(ws)).await?;
