@@ -58,7 +58,7 @@ pub enum ProtocolError {
     #[error("reserved opcode {0:#x}")]
     ReservedOpcode(u8),
     /// RSV bits set without an extension that defines them.
-    #[error("reserved bits {0:#05b} set without a negotiated extension")]
+    #[error("reserved bits {0:#05b} set where no negotiated extension allows them")]
     ReservedBits(u8),
     /// A client frame without the MASK bit.
     #[error("client frame is not masked")]

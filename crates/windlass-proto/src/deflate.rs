@@ -381,15 +381,27 @@ impl Deflater {
             if out.capacity() - out.len() < 64 {
                 out.reserve(out.capacity().max(256));
             }
-            let before = self.inner.total_in();
+            let (in_before, out_before) = (self.inner.total_in(), out.len());
             // A sync flush never fails on valid input and a non-empty output buffer.
             let _ = self.inner.compress_vec(&message[consumed..], &mut out, FlushCompress::Sync);
-            consumed += (self.inner.total_in() - before) as usize;
-            if consumed == message.len() && out.len() < out.capacity() && out.ends_with(&TRAILER) {
+            consumed += (self.inner.total_in() - in_before) as usize;
+            let room_left = out.len() < out.capacity();
+            // Done when everything is in and flushed. Right after another flush, an empty
+            // message produces no bytes at all.
+            let flushed = out.ends_with(&TRAILER) || out.len() == out_before;
+            if consumed == message.len() && room_left && flushed {
                 break;
             }
         }
-        out.truncate(out.len() - TRAILER.len());
+        if out.ends_with(&TRAILER) {
+            out.truncate(out.len() - TRAILER.len());
+        }
+        if out.is_empty() {
+            // The trailer the peer appends is the body of an empty stored block; its header
+            // bits must come first, so an empty message is the single byte 0x00 (RFC 7692
+            // §7.2.3.6).
+            out.push(0x00);
+        }
         if self.reset_after_message {
             self.inner.reset();
         }

@@ -177,3 +177,18 @@ fn compress_once_matches_a_fresh_compressor() {
         assert_eq!(Deflater::compress_once(&p, &message), Deflater::new(&p).compress(&message));
     }
 }
+
+#[test]
+fn an_empty_message_after_another_round_trips() {
+    // With context takeover, flushing no new input after a sync flush yields no output at all.
+    let p = params(false, false, 15);
+    let mut deflater = Deflater::new(&p);
+    let mut inflater = Inflater::new(&p);
+    for message in [&b"hi"[..], b"", b"", b"again", b""] {
+        let payload = deflater.compress(message);
+        let mut out = Vec::new();
+        inflater.inflate(&payload, &mut out, 1 << 20).unwrap();
+        inflater.finish_message(&mut out, 1 << 20).unwrap();
+        assert_eq!(out, message);
+    }
+}

@@ -252,9 +252,13 @@ impl<'a, C: MessageComponent> Driver<'a, C> {
             Wire::WebSocket(decoder) => decoder.bytes_wanted(self.read_buf.len()),
             Wire::Lines(_) => 0,
         };
+        // Grow towards what the current frame still needs, but only as fast as its bytes
+        // arrive (at most doubling per read): a header that merely declares a large frame
+        // does not get memory reserved up front.
         let spare = self.read_buf.capacity() - self.read_buf.len();
-        if spare < READ_CHUNK / 4 || spare < wanted.min(MAX_READ_AHEAD) {
-            self.read_buf.reserve(wanted.clamp(READ_CHUNK, MAX_READ_AHEAD));
+        let target = wanted.min(self.read_buf.capacity().max(READ_CHUNK)).clamp(READ_CHUNK, MAX_READ_AHEAD);
+        if spare < READ_CHUNK / 4 || spare < target {
+            self.read_buf.reserve(target);
         }
     }
 

@@ -83,7 +83,8 @@ impl Encoding {
     /// `compress: false` sends the message uncompressed whatever was agreed.
     pub(crate) fn for_peer(shared: &Shared, msg: &Message, compress: bool) -> Self {
         match shared.deflate {
-            Some(params) if compress && msg.len() >= params.threshold => {
+            // Empty messages gain nothing from compression.
+            Some(params) if compress && !msg.is_empty() && msg.len() >= params.threshold => {
                 if params.server_no_context_takeover {
                     Self::Stateless { window_bits: params.server_window_bits, level: params.level }
                 } else {

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tokio::net::{TcpListener, TcpSocket, ToSocketAddrs};
+use tokio::io::AsyncWriteExt as _;
+use tokio::net::{TcpListener, TcpSocket, TcpStream, ToSocketAddrs};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -167,6 +168,7 @@ impl<A: IoComponent> IoServer<A> {
         let context =
             ServerContext { registry: Arc::new(Registry::default()), shutdown: CancellationToken::new() };
         let permits = Arc::new(Semaphore::new(max_connections));
+        let refusals = Arc::new(Semaphore::new(MAX_LINGERING_REFUSALS));
         let tracker = TaskTracker::new();
         let mut backoff = Duration::ZERO;
         tokio::pin!(signal);
@@ -196,7 +198,7 @@ impl<A: IoComponent> IoServer<A> {
             };
             let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
                 tracing::warn!(%remote_addr, max_connections, "connection refused: at max_connections");
-                let _ = stream.try_write(app.refusal());
+                refuse(stream, app.refusal(), &refusals);
                 continue;
             };
             let _ = stream.set_nodelay(true);
@@ -224,6 +226,31 @@ impl<A: IoComponent> IoServer<A> {
         }
         Ok(())
     }
+}
+
+/// Refused connections that may linger at once; past this, a refusal is written and the
+/// socket closed at once, so a flood cannot pin more than this many extra sockets.
+const MAX_LINGERING_REFUSALS: usize = 64;
+
+/// Answers a connection over the cap with `refusal`, then closes it the way `HttpServer`
+/// closes after an error: FIN, and a short linger so that its unread request does not turn the
+/// close into a reset that destroys the answer.
+fn refuse(stream: TcpStream, refusal: &'static [u8], lingering: &Arc<Semaphore>) {
+    let Ok(permit) = Arc::clone(lingering).try_acquire_owned() else {
+        let _ = stream.try_write(refusal);
+        return;
+    };
+    tokio::spawn(async move {
+        let mut socket = Socket::tcp(stream);
+        let write = async {
+            socket.write_all(refusal).await?;
+            socket.shutdown().await
+        };
+        if let Ok(Ok(())) = tokio::time::timeout(Duration::from_secs(1), write).await {
+            socket.linger(Duration::from_secs(1)).await;
+        }
+        drop(permit);
+    });
 }
 
 /// Listen backlog: connections the kernel completes before we accept them.
