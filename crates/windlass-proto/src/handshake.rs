@@ -147,6 +147,32 @@ pub fn error_response(status: StatusCode, extra: &[(&str, &str)], body: &str) ->
     out.into_bytes()
 }
 
+/// A complete response that closes the connection: status line, `headers` (any
+/// `Content-Length`, `Connection` or `Transfer-Encoding` among them are replaced), then `body`.
+pub fn response(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Vec<u8> {
+    let mut head = String::with_capacity(128);
+    let _ = write!(
+        head,
+        "HTTP/1.1 {} {}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or(""),
+        body.len()
+    );
+    let mut out = head.into_bytes();
+    for (name, value) in headers {
+        if [header::CONTENT_LENGTH, header::CONNECTION, header::TRANSFER_ENCODING].contains(name) {
+            continue;
+        }
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(body);
+    out
+}
+
 /// Whether any of the comma-separated values of header `name` is `token` (ASCII case-insensitive).
 fn has_token(headers: &HeaderMap, name: &header::HeaderName, token: &str) -> bool {
     tokens(headers, name).any(|t| t.eq_ignore_ascii_case(token))
@@ -286,6 +312,18 @@ mod tests {
         assert_eq!(accept(&req, &["other"], true), Err(HandshakeError::SubProtocol));
         // Strict mode does not refuse clients that offer nothing.
         assert!(accept(&request("GET", GOOD), &["other"], true).is_ok());
+    }
+
+    #[test]
+    fn plain_responses_set_their_own_framing_headers() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, "text/html".parse().unwrap());
+        headers.insert(header::CONTENT_LENGTH, "999".parse().unwrap());
+        let bytes = response(StatusCode::OK, &headers, b"<p>hi</p>");
+        assert_eq!(
+            String::from_utf8(bytes).unwrap(),
+            "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 9\r\ncontent-type: text/html\r\n\r\n<p>hi</p>"
+        );
     }
 
     #[test]

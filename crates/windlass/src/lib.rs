@@ -57,7 +57,9 @@ mod http_server;
 mod io_server;
 mod line_server;
 mod message;
+mod origin;
 mod pool;
+mod router;
 mod ws_server;
 
 pub use component::{CloseInfo, MessageComponent};
@@ -67,7 +69,9 @@ pub use http_server::{HttpComponent, HttpConnection, HttpServer};
 pub use io_server::{DEFAULT_MAX_CONNECTIONS, IoComponent, IoConnection, IoServer, Socket};
 pub use line_server::LineServer;
 pub use message::{Message, Utf8Bytes};
+pub use origin::{MissingOrigin, OriginCheck};
 pub use pool::ConnectionPool;
+pub use router::{PathParams, Router};
 pub use ws_server::{WsConfig, WsServer};
 
 /// The protocol core, for those who need its types (close codes, limits, decoders).

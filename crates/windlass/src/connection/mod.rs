@@ -72,12 +72,19 @@ pub(crate) enum CloseRequest {
 }
 
 impl Connection {
-    pub(crate) fn new(shared: Arc<Shared>, request: Option<Request<()>>, protocol: Option<String>) -> Self {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        mut request: Option<Request<()>>,
+        protocol: Option<String>,
+    ) -> Self {
+        // What decorators attached to the upgrade request (an identity, path parameters)
+        // becomes the connection's own data.
+        let extensions = request.as_mut().map(|r| std::mem::take(r.extensions_mut())).unwrap_or_default();
         Self {
             shared,
             request: request.map(Box::new),
             protocol,
-            extensions: Extensions::new(),
+            extensions,
             queue: WriteQueue::default(),
             deflater: None,
             close_request: None,
@@ -118,7 +125,9 @@ impl Connection {
         self.protocol.as_deref()
     }
 
-    /// Typed per-connection data (what Ratchet users keep in dynamic properties).
+    /// Typed per-connection data (what Ratchet users keep in dynamic properties). It starts
+    /// with whatever decorators attached to the upgrade request's extensions — a router's
+    /// path parameters, an auth hook's identity.
     pub fn extensions(&self) -> &Extensions {
         &self.extensions
     }

@@ -51,6 +51,17 @@ impl HttpConnection {
         &self.buffered
     }
 
+    /// Answers with `response` (sent with `Content-Length` and `Connection: close`), then
+    /// closes the connection. For plain HTTP routes beside a WebSocket: a page, a health check.
+    pub async fn respond(self, response: http::Response<bytes::Bytes>) {
+        let (parts, body) = response.into_parts();
+        respond_and_close(
+            self.socket,
+            &windlass_proto::handshake::response(parts.status, &parts.headers, &body),
+        )
+        .await;
+    }
+
     /// Answers with an error status, a plain-text `body` and `headers`, then closes the
     /// connection.
     pub async fn respond_error(self, status: StatusCode, headers: &[(&str, &str)], body: &str) {

@@ -1,0 +1,234 @@
+//! `OriginCheck`: refuses browsers from origins that are not allowed (Ratchet's
+//! `OriginCheck`, matching on scheme, host and port rather than host alone).
+
+use async_trait::async_trait;
+use http::{Request, StatusCode};
+
+use crate::http_server::{HttpComponent, HttpConnection};
+
+/// What to do with requests that carry no `Origin` header.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MissingOrigin {
+    /// Let them through (default): browsers always send `Origin` on WebSocket upgrades, so a
+    /// request without one comes from a non-browser client, which could forge any origin anyway.
+    #[default]
+    Allow,
+    /// Refuse them with 403 (Ratchet's behaviour).
+    Deny,
+}
+
+/// One allowed origin: `https://example.com`, `https://*.example.com` (subdomains, not the
+/// bare domain), `http://localhost:8080`, or `*` (any origin). A missing port means the
+/// scheme's default.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Allowed {
+    Any,
+    Origin { scheme: String, host: HostPattern, port: u16 },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum HostPattern {
+    Exact(String),
+    /// `*.example.com` stored as `.example.com`.
+    Subdomains(String),
+}
+
+/// Wraps an [`HttpComponent`] and answers 403 to requests whose `Origin` is not allowed.
+///
+/// ```
+/// use windlass::{HttpServer, MissingOrigin, OriginCheck, Router};
+///
+/// let app = HttpServer::new(
+///     OriginCheck::new(Router::new(), ["https://chat.example.com", "https://*.example.org"])
+///         .missing_origin(MissingOrigin::Deny),
+/// );
+/// ```
+#[derive(Debug, Clone)]
+pub struct OriginCheck<H> {
+    inner: H,
+    allowed: Vec<Allowed>,
+    missing: MissingOrigin,
+}
+
+impl<H> OriginCheck<H> {
+    /// Allows the given origins.
+    ///
+    /// # Panics
+    ///
+    /// If an origin is not `*` or `scheme://host[:port]` with an optional `*.` before the host.
+    pub fn new<'a>(inner: H, allowed: impl IntoIterator<Item = &'a str>) -> Self {
+        let allowed = allowed
+            .into_iter()
+            .map(|o| parse_allowed(o).unwrap_or_else(|| panic!("invalid allowed origin {o:?}")))
+            .collect();
+        Self { inner, allowed, missing: MissingOrigin::Allow }
+    }
+
+    /// What to do with requests without `Origin` (default: allow).
+    pub fn missing_origin(mut self, policy: MissingOrigin) -> Self {
+        self.missing = policy;
+        self
+    }
+
+    /// Whether a request with this `Origin` header value (or none) may pass.
+    pub fn allows(&self, origin: Option<&str>) -> bool {
+        let Some(origin) = origin else {
+            return self.missing == MissingOrigin::Allow;
+        };
+        if self.allowed.contains(&Allowed::Any) {
+            return true;
+        }
+        let Some((scheme, host, port)) = split_origin(origin) else {
+            return false; // "null", or anything that is not an origin
+        };
+        self.allowed.iter().any(|allowed| match allowed {
+            Allowed::Any => true,
+            Allowed::Origin { scheme: s, host: h, port: p } => {
+                *s == scheme
+                    && *p == port
+                    && match h {
+                        HostPattern::Exact(exact) => *exact == host,
+                        HostPattern::Subdomains(suffix) => {
+                            host.ends_with(suffix.as_str()) && host.len() > suffix.len()
+                        }
+                    }
+            }
+        })
+    }
+
+    /// The wrapped component.
+    pub fn get_ref(&self) -> &H {
+        &self.inner
+    }
+
+    /// Unwraps the component.
+    pub fn into_inner(self) -> H {
+        self.inner
+    }
+}
+
+fn parse_allowed(origin: &str) -> Option<Allowed> {
+    if origin == "*" {
+        return Some(Allowed::Any);
+    }
+    let (scheme, host, port) = split_origin(origin)?;
+    let host = match host.strip_prefix("*.") {
+        Some(domain) if !domain.is_empty() => HostPattern::Subdomains(format!(".{domain}")),
+        Some(_) => return None,
+        None => HostPattern::Exact(host),
+    };
+    Some(Allowed::Origin { scheme, host, port })
+}
+
+/// `scheme://host[:port]` → lowercased scheme and host, and the port (default by scheme).
+fn split_origin(origin: &str) -> Option<(String, String, u16)> {
+    let (scheme, rest) = origin.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    if rest.is_empty() || rest.contains(['/', '?', '#', '@']) {
+        return None;
+    }
+    // "[::1]:3000" keeps its brackets; otherwise the port follows the last ':'.
+    let (host, port) = match rest.strip_prefix('[') {
+        Some(v6) => {
+            let (address, after) = v6.split_once(']')?;
+            let port = if after.is_empty() { None } else { Some(after.strip_prefix(':')?) };
+            (&rest[..address.len() + 2], port)
+        }
+        None => match rest.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (rest, None),
+        },
+    };
+    if host.is_empty() {
+        return None;
+    }
+    let default = match scheme.as_str() {
+        "http" | "ws" => 80,
+        "https" | "wss" => 443,
+        _ => 0,
+    };
+    let port = match port {
+        Some(port) => parse_port(port)?,
+        None => default,
+    };
+    Some((scheme, host.to_ascii_lowercase(), port))
+}
+
+/// Digits only (`u16::from_str` would take a leading `+`).
+fn parse_port(port: &str) -> Option<u16> {
+    if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    port.parse().ok()
+}
+
+#[async_trait]
+impl<H: HttpComponent> HttpComponent for OriginCheck<H> {
+    async fn on_request(&self, request: Request<()>, conn: HttpConnection) {
+        let origin = request.headers().get(http::header::ORIGIN).map(|v| v.to_str().unwrap_or(""));
+        if self.allows(origin) {
+            self.inner.on_request(request, conn).await;
+        } else {
+            tracing::debug!(origin = origin.unwrap_or("<none>"), "origin refused");
+            let body = match origin {
+                Some(origin) => format!("origin {origin} is not allowed"),
+                None => "an Origin header is required".to_owned(),
+            };
+            conn.respond_error(StatusCode::FORBIDDEN, &[], &body).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(allowed: &[&str]) -> OriginCheck<()> {
+        OriginCheck::new((), allowed.iter().copied())
+    }
+
+    #[test]
+    fn scheme_host_and_port_must_all_match() {
+        let c = check(&["https://chat.example.com", "http://localhost:8080"]);
+        assert!(c.allows(Some("https://chat.example.com")));
+        assert!(c.allows(Some("https://chat.example.com:443")));
+        assert!(c.allows(Some("HTTPS://Chat.Example.COM")));
+        assert!(!c.allows(Some("http://chat.example.com")), "scheme");
+        assert!(!c.allows(Some("https://chat.example.com:8443")), "port");
+        assert!(!c.allows(Some("https://chat.example.com.evil.net")), "suffix");
+        assert!(!c.allows(Some("https://evilchat.example.com")));
+        assert!(c.allows(Some("http://localhost:8080")));
+        assert!(!c.allows(Some("http://localhost")), "default port 80 is not 8080");
+        assert!(!c.allows(Some("null")));
+        assert!(!c.allows(Some("")));
+        assert!(!c.allows(Some("https://chat.example.com/path")));
+        assert!(!c.allows(Some("https://user@chat.example.com")));
+        assert!(!c.allows(Some("https://chat.example.com:+443")));
+        assert!(!c.allows(Some("https://chat.example.com:")));
+    }
+
+    #[test]
+    fn wildcard_subdomains_exclude_the_bare_domain() {
+        let c = check(&["https://*.example.org"]);
+        assert!(c.allows(Some("https://a.example.org")));
+        assert!(c.allows(Some("https://a.b.example.org")));
+        assert!(!c.allows(Some("https://example.org")));
+        assert!(!c.allows(Some("https://evilexample.org")));
+        assert!(!c.allows(Some("https://a.example.org:444")));
+    }
+
+    #[test]
+    fn any_and_missing_origin_policies() {
+        assert!(check(&["*"]).allows(Some("null")));
+        assert!(check(&["https://x.io"]).allows(None));
+        assert!(!check(&["https://x.io"]).missing_origin(MissingOrigin::Deny).allows(None));
+        assert!(check(&["http://[::1]:3000"]).allows(Some("http://[::1]:3000")));
+    }
+
+    #[test]
+    #[should_panic(expected = "invalid allowed origin")]
+    fn invalid_allowed_origins_are_refused_at_construction() {
+        let _ = check(&["example.com"]);
+    }
+}
