@@ -50,6 +50,7 @@
 //! Each connection runs in its own tokio task; see `docs/ARCHITECTURE.md` for the task model
 //! and the guarantees listed on [`MessageComponent`].
 
+mod blacklist;
 mod component;
 mod connection;
 mod error;
@@ -62,6 +63,7 @@ mod pool;
 mod router;
 mod ws_server;
 
+pub use blacklist::{BlackListHandle, InvalidIpNet, IpBlackList, IpNet};
 pub use component::{CloseInfo, MessageComponent};
 pub use connection::{Connection, ConnectionHandle, ConnectionId, SlowConsumer};
 pub use error::{BoxError, Error, SendError};
