@@ -50,6 +50,7 @@
 //! Each connection runs in its own tokio task; see `docs/ARCHITECTURE.md` for the task model
 //! and the guarantees listed on [`MessageComponent`].
 
+mod auth;
 mod blacklist;
 mod component;
 mod connection;
@@ -60,9 +61,11 @@ mod line_server;
 mod message;
 mod origin;
 mod pool;
+mod proxy;
 mod router;
 mod ws_server;
 
+pub use auth::{AuthFn, Authenticate, Authenticator, Rejection, auth_fn};
 pub use blacklist::{BlackListHandle, InvalidIpNet, IpBlackList, IpNet};
 pub use component::{CloseInfo, MessageComponent};
 pub use connection::{Connection, ConnectionHandle, ConnectionId, SlowConsumer};
@@ -73,6 +76,7 @@ pub use line_server::LineServer;
 pub use message::{Message, Utf8Bytes};
 pub use origin::{MissingOrigin, OriginCheck};
 pub use pool::ConnectionPool;
+pub use proxy::TrustedProxies;
 pub use router::{PathParams, Router};
 pub use ws_server::{WsConfig, WsServer};
 
