@@ -148,15 +148,20 @@ pub fn error_response(status: StatusCode, extra: &[(&str, &str)], body: &str) ->
 }
 
 /// A complete response that closes the connection: status line, `headers` (any
-/// `Content-Length`, `Connection` or `Transfer-Encoding` among them are replaced), then `body`.
+/// `Connection` or `Transfer-Encoding` among them are dropped), then `body`. `Content-Length`
+/// is the body's length, except that an empty body keeps a `Content-Length` given in
+/// `headers` (the answer to a HEAD request).
 pub fn response(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Vec<u8> {
+    let length = match headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()) {
+        Some(length) if body.is_empty() && length.bytes().all(|b| b.is_ascii_digit()) => length.to_owned(),
+        _ => body.len().to_string(),
+    };
     let mut head = String::with_capacity(128);
     let _ = write!(
         head,
-        "HTTP/1.1 {} {}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        "HTTP/1.1 {} {}\r\nConnection: close\r\nContent-Length: {length}\r\n",
         status.as_u16(),
         status.canonical_reason().unwrap_or(""),
-        body.len()
     );
     let mut out = head.into_bytes();
     for (name, value) in headers {

@@ -60,6 +60,7 @@ mod io_server;
 mod line_server;
 mod message;
 mod origin;
+mod plain;
 mod pool;
 mod proxy;
 mod router;
@@ -75,6 +76,7 @@ pub use io_server::{DEFAULT_MAX_CONNECTIONS, IoComponent, IoConnection, IoServer
 pub use line_server::LineServer;
 pub use message::{Message, Utf8Bytes};
 pub use origin::{MissingOrigin, OriginCheck};
+pub use plain::{Health, StaticResponse};
 pub use pool::ConnectionPool;
 pub use proxy::TrustedProxies;
 pub use router::{PathParams, Router};

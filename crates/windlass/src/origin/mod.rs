@@ -166,16 +166,23 @@ fn parse_port(port: &str) -> Option<u16> {
 #[async_trait]
 impl<H: HttpComponent> HttpComponent for OriginCheck<H> {
     async fn on_request(&self, request: Request<()>, conn: HttpConnection) {
-        let origin = request.headers().get(http::header::ORIGIN).map(|v| v.to_str().unwrap_or(""));
-        if self.allows(origin) {
-            self.inner.on_request(request, conn).await;
-        } else {
-            tracing::debug!(origin = origin.unwrap_or("<none>"), "origin refused");
-            let body = match origin {
-                Some(origin) => format!("origin {origin} is not allowed"),
-                None => "an Origin header is required".to_owned(),
-            };
-            conn.respond_error(StatusCode::FORBIDDEN, &[], &body).await;
+        let mut origins = request.headers().get_all(http::header::ORIGIN).iter();
+        let refusal = match (origins.next(), origins.next()) {
+            (_, Some(_)) => Some("more than one Origin header".to_owned()),
+            (Some(value), None) => match value.to_str() {
+                Ok(origin) if self.allows(Some(origin)) => None,
+                Ok(origin) => Some(format!("origin {origin} is not allowed")),
+                Err(_) => Some("the Origin header is not valid text".to_owned()),
+            },
+            (None, None) if self.allows(None) => None,
+            (None, None) => Some("an Origin header is required".to_owned()),
+        };
+        match refusal {
+            None => self.inner.on_request(request, conn).await,
+            Some(body) => {
+                tracing::debug!(reason = body, "origin refused");
+                conn.respond_error(StatusCode::FORBIDDEN, &[], &body).await;
+            }
         }
     }
 }

@@ -10,6 +10,9 @@ use crate::http_server::{HttpComponent, HttpConnection};
 
 /// The values of a route's `:name` and `*name` segments, attached to the request's extensions
 /// (and so to [`Connection::extensions`](crate::Connection::extensions)).
+///
+/// Values are the raw path text: not percent-decoded and not normalised (`*path` may hold
+/// `../`). Decode and check them before using one as a file name.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PathParams(HashMap<String, String>);
 
