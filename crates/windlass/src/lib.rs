@@ -50,6 +50,7 @@
 //! Each connection runs in its own tokio task; see `docs/ARCHITECTURE.md` for the task model
 //! and the guarantees listed on [`MessageComponent`].
 
+mod app;
 mod auth;
 mod blacklist;
 mod component;
@@ -59,6 +60,7 @@ mod http_server;
 mod io_server;
 mod line_server;
 mod message;
+mod metrics;
 mod origin;
 mod plain;
 mod pool;
@@ -66,6 +68,8 @@ mod proxy;
 mod router;
 mod ws_server;
 
+pub use self::metrics::{Metrics, MetricsError};
+pub use app::{App, AppServer};
 pub use auth::{AuthFn, Authenticate, Authenticator, Rejection, auth_fn};
 pub use blacklist::{BlackListHandle, InvalidIpNet, IpBlackList, IpNet};
 pub use component::{CloseInfo, MessageComponent};
@@ -73,6 +77,7 @@ pub use connection::{Connection, ConnectionHandle, ConnectionId, SlowConsumer};
 pub use error::{BoxError, Error, SendError};
 pub use http_server::{HttpComponent, HttpConnection, HttpServer};
 pub use io_server::{DEFAULT_MAX_CONNECTIONS, IoComponent, IoConnection, IoServer, Socket};
+pub use io_server::{TlsConfig, TlsError};
 pub use line_server::LineServer;
 pub use message::{Message, Utf8Bytes};
 pub use origin::{MissingOrigin, OriginCheck};
@@ -86,6 +91,10 @@ pub use ws_server::{WsConfig, WsServer};
 pub use windlass_proto as proto;
 pub use windlass_proto::CloseCode;
 pub use windlass_proto::deflate::DeflateConfig;
+
+/// The Prometheus exporter, for [`Metrics::from_handle`] (a recorder built with your own
+/// settings).
+pub use metrics_exporter_prometheus as prometheus;
 
 /// The `http` crate, whose `Request` type [`Connection::request`] returns.
 pub use http;

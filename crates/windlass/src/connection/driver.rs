@@ -23,6 +23,7 @@ use crate::component::{CloseInfo, MessageComponent};
 use crate::error::{BoxError, Error};
 use crate::io_server::Socket;
 use crate::message::{Message, Utf8Bytes};
+use crate::metrics::ConnectionMetrics;
 
 /// Smallest read: enough for a burst of small frames in one syscall.
 const READ_CHUNK: usize = 4096;
@@ -101,6 +102,7 @@ pub(crate) struct Driver<'a, C> {
     timer: Pin<Box<Sleep>>,
     deadline: Option<Instant>,
     report: Option<CloseInfo>,
+    metrics: ConnectionMetrics,
 }
 
 impl<'a, C: MessageComponent> Driver<'a, C> {
@@ -133,19 +135,24 @@ impl<'a, C: MessageComponent> Driver<'a, C> {
             timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
             deadline: None,
             report: None,
+            metrics: ConnectionMetrics::new(),
         }
     }
 
     /// Runs the connection to its end; `on_close` has run when this returns.
     pub(crate) async fn run(mut self, registry: &Arc<Registry>) {
         let registration = registry.register(self.conn.shared());
+        let open = self.metrics.open();
         if let Some(ka) = &self.keep_alive {
             self.set_deadline(Some(ka.interval));
         }
+        // Bytes the HTTP layer read past the request head are the first frames.
+        self.metrics.bytes_received.increment(self.read_buf.len() as u64);
         tracing::debug!(id = %self.conn.id(), remote = %self.conn.remote_addr(), "open");
         // The handshake response goes out before `on_open` runs, so a slow `on_open` does not
-        // hold up the handshake (as in Ratchet, where `onOpen` follows the 101).
-        if let Err(e) = self.flush().await {
+        // hold up the handshake (as in Ratchet, where `onOpen` follows the 101). Its bytes are
+        // not message traffic, so they are not counted.
+        if let Err(e) = poll_fn(|cx| self.poll_write_queue(cx, false)).await {
             tracing::debug!(id = %self.conn.id(), error = %e, "handshake response not written");
             return;
         }
@@ -160,27 +167,30 @@ impl<'a, C: MessageComponent> Driver<'a, C> {
         }
         self.finish().await;
         drop(registration);
+        drop(open);
         if self.linger {
             self.socket.linger(self.close_timeout.min(MAX_LINGER)).await;
         }
     }
 
-    /// Writes everything queued.
-    async fn flush(&mut self) -> io::Result<()> {
-        poll_fn(|cx| self.poll_write_queue(cx)).await
-    }
-
     /// Writes queued output until it is all written (`Ready(Ok)`) or the socket is full
-    /// (`Pending`), one vectored write per batch of frames.
-    fn poll_write_queue(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    /// (`Pending`), one vectored write per batch of frames. `count`: add what is written to
+    /// the bytes and messages sent.
+    fn poll_write_queue(&mut self, cx: &mut Context<'_>, count: bool) -> Poll<io::Result<()>> {
         while !self.conn.queue.is_empty() {
             let mut slices = [IoSlice::new(&[]); MAX_SLICES];
             let n = self.conn.queue.slices(&mut slices);
             match ready!(Pin::new(&mut self.socket).poll_write_vectored(cx, &slices[..n])) {
                 Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
                 Ok(written) => {
-                    self.conn.queue.advance(written);
+                    let messages = self.conn.queue.advance(written);
                     self.conn.shared().queued.fetch_sub(written, Ordering::Relaxed);
+                    if count {
+                        self.metrics.bytes_sent.increment(written as u64);
+                        if messages > 0 {
+                            self.metrics.messages_sent.increment(messages);
+                        }
+                    }
                 }
                 Err(e) => return Poll::Ready(Err(e)),
             }
@@ -214,7 +224,7 @@ impl<'a, C: MessageComponent> Driver<'a, C> {
             return Poll::Ready(IoEvent::Commands);
         }
 
-        if let Poll::Ready(Err(e)) = self.poll_write_queue(cx) {
+        if let Poll::Ready(Err(e)) = self.poll_write_queue(cx, true) {
             return Poll::Ready(IoEvent::Failed(e));
         }
         if self.conn.queue.is_empty() {
@@ -234,7 +244,10 @@ impl<'a, C: MessageComponent> Driver<'a, C> {
             self.reserve_read_space();
             match tokio_util::io::poll_read_buf(Pin::new(&mut self.socket), cx, &mut self.read_buf) {
                 Poll::Ready(Ok(0)) => return Poll::Ready(IoEvent::Eof),
-                Poll::Ready(Ok(_)) => return Poll::Ready(IoEvent::Read),
+                Poll::Ready(Ok(n)) => {
+                    self.metrics.bytes_received.increment(n as u64);
+                    return Poll::Ready(IoEvent::Read);
+                }
                 Poll::Ready(Err(e)) => return Poll::Ready(IoEvent::Failed(e)),
                 Poll::Pending => {}
             }
@@ -282,7 +295,7 @@ impl<'a, C: MessageComponent> Driver<'a, C> {
             IoEvent::Flushed => {
                 // Our last bytes are out: FIN tells the peer we are done; what it still sends is
                 // drained after `on_close`.
-                let _ = self.socket.shutdown().await;
+                let _ = tokio::time::timeout(self.close_timeout, self.socket.shutdown()).await;
                 self.fin_sent = true;
                 self.linger = true;
                 self.phase = Phase::Done;
@@ -364,6 +377,7 @@ impl<'a, C: MessageComponent> Driver<'a, C> {
         if self.phase != Phase::Open {
             return;
         }
+        self.metrics.messages_received.increment(1);
         match guard(self.component.on_message(&mut self.conn, msg)).await {
             Ok(()) => self.after_callback().await,
             Err(e) => self.fail(e).await,
@@ -531,7 +545,14 @@ impl<'a, C: MessageComponent> Driver<'a, C> {
         let shared = Arc::clone(self.conn.shared());
         drop(shared.close_inbox());
         let report = self.report.take().unwrap_or_else(|| abnormal("connection ended"));
-        tracing::debug!(id = %self.conn.id(), code = %report.code, clean = report.clean, "close");
+        crate::metrics::close(report.code);
+        tracing::debug!(
+            id = %self.conn.id(),
+            code = report.code.0,
+            reason = %report.reason,
+            clean = report.clean,
+            "close"
+        );
         if let Err(panic) =
             AssertUnwindSafe(self.component.on_close(&mut self.conn, report)).catch_unwind().await
         {

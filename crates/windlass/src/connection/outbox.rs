@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use futures_util::task::AtomicWaker;
+use metrics::Counter;
 use windlass_proto::deflate::{DeflateParams, Deflater};
 use windlass_proto::{CloseFrame, FrameHead, OpCode};
 
@@ -64,6 +65,9 @@ pub(crate) struct Outgoing {
     /// A message still to be compressed by its connection's own compressor (context
     /// takeover), which must see messages in the order they are written.
     pending: Option<OpCode>,
+    /// A message (counted in `windlass_messages_sent_total` once written), not a control frame
+    /// or an HTTP response.
+    message: bool,
 }
 
 /// How a message is encoded for one peer; peers with equal encodings can share the bytes.
@@ -114,21 +118,25 @@ static NEWLINE: &[u8] = b"\n";
 impl Outgoing {
     /// Raw bytes (an HTTP response).
     pub(crate) fn raw(body: Bytes) -> Self {
-        Self { head: FrameHead::EMPTY, body, newline: false, pending: None }
+        Self { head: FrameHead::EMPTY, body, newline: false, pending: None, message: false }
     }
 
     /// A message encoded for `wire`. The payload is not copied.
     pub(crate) fn message(wire: WireKind, msg: &Message) -> Self {
         match (wire, msg) {
-            (WireKind::WebSocket, Message::Text(text)) => Self::frame(OpCode::Text, text.as_bytes().clone()),
-            (WireKind::WebSocket, Message::Binary(bytes)) => Self::frame(OpCode::Binary, bytes.clone()),
+            (WireKind::WebSocket, Message::Text(text)) => {
+                Self { message: true, ..Self::frame(OpCode::Text, text.as_bytes().clone()) }
+            }
+            (WireKind::WebSocket, Message::Binary(bytes)) => {
+                Self { message: true, ..Self::frame(OpCode::Binary, bytes.clone()) }
+            }
             (WireKind::Lines, msg) => {
                 let body = match msg {
                     Message::Text(text) => text.as_bytes().clone(),
                     Message::Binary(bytes) => bytes.clone(),
                 };
                 let newline = body.last() != Some(&b'\n');
-                Self { head: FrameHead::EMPTY, body, newline, pending: None }
+                Self { head: FrameHead::EMPTY, body, newline, pending: None, message: true }
             }
         }
     }
@@ -140,13 +148,14 @@ impl Outgoing {
             body: payload,
             newline: false,
             pending: None,
+            message: false,
         }
     }
 
     /// A whole message frame whose payload is compressed (RSV1 set).
     pub(crate) fn compressed(opcode: OpCode, payload: Bytes) -> Self {
         let head = FrameHead::with_rsv(true, 0b100, opcode, payload.len());
-        Self { head, body: payload, newline: false, pending: None }
+        Self { head, body: payload, newline: false, pending: None, message: true }
     }
 
     /// If this message still needs compressing: its opcode and uncompressed payload.
@@ -211,17 +220,21 @@ impl WriteQueue {
         n
     }
 
-    /// Marks `n` bytes as written, dropping finished items.
-    pub(crate) fn advance(&mut self, n: usize) {
+    /// Marks `n` bytes as written, dropping finished items. Returns how many of them were
+    /// messages (not control frames or HTTP responses).
+    pub(crate) fn advance(&mut self, n: usize) -> u64 {
         self.written += n;
+        let mut messages = 0;
         while let Some(front) = self.items.front() {
             let len = front.len();
             if self.written < len {
                 break;
             }
             self.written -= len;
+            messages += u64::from(front.message);
             self.items.pop_front();
         }
+        messages
     }
 
     /// Drops everything not yet started (a partly written item stays, or the frame stream would
@@ -275,6 +288,8 @@ pub(crate) struct Shared {
     closing: AtomicBool,
     pub(crate) inbox: Mutex<Inbox>,
     pub(crate) waker: AtomicWaker,
+    /// `windlass_send_queue_overflows_total{policy}`, registered once per connection.
+    overflows: Counter,
 }
 
 /// What the queue limit says about a new message.
@@ -306,6 +321,7 @@ impl Shared {
             closing: AtomicBool::new(false),
             inbox: Mutex::new(Inbox::default()),
             waker: AtomicWaker::new(),
+            overflows: crate::metrics::overflows(queue.policy),
         }
     }
 
@@ -318,6 +334,7 @@ impl Shared {
             return Admission::Accept;
         }
         self.queued.fetch_sub(len, Ordering::Relaxed);
+        self.overflows.increment(1);
         match self.queue.policy {
             SlowConsumer::Close => Admission::Overflow,
             SlowConsumer::DropMessage => {
@@ -439,6 +456,23 @@ mod tests {
         assert_eq!(q.pending_bytes(), 2);
         let mut q = queue_of(&[Outgoing::raw(Bytes::from_static(b"abcd"))]);
         assert_eq!(q.discard_unstarted(), 4);
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn advancing_counts_messages_written_in_full() {
+        let mut q = queue_of(&[
+            Outgoing::raw(Bytes::from_static(b"HTTP/1.1 101\r\n\r\n")),
+            Outgoing::message(WireKind::WebSocket, &Message::text("hi")),
+            Outgoing::frame(OpCode::Pong, Bytes::new()),
+            Outgoing::compressed(OpCode::Text, Bytes::from_static(b"z")),
+            Outgoing::message(WireKind::Lines, &Message::text("line")),
+        ]);
+        // The response, then the message but its last byte.
+        assert_eq!(q.advance(16 + 3), 0);
+        // Its last byte, the pong, the compressed message, half the line.
+        assert_eq!(q.advance(1 + 2 + 3 + 2), 2);
+        assert_eq!(q.advance(3), 1);
         assert!(q.is_empty());
     }
 }

@@ -57,6 +57,7 @@ impl HttpConnection {
         let (parts, body) = response.into_parts();
         respond_and_close(
             self.socket,
+            parts.status,
             &windlass_proto::handshake::response(parts.status, &parts.headers, &body),
         )
         .await;
@@ -65,14 +66,18 @@ impl HttpConnection {
     /// Answers with an error status, a plain-text `body` and `headers`, then closes the
     /// connection.
     pub async fn respond_error(self, status: StatusCode, headers: &[(&str, &str)], body: &str) {
-        respond_and_close(self.socket, &error_response(status, headers, body)).await;
+        respond_and_close(self.socket, status, &error_response(status, headers, body)).await;
     }
 }
 
 /// Writes a final response, sends FIN, and reads (and discards) until the client closes, so
 /// the response is not destroyed by a reset while the client is still sending. Bounded in
 /// time and bytes.
-pub(crate) async fn respond_and_close(mut socket: Socket, response: &[u8]) {
+///
+/// Every answer short of an upgrade goes through here, so this is where they are counted
+/// (`windlass_handshakes_total{status}`; the 101 is counted by `WsServer`).
+pub(crate) async fn respond_and_close(mut socket: Socket, status: StatusCode, response: &[u8]) {
+    crate::metrics::handshake(status);
     let written = async {
         socket.write_all(response).await?;
         socket.shutdown().await
@@ -186,7 +191,7 @@ impl<H: HttpComponent> IoComponent for HttpServer<H> {
             }
             HeadOutcome::Refused(e) => {
                 tracing::debug!(error = %e, status = e.status().as_u16(), "bad request head");
-                respond_and_close(socket, &error_response(e.status(), &[], &e.to_string())).await;
+                respond_and_close(socket, e.status(), &error_response(e.status(), &[], &e.to_string())).await;
             }
             HeadOutcome::Gone => {}
         }

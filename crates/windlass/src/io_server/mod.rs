@@ -1,6 +1,7 @@
 //! `IoServer`: the accept loop, and the trait of what it serves.
 
 mod socket;
+mod tls;
 
 use std::future::{Future, pending};
 use std::io;
@@ -12,11 +13,13 @@ use async_trait::async_trait;
 use tokio::io::AsyncWriteExt as _;
 use tokio::net::{TcpListener, TcpSocket, TcpStream, ToSocketAddrs};
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument as _;
 
 pub use socket::Socket;
+pub use tls::{TlsConfig, TlsError};
 
 use crate::connection::{ConnectionId, Registry};
 
@@ -31,7 +34,8 @@ pub trait IoComponent: Send + Sync + 'static {
     async fn on_connection(&self, conn: IoConnection);
 
     /// Bytes written (best effort) to a connection refused because the server is at
-    /// `max_connections`, before it is closed. Default: nothing.
+    /// `max_connections`, before it is closed. Default: nothing. Not sent on a TLS listener
+    /// (see [`IoServer::max_connections`]).
     fn refusal(&self) -> &'static [u8] {
         b""
     }
@@ -95,6 +99,7 @@ pub struct IoServer<A> {
     app: Arc<A>,
     max_connections: usize,
     drain_timeout: Duration,
+    tls: Option<TlsConfig>,
 }
 
 /// Default cap on open connections: below the usual 20,000 open-file limit, leaving room for
@@ -126,6 +131,7 @@ impl<A: IoComponent> IoServer<A> {
             app: Arc::new(app),
             max_connections: DEFAULT_MAX_CONNECTIONS,
             drain_timeout: Duration::from_secs(10),
+            tls: None,
         }
     }
 
@@ -134,9 +140,12 @@ impl<A: IoComponent> IoServer<A> {
         self.listener.local_addr()
     }
 
-    /// The most connections open at once (default 16,384). Connections past it are accepted,
-    /// sent [`IoComponent::refusal`] (503 over HTTP) and closed, so they do not wait in the
-    /// backlog and the open ones are unaffected.
+    /// The most connections open at once (default 16,384), counting those still in the TLS
+    /// handshake. Connections past it are accepted, sent [`IoComponent::refusal`] (503 over
+    /// HTTP) and closed, so they do not wait in the backlog and the open ones are unaffected.
+    /// With [`tls`](Self::tls) they are closed without a word: an answer would need a TLS
+    /// handshake, the very work the cap is there to refuse, and plaintext would only be
+    /// garbage to a TLS client.
     pub fn max_connections(mut self, max: usize) -> Self {
         self.max_connections = max;
         self
@@ -147,6 +156,32 @@ impl<A: IoComponent> IoServer<A> {
     /// dropped (`on_close` sees 1006).
     pub fn drain_timeout(mut self, timeout: Duration) -> Self {
         self.drain_timeout = timeout;
+        self
+    }
+
+    /// Serves every connection over TLS (`wss://` under [`WsServer`](crate::WsServer)). The
+    /// handshake runs in the connection's own task, under
+    /// [`TlsConfig::handshake_timeout`], before the component sees the connection; a
+    /// connection whose handshake fails or times out is closed (and logged at debug level).
+    ///
+    /// ```no_run
+    /// # use windlass::{HttpServer, IoServer, TlsConfig, WsServer};
+    /// # use windlass::{BoxError, Connection, Message, MessageComponent};
+    /// # struct Echo;
+    /// # impl MessageComponent for Echo {
+    /// #     async fn on_message(&self, conn: &mut Connection, msg: Message) -> Result<(), BoxError> {
+    /// #         conn.send(msg)?;
+    /// #         Ok(())
+    /// #     }
+    /// # }
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let tls = TlsConfig::from_pem_files("/etc/windlass/cert.pem", "/etc/windlass/key.pem")?;
+    /// IoServer::bind("0.0.0.0:443", HttpServer::new(WsServer::new(Echo))).await?.tls(tls).run().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn tls(mut self, config: TlsConfig) -> Self {
+        self.tls = Some(config);
         self
     }
 
@@ -164,7 +199,8 @@ impl<A: IoComponent> IoServer<A> {
     /// every WebSocket with 1001 "going away" (raw TCP connections are flushed and closed),
     /// waits up to the drain timeout for them to finish, and returns.
     pub async fn run_until<F: Future>(self, signal: F) -> io::Result<()> {
-        let Self { listener, app, max_connections, drain_timeout } = self;
+        let Self { listener, app, max_connections, drain_timeout, tls } = self;
+        let tls = tls.map(|config| (TlsAcceptor::from(config.server), config.handshake_timeout));
         let context =
             ServerContext { registry: Arc::new(Registry::default()), shutdown: CancellationToken::new() };
         let permits = Arc::new(Semaphore::new(max_connections));
@@ -198,17 +234,29 @@ impl<A: IoComponent> IoServer<A> {
             };
             let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
                 tracing::warn!(%remote_addr, max_connections, "connection refused: at max_connections");
-                refuse(stream, app.refusal(), &refusals);
+                metrics::counter!("windlass_connections_refused_total").increment(1);
+                if tls.is_none() {
+                    refuse(stream, app.refusal(), &refusals);
+                }
                 continue;
             };
             let _ = stream.set_nodelay(true);
             let id = ConnectionId::next();
-            let conn = IoConnection { socket: Socket::tcp(stream), id, remote_addr, server: context.clone() };
+            let server = context.clone();
+            let tls = tls.clone();
             let app = Arc::clone(&app);
             let span = tracing::debug_span!("conn", %id, remote = %remote_addr);
             tracker.spawn(
                 async move {
-                    app.on_connection(conn).await;
+                    let socket = match tls {
+                        None => Some(Socket::tcp(stream)),
+                        Some((acceptor, timeout)) => {
+                            accept_tls(stream, &acceptor, timeout, &server.shutdown).await
+                        }
+                    };
+                    if let Some(socket) = socket {
+                        app.on_connection(IoConnection { socket, id, remote_addr, server }).await;
+                    }
                     drop(permit);
                 }
                 .instrument(span),
@@ -251,6 +299,30 @@ fn refuse(stream: TcpStream, refusal: &'static [u8], lingering: &Arc<Semaphore>)
         }
         drop(permit);
     });
+}
+
+/// Runs the TLS handshake on an accepted connection, under `timeout`; `None` if it failed,
+/// timed out or the server began shutting down meanwhile (the connection is then dropped).
+async fn accept_tls(
+    stream: TcpStream,
+    acceptor: &TlsAcceptor,
+    timeout: Duration,
+    shutdown: &CancellationToken,
+) -> Option<Socket> {
+    tokio::select! {
+        accepted = tokio::time::timeout(timeout, acceptor.accept(stream)) => match accepted {
+            Ok(Ok(stream)) => Some(Socket::tls(stream)),
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "TLS handshake failed");
+                None
+            }
+            Err(_) => {
+                tracing::debug!(?timeout, "TLS handshake timed out");
+                None
+            }
+        },
+        () = shutdown.cancelled() => None,
+    }
 }
 
 /// Listen backlog: connections the kernel completes before we accept them.

@@ -66,7 +66,13 @@ pub(crate) fn content_type_for(path: &Path) -> &'static str {
     }
 }
 
-async fn answer(request: &Request<()>, conn: HttpConnection, content_type: HeaderValue, body: Bytes) {
+/// Answers GET with `body`, HEAD with its length, anything else with 405.
+pub(crate) async fn answer(
+    request: &Request<()>,
+    conn: HttpConnection,
+    content_type: HeaderValue,
+    body: Bytes,
+) {
     let mut response = Response::new(Bytes::new());
     if request.method() == Method::GET || request.method() == Method::HEAD {
         if request.method() == Method::GET {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use http::{Method, Request, StatusCode};
+use tracing::Instrument as _;
 
 use crate::http_server::{HttpComponent, HttpConnection};
 
@@ -52,6 +53,8 @@ pub struct Router {
 
 struct Route {
     host: Option<String>,
+    /// The pattern as given (`/rooms/:room`), for traces.
+    pattern: String,
     segments: Vec<Segment>,
     /// `None`: any method (a WebSocket endpoint checks for GET itself).
     methods: Option<Vec<Method>>,
@@ -105,7 +108,13 @@ impl Router {
         methods: Option<Vec<Method>>,
         target: Arc<dyn HttpComponent>,
     ) -> Self {
-        self.routes.push(Route { host, segments: parse_pattern(path), methods, target });
+        self.routes.push(Route {
+            host,
+            pattern: path.to_owned(),
+            segments: parse_pattern(path),
+            methods,
+            target,
+        });
         self
     }
 
@@ -204,7 +213,10 @@ impl HttpComponent for Router {
             Ok((route, params)) => {
                 let target = Arc::clone(&route.target);
                 request.extensions_mut().insert(params);
-                target.on_request(request, conn).await;
+                // Everything the target logs, to the connection's close, carries the route
+                // pattern (not the path, which may hold parameters without bound).
+                let span = tracing::debug_span!("route", route = %route.pattern);
+                target.on_request(request, conn).instrument(span).await;
             }
             Err(Refusal::NotFound) => {
                 let body = format!("no route for {}", request.uri().path());

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use http::Request;
 use http::header::SEC_WEBSOCKET_EXTENSIONS;
+use http::{Request, StatusCode};
 use windlass_proto::deflate::{DeflateConfig, negotiate};
 use windlass_proto::handshake::{accept, switching_protocols};
 use windlass_proto::{DecoderConfig, WsDecoder};
@@ -202,6 +202,7 @@ impl<C: MessageComponent> HttpComponent for WsServer<C> {
         let shared = Arc::new(Shared::new(id, remote_addr, WireKind::WebSocket, deflate, queue));
         let mut connection = Connection::new(shared, Some(request), accepted.protocol.clone());
         connection.push_control(Outgoing::raw(Bytes::from(switching_protocols(&accepted))));
+        crate::metrics::handshake(StatusCode::SWITCHING_PROTOCOLS);
         let mut decoder = WsDecoder::new(DecoderConfig {
             max_frame_size: self.config.max_frame_size,
             max_message_size: self.config.max_message_size,
