@@ -168,7 +168,9 @@ fn accept_offer(offer: &Offer, config: &DeflateConfig) -> Option<Agreement> {
     .clamp(9, 15);
     // Only a client that sent client_max_window_bits may be told a smaller window.
     let client_window_bits = match offer.client_max_window_bits {
-        ClientWindow::AtMost(limit) => limit.min(config.client_max_window_bits).max(9),
+        // Answering 8 is allowed (RFC 7692 §7.1.2.2: equal or smaller); our decompressor then
+        // runs with 2^9, which decodes any stream made with a 2^8 window.
+        ClientWindow::AtMost(limit) => limit.min(config.client_max_window_bits),
         ClientWindow::Any => config.client_max_window_bits.clamp(9, 15),
         ClientWindow::Absent => 15,
     };

@@ -75,7 +75,8 @@ fn scaled(byte: u8, len: usize) -> usize {
 
 /// Sizes for the decoder limits: both edges of every length encoding and of the control-frame
 /// limit, small values a fuzzer reaches with short inputs, and the 1 MiB default.
-const SIZES: [usize; 16] = [0, 1, 2, 5, 16, 125, 126, 127, 200, 1000, 65_535, 65_536, 70_000, 1 << 17, 1 << 18, 1 << 20];
+const SIZES: [usize; 16] =
+    [0, 1, 2, 5, 16, 125, 126, 127, 200, 1000, 65_535, 65_536, 70_000, 1 << 17, 1 << 18, 1 << 20];
 
 #[cfg(test)]
 mod tests {

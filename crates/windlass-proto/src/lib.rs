@@ -32,6 +32,9 @@ pub mod close;
 pub mod decoder;
 pub mod deflate;
 pub mod frame;
+// Fuzz harnesses shared by `fuzz/` and the stable seed-replay test; not part of the API.
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod handshake;
 pub mod head;
 pub mod line;
