@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::component::MessageComponent;
 use crate::http_server::{HttpComponent, HttpServer};
-use crate::io_server::IoServer;
+use crate::io_server::{IoServer, TlsConfig};
 use crate::origin::OriginCheck;
 use crate::router::Router;
 use crate::ws_server::{WsConfig, WsServer};
@@ -45,6 +45,7 @@ pub struct App {
     ws: WsConfig,
     max_connections: Option<usize>,
     drain_timeout: Option<Duration>,
+    tls: Option<TlsConfig>,
 }
 
 impl App {
@@ -58,6 +59,7 @@ impl App {
             ws: WsConfig::default(),
             max_connections: None,
             drain_timeout: None,
+            tls: None,
         }
     }
 
@@ -92,6 +94,12 @@ impl App {
         self
     }
 
+    /// Serves `https://` and `wss://` on the same port (see [`IoServer::tls`]).
+    pub fn tls(mut self, config: TlsConfig) -> Self {
+        self.tls = Some(config);
+        self
+    }
+
     /// See [`IoServer::max_connections`].
     pub fn max_connections(mut self, max: usize) -> Self {
         self.max_connections = Some(max);
@@ -122,6 +130,9 @@ impl App {
         }
         if let Some(timeout) = self.drain_timeout {
             server = server.drain_timeout(timeout);
+        }
+        if let Some(tls) = self.tls {
+            server = server.tls(tls);
         }
         Ok(server)
     }
