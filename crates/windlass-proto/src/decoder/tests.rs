@@ -21,7 +21,15 @@ fn frame(fin: bool, opcode: OpCode, payload: &[u8]) -> Vec<u8> {
 
 /// Decodes `input` delivered in the given chunks; returns the events and the error, if any.
 fn decode_chunks(input: &[u8], cuts: &[usize], config: DecoderConfig) -> (Vec<Event>, Option<ProtocolError>) {
-    let mut decoder = WsDecoder::new(config);
+    decode_chunks_with(WsDecoder::new(config), input, cuts)
+}
+
+/// [`decode_chunks`] with a decoder set up by the caller.
+fn decode_chunks_with(
+    mut decoder: WsDecoder,
+    input: &[u8],
+    cuts: &[usize],
+) -> (Vec<Event>, Option<ProtocolError>) {
     let mut buf = BytesMut::new();
     let mut events = Vec::new();
     let mut start = 0;
@@ -272,22 +280,7 @@ mod compressed {
         max_message_size: usize,
     ) -> (Vec<Event>, Option<ProtocolError>) {
         let config = DecoderConfig { max_message_size, ..DecoderConfig::default() };
-        let mut decoder = WsDecoder::new(config).with_deflate(params());
-        let mut buf = BytesMut::new();
-        let mut events = Vec::new();
-        let mut start = 0;
-        for end in cuts.iter().copied().chain([input.len()]) {
-            buf.put_slice(&input[start..end]);
-            start = end;
-            loop {
-                match decoder.decode(&mut buf) {
-                    Ok(Some(event)) => events.push(event),
-                    Ok(None) => break,
-                    Err(e) => return (events, Some(e)),
-                }
-            }
-        }
-        (events, None)
+        decode_chunks_with(WsDecoder::new(config).with_deflate(params()), input, cuts)
     }
 
     #[test]
