@@ -31,7 +31,8 @@ use windlass::{
 };
 
 use support::{
-    Log, ServerFrame, TestServer, WAIT, client_frame, read_frame, read_head, read_to_end, upgrade_request,
+    Log, ServerFrame, TestServer, WAIT, client_frame, read_frame, read_head, read_to_end, rss_bytes,
+    upgrade_request,
 };
 
 /// Send-queue limit for most tests: small, so the queue fills quickly.
@@ -296,21 +297,6 @@ fn server_close(code: u16, reason: &str) -> ServerFrame {
     let mut payload = code.to_be_bytes().to_vec();
     payload.extend_from_slice(reason.as_bytes());
     ServerFrame { b0: 0x88, payload }
-}
-
-/// This process's resident set size (the server runs in it), from `/proc/self/status`.
-fn rss_bytes() -> usize {
-    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
-    let kib: usize = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .expect("a VmRSS line")
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .expect("VmRSS in kB");
-    kib * 1024
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

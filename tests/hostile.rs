@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt as _, StreamExt as _};
-use support::{ACCEPT, TestServer, WAIT, client_frame, read_head, tcp, upgrade_request};
+use support::{ACCEPT, TestServer, WAIT, client_frame, read_head, rss_bytes, tcp, upgrade_request};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
@@ -822,21 +822,6 @@ async fn a_refused_client_that_already_sent_its_request_gets_the_503_then_a_fin(
 
 // ---------------------------------------------------------------------------------------------
 // Memory under a barrage.
-
-/// This process's resident set size (the server runs in it), from `/proc/self/status`.
-fn rss_bytes() -> usize {
-    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
-    let kib: usize = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .expect("a VmRSS line")
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .expect("VmRSS in kB");
-    kib * 1024
-}
 
 /// Kinds of quick attack in the barrage's rotation.
 const QUICK_ATTACKS: usize = 12;

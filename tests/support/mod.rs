@@ -236,3 +236,18 @@ impl MessageComponent for Recorder {
         self.push(format!("error {} {error}", conn.id()));
     }
 }
+
+/// This process's resident set size (the server runs in it), from `/proc/self/status`.
+pub fn rss_bytes() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
+    let kib: usize = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .expect("a VmRSS line")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .expect("VmRSS in kB");
+    kib * 1024
+}
