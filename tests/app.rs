@@ -8,7 +8,7 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use windlass::{App, Health, StaticResponse};
 
-use support::{Recorder, WAIT, read_to_end, tcp, upgrade_request};
+use support::{Recorder, TestServer, WAIT, read_head, read_to_end, tcp, upgrade_request};
 
 #[tokio::test]
 async fn routes_origins_and_pages_on_one_port() {
@@ -62,4 +62,40 @@ async fn routes_origins_and_pages_on_one_port() {
     stop.send(()).unwrap();
     tokio::time::timeout(WAIT, running).await.unwrap().unwrap().unwrap();
     assert_eq!(open.wait_for(|l| l.starts_with("close ")).await.len(), 3, "{:?}", open.lines());
+}
+
+#[tokio::test]
+async fn same_origin_default_names_the_port_actually_bound() {
+    let chat = Recorder::default();
+    let server = TestServer::serve(
+        App::new("localhost", "127.0.0.1:0").route("/chat", chat.clone(), &[]).bind().await.unwrap(),
+    );
+    let port = server.addr.port();
+
+    // The page's own origin, either scheme (one port may serve both, or sit behind a TLS proxy).
+    for origin in [format!("http://localhost:{port}"), format!("https://localhost:{port}")] {
+        let mut stream = tcp(server.addr).await;
+        let request = upgrade_request("/chat", &format!("Origin: {origin}\r\n"));
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let (head, _) = read_head(&mut stream).await;
+        assert!(head.starts_with("HTTP/1.1 101 Switching Protocols\r\n"), "{origin}: {head}");
+    }
+    // Another port, the default port, another name for the same machine: other origins.
+    for origin in [
+        format!("http://localhost:{}", port.wrapping_add(1)),
+        "http://localhost".to_owned(),
+        format!("http://127.0.0.1:{port}"),
+        format!("http://localhost.evil.example:{port}"),
+    ] {
+        let mut stream = tcp(server.addr).await;
+        let request = upgrade_request("/chat", &format!("Origin: {origin}\r\n"));
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let refused = String::from_utf8(read_to_end(&mut stream).await).unwrap();
+        assert!(refused.starts_with("HTTP/1.1 403 Forbidden\r\n"), "{origin}: {refused}");
+    }
+    assert_eq!(
+        chat.wait_for(|l| l.starts_with("close ")).await.iter().filter(|l| l.starts_with("open ")).count(),
+        2
+    );
+    server.stop().await;
 }

@@ -42,6 +42,10 @@ async fn pages_files_and_health_share_the_port_with_the_socket() {
         get(&server, "POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n").await,
         "HTTP/1.1 405 Method Not Allowed\r\nConnection: close\r\nContent-Length: 0\r\nallow: GET, HEAD\r\n\r\n"
     );
+    // An error answer to HEAD has the error's head and no body (RFC 9110 §9.3.2).
+    let missing = get(&server, "HEAD /nowhere HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert!(missing.starts_with("HTTP/1.1 404 Not Found\r\n"), "{missing}");
+    assert!(missing.ends_with("\r\n\r\n"), "a body after the head of a HEAD answer: {missing}");
     // The socket lives beside them.
     drop(raw_ws(server.addr, "/chat").await);
     server.stop().await;

@@ -25,7 +25,8 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
-use windlass::{HttpServer, IoServer, TlsConfig, TlsError, WsServer};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+use windlass::{App, HttpServer, IoServer, StaticResponse, TlsConfig, TlsError, WsServer};
 
 use support::{Recorder, TestServer, WAIT, read_to_end, tcp, upgrade_request};
 
@@ -402,5 +403,52 @@ async fn close_completes_when_the_peer_stops_reading() {
         drop(stream);
     }
     assert_eq!(slow_closes, 3, "the answers never outgrew the socket buffers");
+    server.stop().await;
+}
+
+/// `App::tls`: the page over `https://` and the socket over `wss://` on one port, the socket
+/// refusing a page served from another port.
+#[tokio::test]
+async fn app_serves_https_and_wss_on_one_port() {
+    let identity = Identity::generate();
+    let chat = Recorder::default();
+    let app = App::new("localhost", "127.0.0.1:0")
+        .tls(config_from_files(&identity))
+        .route("/chat", chat.clone(), &[])
+        .route_http("/", StaticResponse::new("text/html; charset=utf-8", "<!doctype html><p>chat</p>"));
+    let server = TestServer::serve(app.bind().await.unwrap());
+    let port = server.addr.port();
+    let connector = TlsConnector::from(identity.client_config());
+    let name = ServerName::try_from("localhost").unwrap();
+
+    let mut https = connector.connect(name.clone(), tcp(server.addr).await).await.unwrap();
+    https.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await.unwrap();
+    let mut page = Vec::new();
+    tokio::time::timeout(WAIT, https.read_to_end(&mut page)).await.unwrap().unwrap();
+    let page = String::from_utf8(page).unwrap();
+    assert!(page.starts_with("HTTP/1.1 200 OK\r\n"), "{page}");
+    assert!(page.contains("\r\ncontent-type: text/html; charset=utf-8\r\n"), "{page}");
+    assert!(page.ends_with("\r\n\r\n<!doctype html><p>chat</p>"), "{page}");
+
+    // What a browser on that page sends: `Origin: https://localhost:PORT`.
+    let stream = connector.connect(name.clone(), tcp(server.addr).await).await.unwrap();
+    let mut request = format!("wss://localhost:{port}/chat").into_client_request().unwrap();
+    request.headers_mut().insert("Origin", format!("https://localhost:{port}").parse().unwrap());
+    let (mut client, _) =
+        tokio::time::timeout(WAIT, tokio_tungstenite::client_async(request, stream)).await.unwrap().unwrap();
+    assert_echoes(&mut client).await;
+    close(client).await;
+
+    // A page from another origin is refused before the upgrade, over TLS as over TCP.
+    let mut stream = connector.connect(name, tcp(server.addr).await).await.unwrap();
+    let origin = format!("Origin: https://localhost:{}\r\n", port.wrapping_add(1));
+    stream.write_all(upgrade_request("/chat", &origin).as_bytes()).await.unwrap();
+    let mut refused = Vec::new();
+    tokio::time::timeout(WAIT, stream.read_to_end(&mut refused)).await.unwrap().unwrap();
+    let refused = String::from_utf8(refused).unwrap();
+    assert!(refused.starts_with("HTTP/1.1 403 Forbidden\r\n"), "{refused}");
+
+    let lines = chat.wait_for(|l| l.starts_with("close ")).await;
+    assert_eq!(lines.iter().filter(|l| l.starts_with("open ")).count(), 1, "{lines:?}");
     server.stop().await;
 }

@@ -2,6 +2,8 @@
 //! record callbacks.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod example;
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -33,7 +35,11 @@ impl TestServer {
         app: A,
         configure: impl FnOnce(IoServer<A>) -> IoServer<A>,
     ) -> Self {
-        let server = configure(IoServer::bind("127.0.0.1:0", app).await.expect("bind"));
+        Self::serve(configure(IoServer::bind("127.0.0.1:0", app).await.expect("bind")))
+    }
+
+    /// Runs a server already bound (an `App` after `bind`, say).
+    pub fn serve<A: IoComponent>(server: IoServer<A>) -> Self {
         let addr = server.local_addr().expect("local addr");
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run_until(async move {

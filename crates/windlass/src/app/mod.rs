@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use crate::component::MessageComponent;
 use crate::http_server::{HttpComponent, HttpServer};
-use crate::io_server::{IoServer, TlsConfig};
+use crate::io_server::{IoServer, TlsConfig, bind_listener};
 use crate::origin::OriginCheck;
-use crate::router::Router;
+use crate::router::{Router, parse_pattern};
 use crate::ws_server::{WsConfig, WsServer};
 
 /// The stack an [`App`] builds.
@@ -41,7 +41,9 @@ pub type AppServer = IoServer<HttpServer<Router>>;
 pub struct App {
     host: String,
     listen: String,
-    router: Router,
+    /// Routes in the order given (the router tries them in order), built at `bind` once the
+    /// listening port, which the same-origin default names, is known.
+    routes: Vec<PendingRoute>,
     ws: WsConfig,
     max_connections: Option<usize>,
     drain_timeout: Option<Duration>,
@@ -55,7 +57,7 @@ impl App {
         Self {
             host: host.to_ascii_lowercase(),
             listen: listen.to_owned(),
-            router: Router::new(),
+            routes: Vec::new(),
             ws: WsConfig::default(),
             max_connections: None,
             drain_timeout: None,
@@ -77,20 +79,28 @@ impl App {
     ///
     /// If an origin or the path is malformed (see [`OriginCheck::new`] and [`Router::route`]).
     pub fn route<C: MessageComponent>(mut self, path: &str, component: C, allowed_origins: &[&str]) -> Self {
+        // Malformed paths and origins panic here, where the mistake is, not at `bind`.
+        parse_pattern(path);
+        OriginCheck::new((), allowed_origins.iter().copied());
         let ws = WsServer::with_config(component, self.ws.clone());
-        let same_origin = self.same_origin();
-        let origins: Vec<&str> = if allowed_origins.is_empty() {
-            same_origin.iter().map(String::as_str).collect()
-        } else {
-            allowed_origins.to_vec()
-        };
-        self.router = self.router.route(path, OriginCheck::new(ws, origins));
+        let path = path.to_owned();
+        let allowed: Vec<String> = allowed_origins.iter().map(|&o| o.to_owned()).collect();
+        self.routes.push(Box::new(move |router, same_origin| {
+            let origins = if allowed.is_empty() { same_origin } else { &allowed };
+            router.route(&path, OriginCheck::new(ws, origins.iter().map(String::as_str)))
+        }));
         self
     }
 
     /// Serves a plain HTTP component (a page, a health check, metrics) at `path`.
+    ///
+    /// # Panics
+    ///
+    /// If the path is malformed (see [`Router::route`]).
     pub fn route_http(mut self, path: &str, handler: impl HttpComponent) -> Self {
-        self.router = self.router.route(path, handler);
+        parse_pattern(path);
+        let path = path.to_owned();
+        self.routes.push(Box::new(move |router, _| router.route(&path, handler)));
         self
     }
 
@@ -112,19 +122,15 @@ impl App {
         self
     }
 
-    /// `http://host:port` and `https://host:port` for the listening port.
-    fn same_origin(&self) -> Vec<String> {
-        let port = self.listen.rsplit_once(':').map_or("", |(_, port)| port);
-        if port.is_empty() || port == "0" {
-            // The port is not known yet: accept the host on any of the usual ports.
-            return vec![format!("http://{}", self.host), format!("https://{}", self.host)];
-        }
-        vec![format!("http://{}:{port}", self.host), format!("https://{}:{port}", self.host)]
-    }
-
     /// Binds the port and returns the server, ready to `run` (useful to print the address).
+    ///
+    /// Routes with the same-origin default allow `http://HOST:PORT` and `https://HOST:PORT`
+    /// for the port actually bound, so listening on port 0 works too.
     pub async fn bind(self) -> io::Result<AppServer> {
-        let mut server = IoServer::bind(&self.listen, HttpServer::new(self.router)).await?;
+        let listener = bind_listener(&self.listen).await?;
+        let same_origin = same_origin(&self.host, listener.local_addr()?.port());
+        let router = self.routes.into_iter().fold(Router::new(), |router, add| add(router, &same_origin));
+        let mut server = IoServer::from_listener(listener, HttpServer::new(router));
         if let Some(max) = self.max_connections {
             server = server.max_connections(max);
         }
@@ -148,19 +154,47 @@ impl App {
     }
 }
 
+/// Adds one route to the router, given the app's own origins.
+type PendingRoute = Box<dyn FnOnce(Router, &[String]) -> Router + Send>;
+
+/// `http://host:port` and `https://host:port`: the app's own origins, either scheme, since
+/// one port may serve both (`IoServer::tls`) or sit behind a TLS-terminating proxy.
+fn same_origin(host: &str, port: u16) -> Vec<String> {
+    vec![format!("http://{host}:{port}"), format!("https://{host}:{port}")]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn same_origin_uses_the_host_and_listening_port() {
+        let app = App::new("Chat.Example.com", "0.0.0.0:8080");
         assert_eq!(
-            App::new("Chat.Example.com", "0.0.0.0:8080").same_origin(),
+            same_origin(&app.host, 8080),
             ["http://chat.example.com:8080", "https://chat.example.com:8080"]
         );
-        assert_eq!(
-            App::new("localhost", "127.0.0.1:0").same_origin(),
-            ["http://localhost", "https://localhost"]
-        );
+    }
+
+    #[test]
+    #[should_panic(expected = "must start with '/'")]
+    fn a_malformed_path_panics_at_route() {
+        let _ = App::new("localhost", "127.0.0.1:0").route_http("health", crate::Health);
+    }
+
+    #[test]
+    #[should_panic(expected = "invalid allowed origin")]
+    fn a_malformed_origin_panics_at_route() {
+        struct Silent;
+        impl MessageComponent for Silent {
+            async fn on_message(
+                &self,
+                _: &mut crate::Connection,
+                _: crate::Message,
+            ) -> Result<(), crate::BoxError> {
+                Ok(())
+            }
+        }
+        let _ = App::new("localhost", "127.0.0.1:0").route("/", Silent, &["example.com"]);
     }
 }

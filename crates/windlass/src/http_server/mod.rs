@@ -33,6 +33,9 @@ pub struct HttpConnection {
     pub(crate) id: ConnectionId,
     pub(crate) remote_addr: SocketAddr,
     pub(crate) server: ServerContext,
+    /// The request was `HEAD`: answers carry the headers a `GET` would get and no body
+    /// (RFC 9110 §9.3.2).
+    pub(crate) head_only: bool,
 }
 
 impl HttpConnection {
@@ -53,20 +56,28 @@ impl HttpConnection {
 
     /// Answers with `response` (sent with `Content-Length` and `Connection: close`), then
     /// closes the connection. For plain HTTP routes beside a WebSocket: a page, a health check.
+    ///
+    /// To a `HEAD` request only the head goes out, with the `Content-Length` of `body`.
     pub async fn respond(self, response: http::Response<bytes::Bytes>) {
         let (parts, body) = response.into_parts();
-        respond_and_close(
-            self.socket,
-            parts.status,
-            &windlass_proto::handshake::response(parts.status, &parts.headers, &body),
-        )
-        .await;
+        let mut bytes = windlass_proto::handshake::response(parts.status, &parts.headers, &body);
+        if self.head_only {
+            bytes.truncate(bytes.len() - body.len());
+        }
+        respond_and_close(self.socket, parts.status, &bytes).await;
     }
 
     /// Answers with an error status, a plain-text `body` and `headers`, then closes the
     /// connection.
+    ///
+    /// To a `HEAD` request only the head goes out.
     pub async fn respond_error(self, status: StatusCode, headers: &[(&str, &str)], body: &str) {
-        respond_and_close(self.socket, status, &error_response(status, headers, body)).await;
+        let mut bytes = error_response(status, headers, body);
+        if self.head_only {
+            // The body is `body` and a newline.
+            bytes.truncate(bytes.len() - body.len() - 1);
+        }
+        respond_and_close(self.socket, status, &bytes).await;
     }
 }
 
@@ -186,7 +197,8 @@ impl<H: HttpComponent> IoComponent for HttpServer<H> {
         match outcome {
             HeadOutcome::Request(request, buffered) => {
                 tracing::debug!(method = %request.method(), uri = %request.uri(), "request");
-                let conn = HttpConnection { socket, buffered, id, remote_addr, server };
+                let head_only = request.method() == http::Method::HEAD;
+                let conn = HttpConnection { socket, buffered, id, remote_addr, server, head_only };
                 self.inner.on_request(*request, conn).await;
             }
             HeadOutcome::Refused(e) => {

@@ -113,15 +113,7 @@ impl<A: IoComponent> IoServer<A> {
     /// of connections waits to be accepted instead of being reset; the standard library's
     /// default of 128 overflows under a few hundred simultaneous connects.
     pub async fn bind(addr: impl ToSocketAddrs, app: A) -> io::Result<Self> {
-        let mut last_error = None;
-        for addr in tokio::net::lookup_host(addr).await? {
-            match listen(addr) {
-                Ok(listener) => return Ok(Self::from_listener(listener, app)),
-                Err(e) => last_error = Some(e),
-            }
-        }
-        Err(last_error
-            .unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "address resolved to nothing")))
+        Ok(Self::from_listener(bind_listener(addr).await?, app))
     }
 
     /// Serves `app` on an already bound listener.
@@ -327,6 +319,19 @@ async fn accept_tls(
 
 /// Listen backlog: connections the kernel completes before we accept them.
 const BACKLOG: u32 = 1024;
+
+/// Binds the first address `addr` resolves to that accepts, with [`BACKLOG`].
+pub(crate) async fn bind_listener(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+    let mut last_error = None;
+    for addr in tokio::net::lookup_host(addr).await? {
+        match listen(addr) {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last_error = Some(e),
+        }
+    }
+    Err(last_error
+        .unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "address resolved to nothing")))
+}
 
 fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };

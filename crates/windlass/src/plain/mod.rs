@@ -5,7 +5,7 @@ use std::path::Path;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use http::header::{ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 
 use crate::http_server::{HttpComponent, HttpConnection};
@@ -66,7 +66,8 @@ pub(crate) fn content_type_for(path: &Path) -> &'static str {
     }
 }
 
-/// Answers GET with `body`, HEAD with its length, anything else with 405.
+/// Answers GET with `body`, HEAD with its head (see [`HttpConnection::respond`]), anything else
+/// with 405.
 pub(crate) async fn answer(
     request: &Request<()>,
     conn: HttpConnection,
@@ -75,11 +76,7 @@ pub(crate) async fn answer(
 ) {
     let mut response = Response::new(Bytes::new());
     if request.method() == Method::GET || request.method() == Method::HEAD {
-        if request.method() == Method::GET {
-            *response.body_mut() = body;
-        } else {
-            response.headers_mut().insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
-        }
+        *response.body_mut() = body;
         response.headers_mut().insert(CONTENT_TYPE, content_type);
         response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     } else {

@@ -62,7 +62,7 @@ struct Route {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum Segment {
+pub(crate) enum Segment {
     Literal(String),
     Param(String),
     Rest(String),
@@ -146,7 +146,12 @@ enum Refusal {
     MethodNotAllowed(Vec<Method>),
 }
 
-fn parse_pattern(path: &str) -> Vec<Segment> {
+/// Splits a route pattern into segments.
+///
+/// # Panics
+///
+/// As [`Router::route`].
+pub(crate) fn parse_pattern(path: &str) -> Vec<Segment> {
     assert!(path.starts_with('/'), "route path {path:?} must start with '/'");
     let parts: Vec<&str> = path[1..].split('/').collect();
     let last = parts.len() - 1;

@@ -197,7 +197,7 @@ impl<C: MessageComponent> HttpComponent for WsServer<C> {
         });
         accepted.extensions = agreement.as_ref().map(|a| a.response.clone());
         let deflate = agreement.map(|a| a.params);
-        let HttpConnection { socket, buffered, id, remote_addr, server } = conn;
+        let HttpConnection { socket, buffered, id, remote_addr, server, .. } = conn;
         let queue = QueueConfig { limit: self.config.max_send_queue, policy: self.config.slow_consumer };
         let shared = Arc::new(Shared::new(id, remote_addr, WireKind::WebSocket, deflate, queue));
         let mut connection = Connection::new(shared, Some(request), accepted.protocol.clone());
