@@ -243,7 +243,9 @@ pub enum InflateError {
 
 /// Decompresses the messages of one connection.
 pub struct Inflater {
-    inner: Decompress,
+    /// Boxed: a decoder carries an `Option<Inflater>` for the connection's life, compressed
+    /// or not, and the decompressor's state is 150 bytes.
+    inner: Box<Decompress>,
     window_bits: u8,
     reset_after_message: bool,
 }
@@ -252,7 +254,7 @@ pub struct Inflater {
 const POOLED_PER_WINDOW: usize = 4;
 
 thread_local! {
-    static INFLATERS: std::cell::RefCell<Vec<(u8, Decompress)>> = const { std::cell::RefCell::new(Vec::new()) };
+    static INFLATERS: std::cell::RefCell<Vec<(u8, Box<Decompress>)>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 impl std::fmt::Debug for Inflater {
@@ -268,7 +270,7 @@ impl Inflater {
     pub fn new(params: &DeflateParams) -> Self {
         let window_bits = params.client_window_bits.clamp(9, 15);
         Self {
-            inner: Decompress::new_with_window_bits(false, window_bits),
+            inner: Box::new(Decompress::new_with_window_bits(false, window_bits)),
             window_bits,
             reset_after_message: params.client_no_context_takeover,
         }

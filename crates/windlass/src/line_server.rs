@@ -85,13 +85,16 @@ impl<C> LineServer<C> {
 }
 
 async fn serve<C: MessageComponent>(component: &C, settings: &LineSettings, conn: IoConnection) {
-    let IoConnection { socket, id, remote_addr, server } = conn;
+    let IoConnection { socket, id, remote_addr, server, permit } = conn;
     let queue = QueueConfig { limit: settings.max_send_queue, policy: settings.slow_consumer };
     let shared = Arc::new(Shared::new(id, remote_addr, WireKind::Lines, None, queue));
     let connection = Connection::new(shared, None, None);
-    let timing = Timing { close_timeout: settings.close_timeout, keep_alive: None };
+    let timing = Timing { close_timeout: settings.close_timeout, keep_alive: None, keep_request: false };
     let wire = Wire::Lines(LineDecoder::new(settings.max_line_length));
-    Driver::new(component, socket, connection, wire, BytesMut::new(), timing).run(&server.registry).await;
+    let metrics = Arc::clone(&server.metrics);
+    Driver::new(component, socket, connection, wire, BytesMut::new(), timing, permit, metrics)
+        .run(server.registry)
+        .await;
 }
 
 #[async_trait]

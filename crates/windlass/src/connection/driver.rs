@@ -4,6 +4,7 @@
 use std::collections::VecDeque;
 use std::future::{Future, poll_fn};
 use std::io::{self, IoSlice};
+use std::ops::Deref;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -14,10 +15,12 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use futures_util::FutureExt as _;
 use tokio::io::{AsyncWrite, AsyncWriteExt as _};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Instant, Sleep};
 use windlass_proto::{CloseCode, CloseFrame, Event, LineDecoder, OpCode, WsDecoder};
 
 use super::outbox::MAX_SLICES;
+use super::read_buffer;
 use super::{CloseRequest, Command, Connection, Outgoing, Registry};
 use crate::component::{CloseInfo, MessageComponent};
 use crate::error::{BoxError, Error};
@@ -31,8 +34,6 @@ const READ_CHUNK: usize = 4096;
 const MAX_READ_AHEAD: usize = 256 * 1024;
 /// Longest wait for a peer to close its side after ours is closed.
 const MAX_LINGER: Duration = Duration::from_secs(2);
-/// An empty read buffer bigger than this is released rather than kept for an idle peer.
-const KEEP_IDLE_BUFFER: usize = 64 * 1024;
 
 /// How bytes become messages on this connection.
 #[derive(Debug)]
@@ -51,6 +52,8 @@ pub(crate) struct Timing {
     pub(crate) close_timeout: Duration,
     /// Ping after this much silence; close if the next `timeout` is silent too.
     pub(crate) keep_alive: Option<(Duration, Duration)>,
+    /// Keep the upgrade request after `on_open`.
+    pub(crate) keep_request: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,12 +85,23 @@ struct KeepAlive {
     awaiting_pong: bool,
 }
 
-pub(crate) struct Driver<'a, C> {
-    component: &'a C,
+// The flags are independent facts about one connection; packing them into a state enum would
+// only hide them.
+#[allow(clippy::struct_excessive_bools)]
+/// Drives one connection. `P` points at the component: `&C` when the driver runs inside the
+/// accepting task (raw TCP), `Arc<C>` when it runs as a task of its own (WebSocket, so that
+/// the handshake's futures are freed once it is done).
+pub(crate) struct Driver<P> {
+    component: P,
     socket: Socket,
     conn: Connection,
     wire: Wire,
+    /// Empty and unallocated between reads (see [`read_buffer`]).
     read_buf: BytesMut,
+    /// Keep the upgrade request after `on_open` ([`crate::WsServer::keep_request`]).
+    keep_request: bool,
+    /// The connection's place under `max_connections`, given back when the driver ends.
+    _permit: OwnedSemaphorePermit,
     /// Swapped with the shared inbox so draining it allocates nothing.
     inbox: Vec<Command>,
     commands: VecDeque<Command>,
@@ -101,25 +115,39 @@ pub(crate) struct Driver<'a, C> {
     close_timeout: Duration,
     timer: Pin<Box<Sleep>>,
     deadline: Option<Instant>,
-    report: Option<CloseInfo>,
-    metrics: ConnectionMetrics,
+    /// How the connection ended, once known; boxed as it is needed only at the end.
+    report: Option<Box<CloseInfo>>,
+    metrics: Arc<ConnectionMetrics>,
 }
 
-impl<'a, C: MessageComponent> Driver<'a, C> {
+impl<P> Driver<P>
+where
+    P: Deref + Send + Sync,
+    P::Target: MessageComponent,
+{
+    // Called from the two wires' servers; a parameter struct would only rename this list.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
-        component: &'a C,
+        component: P,
         socket: Socket,
         conn: Connection,
         wire: Wire,
-        read_buf: BytesMut,
+        mut read_buf: BytesMut,
         timing: Timing,
+        permit: OwnedSemaphorePermit,
+        metrics: Arc<ConnectionMetrics>,
     ) -> Self {
+        // Bytes the HTTP layer read past the request head are the first frames; if there are
+        // none, its buffer is not kept.
+        read_buffer::give_back(&mut read_buf);
         Self {
             component,
             socket,
             conn,
             wire,
             read_buf,
+            keep_request: timing.keep_request,
+            _permit: permit,
             inbox: Vec::new(),
             commands: VecDeque::new(),
             phase: Phase::Open,
@@ -135,12 +163,24 @@ impl<'a, C: MessageComponent> Driver<'a, C> {
             timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
             deadline: None,
             report: None,
-            metrics: ConnectionMetrics::new(),
+            metrics,
         }
     }
 
-    /// Runs the connection to its end; `on_close` has run when this returns.
-    pub(crate) async fn run(mut self, registry: &Arc<Registry>) {
+    /// Runs the connection to its end; `on_close` has run when the future completes.
+    ///
+    /// Not an `async fn`: an `async fn` would keep its `self` argument and a moved copy of it,
+    /// two drivers per connection for the connection's whole life; the block uses `self` where
+    /// it is captured.
+    #[allow(clippy::manual_async_fn)] // on purpose, see above
+    pub(crate) fn run(mut self, registry: Arc<Registry>) -> impl Future<Output = ()> + Send
+    where
+        Self: Send,
+    {
+        async move { self.run_to_end(&registry).await }
+    }
+
+    async fn run_to_end(&mut self, registry: &Arc<Registry>) {
         let registration = registry.register(self.conn.shared());
         let open = self.metrics.open();
         if let Some(ka) = &self.keep_alive {
@@ -156,20 +196,39 @@ impl<'a, C: MessageComponent> Driver<'a, C> {
             tracing::debug!(id = %self.conn.id(), error = %e, "handshake response not written");
             return;
         }
-        match guard(self.component.on_open(&mut self.conn)).await {
-            Ok(()) => self.after_callback().await,
-            Err(e) => self.fail(e).await,
+        self.conn.queue.release();
+        // Cold paths (opening, errors, timers, closing) run boxed: a future's size is that of
+        // its largest state, and every connection carries it for its whole life, so only the
+        // message path stays inline.
+        Box::pin(self.open()).await;
+        if !self.keep_request {
+            self.conn.release_request();
         }
         self.process_input().await;
         while self.phase != Phase::Done {
-            let event = poll_fn(|cx| self.poll_io(cx)).await;
-            self.handle(event).await;
+            match poll_fn(|cx| self.poll_io(cx)).await {
+                IoEvent::Read => {
+                    self.activity = true;
+                    match self.phase {
+                        Phase::Open | Phase::Closing => self.process_input().await,
+                        _ => self.read_buf.clear(),
+                    }
+                }
+                other => Box::pin(self.handle(other)).await,
+            }
         }
-        self.finish().await;
+        Box::pin(self.finish()).await;
         drop(registration);
         drop(open);
         if self.linger {
-            self.socket.linger(self.close_timeout.min(MAX_LINGER)).await;
+            Box::pin(self.socket.linger(self.close_timeout.min(MAX_LINGER))).await;
+        }
+    }
+
+    async fn open(&mut self) {
+        match guard(self.component.on_open(&mut self.conn)).await {
+            Ok(()) => self.after_callback().await,
+            Err(e) => self.fail(e).await,
         }
     }
 
@@ -241,6 +300,9 @@ impl<'a, C: MessageComponent> Driver<'a, C> {
         let backlogged =
             self.phase == Phase::Open && shared.queued.load(Ordering::Relaxed) >= shared.queue.limit;
         if matches!(self.phase, Phase::Open | Phase::Closing | Phase::Failing) && !backlogged {
+            if self.read_buf.capacity() == 0 {
+                self.read_buf = read_buffer::borrow(READ_CHUNK);
+            }
             self.reserve_read_space();
             match tokio_util::io::poll_read_buf(Pin::new(&mut self.socket), cx, &mut self.read_buf) {
                 Poll::Ready(Ok(0)) => return Poll::Ready(IoEvent::Eof),
@@ -249,7 +311,8 @@ impl<'a, C: MessageComponent> Driver<'a, C> {
                     return Poll::Ready(IoEvent::Read);
                 }
                 Poll::Ready(Err(e)) => return Poll::Ready(IoEvent::Failed(e)),
-                Poll::Pending => {}
+                // Nothing to read: an idle connection keeps no read buffer.
+                Poll::Pending => read_buffer::give_back(&mut self.read_buf),
             }
         }
 
@@ -275,21 +338,18 @@ impl<'a, C: MessageComponent> Driver<'a, C> {
         }
     }
 
+    /// Everything but input, which [`process_input`](Self::process_input) takes inline.
     async fn handle(&mut self, event: IoEvent) {
         match event {
-            IoEvent::Read => {
-                self.activity = true;
-                match self.phase {
-                    Phase::Open | Phase::Closing => self.process_input().await,
-                    _ => self.read_buf.clear(),
-                }
-            }
+            IoEvent::Read => {}
             IoEvent::Eof => self.on_eof().await,
             IoEvent::Failed(e) => {
                 if self.phase == Phase::Open {
                     self.report_error(Error::Io(e)).await;
                 }
-                self.report.get_or_insert_with(|| abnormal("connection broke"));
+                if self.report.is_none() {
+                    self.set_report(abnormal("connection broke"));
+                }
                 self.phase = Phase::Done;
             }
             IoEvent::Flushed => {
@@ -311,7 +371,7 @@ impl<'a, C: MessageComponent> Driver<'a, C> {
                             self.start_close(CloseFrame::new(CloseCode::GOING_AWAY, "server shutting down"));
                         }
                         Command::Abort => {
-                            self.report = Some(abnormal("server stopped before the close completed"));
+                            self.set_report(abnormal("server stopped before the close completed"));
                             self.phase = Phase::Done;
                         }
                     }
@@ -322,33 +382,43 @@ impl<'a, C: MessageComponent> Driver<'a, C> {
     }
 
     /// Decodes and dispatches everything complete in the read buffer.
+    ///
+    /// The message path, kept in one function: each nested `async fn` would add its own copy
+    /// of the message to the state every connection carries.
     async fn process_input(&mut self) {
         while matches!(self.phase, Phase::Open | Phase::Closing) {
-            match &mut self.wire {
+            let decoded = match &mut self.wire {
                 Wire::WebSocket(decoder) => match decoder.decode(&mut self.read_buf) {
-                    Ok(Some(event)) => self.on_frame_event(event).await,
+                    Ok(Some(event)) => Ok(self.on_frame_event(event)),
                     Ok(None) => break,
-                    Err(e) => self.fail(Error::Protocol(e)).await,
+                    Err(e) => Err(Error::Protocol(e)),
                 },
                 Wire::Lines(decoder) => match decoder.decode(&mut self.read_buf) {
-                    Ok(Some(line)) => self.deliver(line_message(line)).await,
+                    Ok(Some(line)) => Ok(Some(line_message(line))),
                     Ok(None) => break,
-                    Err(e) => self.fail(Error::LineTooLong(e)).await,
+                    Err(e) => Err(Error::LineTooLong(e)),
                 },
+            };
+            match decoded {
+                Ok(Some(msg)) if self.phase == Phase::Open => {
+                    self.metrics.messages_received.increment(1);
+                    match guard(self.component.on_message(&mut self.conn, msg)).await {
+                        Ok(()) => self.after_callback().await,
+                        Err(e) => Box::pin(self.fail(e)).await,
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => Box::pin(self.fail(e)).await,
             }
         }
-        if self.read_buf.is_empty() && self.read_buf.capacity() > KEEP_IDLE_BUFFER {
-            self.read_buf = BytesMut::new();
-        }
+        read_buffer::give_back(&mut self.read_buf);
     }
 
-    async fn on_frame_event(&mut self, event: Event) {
+    /// Acts on a decoded frame; a data message comes back to be delivered.
+    fn on_frame_event(&mut self, event: Event) -> Option<Message> {
         match (self.phase, event) {
-            (Phase::Open, Event::Text(text)) => {
-                let msg = Message::Text(Utf8Bytes::from_validated(text));
-                self.deliver(msg).await;
-            }
-            (Phase::Open, Event::Binary(bytes)) => self.deliver(Message::Binary(bytes)).await,
+            (Phase::Open, Event::Text(text)) => return Some(Message::Text(Utf8Bytes::from_validated(text))),
+            (Phase::Open, Event::Binary(bytes)) => return Some(Message::Binary(bytes)),
             (Phase::Open, Event::Ping(payload)) => {
                 self.conn.push_control(Outgoing::frame(OpCode::Pong, payload));
             }
@@ -356,7 +426,7 @@ impl<'a, C: MessageComponent> Driver<'a, C> {
                 // The peer closes: echo its code, then close the TCP connection (server first).
                 let reply = frame.as_ref().map(|f| CloseFrame::new(f.code, ""));
                 self.conn.push_control(Outgoing::close(reply.as_ref()));
-                self.report = Some(match frame {
+                self.set_report(match frame {
                     Some(f) => CloseInfo { code: f.code, reason: f.reason, clean: true },
                     None => CloseInfo { code: CloseCode::NO_STATUS, reason: String::new(), clean: true },
                 });
@@ -371,8 +441,10 @@ impl<'a, C: MessageComponent> Driver<'a, C> {
             // Pongs only prove liveness (already noted); while closing, data is discarded.
             _ => {}
         }
+        None
     }
 
+    /// Delivers a message outside the message path (the last line of a raw-TCP peer at EOF).
     async fn deliver(&mut self, msg: Message) {
         if self.phase != Phase::Open {
             return;
@@ -386,8 +458,8 @@ impl<'a, C: MessageComponent> Driver<'a, C> {
 
     async fn after_callback(&mut self) {
         match self.conn.close_request.take() {
-            Some(CloseRequest::Close(frame)) => self.start_close(frame),
-            Some(CloseRequest::Overflow) => self.overflow().await,
+            Some(CloseRequest::Close(frame)) => self.start_close(*frame),
+            Some(CloseRequest::Overflow) => Box::pin(self.overflow()).await,
             None => {}
         }
     }
@@ -401,11 +473,11 @@ impl<'a, C: MessageComponent> Driver<'a, C> {
         match self.wire {
             Wire::WebSocket(_) => {
                 self.conn.push_control(Outgoing::close(Some(&frame)));
-                self.report = Some(CloseInfo { code: frame.code, reason: frame.reason, clean: false });
+                self.set_report(CloseInfo { code: frame.code, reason: frame.reason, clean: false });
                 self.enter(Phase::Closing);
             }
             Wire::Lines(_) => {
-                self.report = Some(CloseInfo { code: frame.code, reason: frame.reason, clean: true });
+                self.set_report(CloseInfo { code: frame.code, reason: frame.reason, clean: true });
                 self.enter(Phase::Flushing);
             }
         }
@@ -430,7 +502,7 @@ impl<'a, C: MessageComponent> Driver<'a, C> {
         if let (Wire::WebSocket(_), Phase::Open) = (&self.wire, self.phase) {
             self.conn.push_control(Outgoing::close(Some(&frame)));
         }
-        self.report = Some(CloseInfo { code: frame.code, reason: frame.reason, clean: false });
+        self.set_report(CloseInfo { code: frame.code, reason: frame.reason, clean: false });
         self.read_buf.clear();
         self.enter(Phase::Failing);
     }
@@ -460,7 +532,7 @@ impl<'a, C: MessageComponent> Driver<'a, C> {
                             Err(e) => self.fail(Error::LineTooLong(e)).await,
                         }
                         if self.phase == Phase::Open {
-                            self.report = Some(CloseInfo {
+                            self.set_report(CloseInfo {
                                 code: CloseCode::NORMAL,
                                 reason: String::new(),
                                 clean: true,
@@ -468,7 +540,7 @@ impl<'a, C: MessageComponent> Driver<'a, C> {
                         }
                     }
                     Wire::WebSocket(_) => {
-                        self.report = Some(abnormal("connection closed without a close frame"));
+                        self.set_report(abnormal("connection closed without a close frame"));
                     }
                 }
                 // The peer may only have closed its sending side: what is queued for it (say,
@@ -478,7 +550,7 @@ impl<'a, C: MessageComponent> Driver<'a, C> {
                 }
             }
             Phase::Closing => {
-                self.report = Some(abnormal("connection closed without a close frame"));
+                self.set_report(abnormal("connection closed without a close frame"));
                 self.phase = Phase::Done;
             }
             // Nothing more to read, but our close frame may still be on its way out.
@@ -492,7 +564,7 @@ impl<'a, C: MessageComponent> Driver<'a, C> {
             // The peer did not finish the close in time. Without its close frame the close
             // code is 1006 (RFC 6455 §7.1.5); after a failure we keep the code we failed with.
             if self.phase == Phase::Closing || self.report.is_none() {
-                self.report = Some(abnormal("no close frame received in time"));
+                self.set_report(abnormal("no close frame received in time"));
             }
             self.phase = Phase::Done;
             return;
@@ -508,7 +580,7 @@ impl<'a, C: MessageComponent> Driver<'a, C> {
         } else if ka.awaiting_pong {
             let timeout = ka.timeout;
             self.report_error(Error::KeepAliveTimeout(timeout)).await;
-            self.report = Some(abnormal("keep-alive timeout"));
+            self.set_report(abnormal("keep-alive timeout"));
             self.phase = Phase::Done;
         } else {
             ka.awaiting_pong = true;
@@ -516,6 +588,10 @@ impl<'a, C: MessageComponent> Driver<'a, C> {
             self.conn.push_control(Outgoing::frame(OpCode::Ping, Bytes::new()));
             self.set_deadline(Some(timeout));
         }
+    }
+
+    fn set_report(&mut self, report: CloseInfo) {
+        self.report = Some(Box::new(report));
     }
 
     fn enter(&mut self, phase: Phase) {
@@ -544,7 +620,7 @@ impl<'a, C: MessageComponent> Driver<'a, C> {
         self.conn.shared().set_closing();
         let shared = Arc::clone(self.conn.shared());
         drop(shared.close_inbox());
-        let report = self.report.take().unwrap_or_else(|| abnormal("connection ended"));
+        let report = self.report.take().map_or_else(|| abnormal("connection ended"), |report| *report);
         crate::metrics::close(report.code);
         tracing::debug!(
             id = %self.conn.id(),
@@ -574,12 +650,14 @@ fn line_message(line: Bytes) -> Message {
 }
 
 /// Runs a callback, turning a returned error or a panic into an [`Error`].
-async fn guard(callback: impl Future<Output = Result<(), BoxError>>) -> Result<(), Error> {
-    match AssertUnwindSafe(callback).catch_unwind().await {
+///
+/// Not an `async fn`, which would hold the callback's future twice (argument and moved copy).
+fn guard(callback: impl Future<Output = Result<(), BoxError>>) -> impl Future<Output = Result<(), Error>> {
+    AssertUnwindSafe(callback).catch_unwind().map(|outcome| match outcome {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(Error::Component(e)),
         Err(panic) => Err(Error::Panic(panic_text(&*panic))),
-    }
+    })
 }
 
 fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {

@@ -3,6 +3,7 @@
 
 mod driver;
 mod outbox;
+mod read_buffer;
 mod registry;
 
 use std::fmt;
@@ -58,8 +59,9 @@ pub struct Connection {
     protocol: Option<String>,
     extensions: Extensions,
     pub(crate) queue: WriteQueue,
-    /// Created at the first message compressed with context takeover.
-    deflater: Option<Deflater>,
+    /// Created at the first message compressed with context takeover; boxed so that
+    /// connections without compression do not carry its size.
+    deflater: Option<Box<Deflater>>,
     /// Set by `close()` (or a slow-consumer overflow) during a callback; acted on after it.
     pub(crate) close_request: Option<CloseRequest>,
 }
@@ -67,7 +69,8 @@ pub struct Connection {
 /// Why the connection task should start closing.
 #[derive(Debug)]
 pub(crate) enum CloseRequest {
-    Close(CloseFrame),
+    // Boxed: the field sits in every connection, a close request in few.
+    Close(Box<CloseFrame>),
     Overflow,
 }
 
@@ -101,10 +104,20 @@ impl Connection {
         self.shared.remote_addr
     }
 
-    /// The HTTP upgrade request: URI, headers, cookies (Ratchet's `httpRequest`). `None` over
+    /// The HTTP upgrade request: URI, headers, cookies (Ratchet's `httpRequest`).
+    ///
+    /// Available in `on_open`; afterwards only with
+    /// [`WsServer::keep_request`](crate::WsServer::keep_request), since a request head costs
+    /// about a kilobyte per connection, several times what an idle connection needs otherwise.
+    /// Take what you need in `on_open` (into [`extensions`](Self::extensions_mut)). `None` over
     /// raw TCP.
     pub fn request(&self) -> Option<&Request<()>> {
         self.request.as_deref()
+    }
+
+    /// Frees the upgrade request (after `on_open`, unless it is to be kept).
+    pub(crate) fn release_request(&mut self) {
+        self.request = None;
     }
 
     /// The value of cookie `name` from the upgrade request.
@@ -181,7 +194,7 @@ impl Connection {
         let (Some((opcode, body)), Some(params)) = (item.pending_compression(), self.shared.deflate) else {
             return item;
         };
-        let deflater = self.deflater.get_or_insert_with(|| Deflater::new(&params));
+        let deflater = self.deflater.get_or_insert_with(|| Box::new(Deflater::new(&params)));
         let compressed = Outgoing::compressed(opcode, deflater.compress(body));
         // The queue limit counted the uncompressed size; count what will really be written.
         self.shared.queued.fetch_add(compressed.len(), Ordering::Relaxed);
@@ -202,7 +215,7 @@ impl Connection {
     /// not be sent on the wire (1005, 1006, 1015, unassigned) is replaced by 1000.
     pub fn close(&mut self, code: CloseCode, reason: &str) {
         if self.close_request.is_none() && !self.shared.is_closing() {
-            self.close_request = Some(CloseRequest::Close(close_frame(code, reason)));
+            self.close_request = Some(CloseRequest::Close(Box::new(close_frame(code, reason))));
         }
     }
 

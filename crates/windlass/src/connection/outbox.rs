@@ -195,6 +195,13 @@ impl WriteQueue {
         self.items.push_back(item);
     }
 
+    /// Frees the queue's memory if it is empty (a connection that went quiet keeps none).
+    pub(crate) fn release(&mut self) {
+        if self.items.is_empty() {
+            self.items = VecDeque::new();
+        }
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.items.is_empty()
     }
@@ -328,12 +335,17 @@ impl Shared {
     /// Applies the limit: a message is accepted while fewer than `limit` bytes wait, so the
     /// queue never holds more than the limit plus one message.
     pub(crate) fn admit(&self, len: usize) -> Admission {
-        // Add first, then look at what was there: one atomic step, so senders racing on other
-        // threads cannot all slip in under the limit.
-        if self.queued.fetch_add(len, Ordering::Relaxed) < self.queue.limit {
+        // Check and add in one atomic step, so senders racing on other threads cannot all slip
+        // in under the limit; a refused message is never added, not even for a moment (a
+        // reader of `buffered_amount` never sees more than the limit plus one message).
+        let limit = self.queue.limit;
+        let admitted =
+            self.queued.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |queued| {
+                (queued < limit).then_some(queued + len)
+            });
+        if admitted.is_ok() {
             return Admission::Accept;
         }
-        self.queued.fetch_sub(len, Ordering::Relaxed);
         self.overflows.increment(1);
         match self.queue.policy {
             SlowConsumer::Close => Admission::Overflow,

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use bytes::BytesMut;
 use http::{Request, StatusCode};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::sync::OwnedSemaphorePermit;
 use windlass_proto::handshake::error_response;
 use windlass_proto::head::parse_request_head;
 use windlass_proto::{HeadError, HeadLimits};
@@ -36,6 +37,7 @@ pub struct HttpConnection {
     /// The request was `HEAD`: answers carry the headers a `GET` would get and no body
     /// (RFC 9110 §9.3.2).
     pub(crate) head_only: bool,
+    pub(crate) permit: OwnedSemaphorePermit,
 }
 
 impl HttpConnection {
@@ -187,18 +189,23 @@ impl<H: HttpComponent> HttpServer<H> {
 #[async_trait]
 impl<H: HttpComponent> IoComponent for HttpServer<H> {
     async fn on_connection(&self, conn: IoConnection) {
-        let IoConnection { mut socket, id, remote_addr, server } = conn;
-        let outcome = tokio::select! {
-            outcome = tokio::time::timeout(self.handshake_timeout, self.read_head(&mut socket)) => {
-                outcome.unwrap_or(HeadOutcome::Refused(HeadError::Timeout))
+        let IoConnection { mut socket, id, remote_addr, server, permit } = conn;
+        // Boxed: reading the head takes a timer, a shutdown listener and a buffer, which would
+        // otherwise stay in this future for as long as the connection lasts.
+        let outcome = Box::pin(async {
+            tokio::select! {
+                outcome = tokio::time::timeout(self.handshake_timeout, self.read_head(&mut socket)) => {
+                    outcome.unwrap_or(HeadOutcome::Refused(HeadError::Timeout))
+                }
+                () = server.shutdown.cancelled() => HeadOutcome::Gone,
             }
-            () = server.shutdown.cancelled() => HeadOutcome::Gone,
-        };
+        })
+        .await;
         match outcome {
             HeadOutcome::Request(request, buffered) => {
                 tracing::debug!(method = %request.method(), uri = %request.uri(), "request");
                 let head_only = request.method() == http::Method::HEAD;
-                let conn = HttpConnection { socket, buffered, id, remote_addr, server, head_only };
+                let conn = HttpConnection { socket, buffered, id, remote_addr, server, head_only, permit };
                 self.inner.on_request(*request, conn).await;
             }
             HeadOutcome::Refused(e) => {

@@ -12,7 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::io::AsyncWriteExt as _;
 use tokio::net::{TcpListener, TcpSocket, TcpStream, ToSocketAddrs};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -22,6 +22,7 @@ pub use socket::Socket;
 pub use tls::{TlsConfig, TlsError};
 
 use crate::connection::{ConnectionId, Registry};
+use crate::metrics::ConnectionMetrics;
 
 /// What an [`IoServer`] serves: called once per accepted connection, in that connection's own
 /// task (Ratchet's `MessageComponentInterface` as seen by `IoServer`).
@@ -48,6 +49,8 @@ pub struct IoConnection {
     pub(crate) id: ConnectionId,
     pub(crate) remote_addr: SocketAddr,
     pub(crate) server: ServerContext,
+    /// The connection's place under `max_connections`; it goes wherever the connection goes.
+    pub(crate) permit: OwnedSemaphorePermit,
 }
 
 impl IoConnection {
@@ -74,6 +77,11 @@ pub(crate) struct ServerContext {
     /// Cancelled when the server starts shutting down; only looked at before a connection is
     /// registered (during the HTTP head), never on the message path.
     pub(crate) shutdown: CancellationToken,
+    /// Every connection task, so that shutdown can wait for them; a WebSocket connection's
+    /// frame loop is spawned on it as a task of its own after the handshake.
+    pub(crate) tracker: TaskTracker,
+    /// The per-connection series, looked up once per server rather than once per connection.
+    pub(crate) metrics: Arc<ConnectionMetrics>,
 }
 
 /// Owns the listening socket and the accept loop (Ratchet's `IoServer`).
@@ -193,11 +201,15 @@ impl<A: IoComponent> IoServer<A> {
     pub async fn run_until<F: Future>(self, signal: F) -> io::Result<()> {
         let Self { listener, app, max_connections, drain_timeout, tls } = self;
         let tls = tls.map(|config| (TlsAcceptor::from(config.server), config.handshake_timeout));
-        let context =
-            ServerContext { registry: Arc::new(Registry::default()), shutdown: CancellationToken::new() };
+        let tracker = TaskTracker::new();
+        let context = ServerContext {
+            registry: Arc::new(Registry::default()),
+            shutdown: CancellationToken::new(),
+            tracker: tracker.clone(),
+            metrics: Arc::new(ConnectionMetrics::new()),
+        };
         let permits = Arc::new(Semaphore::new(max_connections));
         let refusals = Arc::new(Semaphore::new(MAX_LINGERING_REFUSALS));
-        let tracker = TaskTracker::new();
         let mut backoff = Duration::ZERO;
         tokio::pin!(signal);
         loop {
@@ -242,14 +254,14 @@ impl<A: IoComponent> IoServer<A> {
                 async move {
                     let socket = match tls {
                         None => Some(Socket::tcp(stream)),
+                        // Boxed: the handshake's state is large and needed only while it runs.
                         Some((acceptor, timeout)) => {
-                            accept_tls(stream, &acceptor, timeout, &server.shutdown).await
+                            Box::pin(accept_tls(stream, &acceptor, timeout, &server.shutdown)).await
                         }
                     };
                     if let Some(socket) = socket {
-                        app.on_connection(IoConnection { socket, id, remote_addr, server }).await;
+                        app.on_connection(IoConnection { socket, id, remote_addr, server, permit }).await;
                     }
-                    drop(permit);
                 }
                 .instrument(span),
             );

@@ -54,7 +54,9 @@ impl Socket {
             Inner::Tls(stream) => stream.get_mut().0,
         };
         let drain = async {
-            let mut sink = [0u8; 2048];
+            // On the heap: an array here would sit in every connection's future for its
+            // whole life, though lingering happens once, at the end.
+            let mut sink = vec![0u8; 2048];
             while let Ok(1..) = stream.read(&mut sink).await {}
         };
         let _ = tokio::time::timeout(timeout, drain).await;

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use http::header::SEC_WEBSOCKET_EXTENSIONS;
 use http::{Request, StatusCode};
+use tracing::Instrument as _;
 use windlass_proto::deflate::{DeflateConfig, negotiate};
 use windlass_proto::handshake::{accept, switching_protocols};
 use windlass_proto::{DecoderConfig, WsDecoder};
@@ -48,6 +49,9 @@ pub struct WsConfig {
     /// Offer permessage-deflate (RFC 7692) with these limits. Default `None`: compression
     /// costs CPU and, with context takeover, about 300 KiB per connection that uses it.
     pub deflate: Option<DeflateConfig>,
+    /// Keep the upgrade request for [`Connection::request`] after `on_open`. Default off: the
+    /// request head is about a kilobyte per connection; read what you need in `on_open`.
+    pub keep_request: bool,
 }
 
 impl Default for WsConfig {
@@ -63,6 +67,7 @@ impl Default for WsConfig {
             max_send_queue: DEFAULT_SEND_QUEUE,
             slow_consumer: SlowConsumer::Close,
             deflate: None,
+            keep_request: false,
         }
     }
 }
@@ -74,7 +79,8 @@ impl Default for WsConfig {
 /// anything else wrong 400.
 #[derive(Debug, Clone)]
 pub struct WsServer<C> {
-    component: C,
+    /// Shared with each connection's task.
+    component: Arc<C>,
     config: WsConfig,
 }
 
@@ -86,7 +92,7 @@ impl<C> WsServer<C> {
 
     /// Wraps `component` with `config`.
     pub fn with_config(component: C, config: WsConfig) -> Self {
-        Self { component, config }
+        Self { component: Arc::new(component), config }
     }
 
     /// The settings.
@@ -162,18 +168,25 @@ impl<C> WsServer<C> {
         self
     }
 
+    /// Keeps the upgrade request for [`Connection::request`] after `on_open` (Ratchet keeps
+    /// it for the connection's life). Off by default: read what you need in `on_open`.
+    pub fn keep_request(mut self, keep: bool) -> Self {
+        self.config.keep_request = keep;
+        self
+    }
+
     /// The wrapped component.
     pub fn get_ref(&self) -> &C {
         &self.component
     }
 
-    /// The wrapped component, mutable.
-    pub fn get_mut(&mut self) -> &mut C {
-        &mut self.component
+    /// The wrapped component, mutable while no connection is using it.
+    pub fn get_mut(&mut self) -> Option<&mut C> {
+        Arc::get_mut(&mut self.component)
     }
 
-    /// Unwraps the component.
-    pub fn into_inner(self) -> C {
+    /// Unwraps the component, shared with the connections that may still be running.
+    pub fn into_inner(self) -> Arc<C> {
         self.component
     }
 }
@@ -197,7 +210,7 @@ impl<C: MessageComponent> HttpComponent for WsServer<C> {
         });
         accepted.extensions = agreement.as_ref().map(|a| a.response.clone());
         let deflate = agreement.map(|a| a.params);
-        let HttpConnection { socket, buffered, id, remote_addr, server, .. } = conn;
+        let HttpConnection { socket, buffered, id, remote_addr, server, permit, .. } = conn;
         let queue = QueueConfig { limit: self.config.max_send_queue, policy: self.config.slow_consumer };
         let shared = Arc::new(Shared::new(id, remote_addr, WireKind::WebSocket, deflate, queue));
         let mut connection = Connection::new(shared, Some(request), accepted.protocol.clone());
@@ -217,9 +230,21 @@ impl<C: MessageComponent> HttpComponent for WsServer<C> {
                 .config
                 .keep_alive_interval
                 .map(|interval| (interval, self.config.keep_alive_timeout)),
+            keep_request: self.config.keep_request,
         };
-        Driver::new(&self.component, socket, connection, Wire::WebSocket(decoder), buffered, timing)
-            .run(&server.registry)
-            .await;
+        let component = Arc::clone(&self.component);
+        let wire = Wire::WebSocket(decoder);
+        let metrics = Arc::clone(&server.metrics);
+        let driver = Driver::new(component, socket, connection, wire, buffered, timing, permit, metrics);
+        // The frame loop runs as a task of its own, so that this handshake's futures (and the
+        // HTTP layer's, and any decorator's) are freed now rather than kept for the
+        // connection's life; the task carries the connection's span.
+        let span = tracing::Span::current();
+        if span.is_disabled() {
+            // Spans off (the default below `debug`): the task does without the span's room.
+            server.tracker.spawn(driver.run(server.registry.clone()));
+        } else {
+            server.tracker.spawn(driver.run(server.registry.clone()).instrument(span));
+        }
     }
 }
