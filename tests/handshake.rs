@@ -588,3 +588,31 @@ async fn offered_extensions_are_not_accepted() {
     drop(stream);
     server.stop().await;
 }
+
+/// Answers each message with what it can still see of the upgrade request.
+struct RequestAfterOpen;
+
+impl MessageComponent for RequestAfterOpen {
+    async fn on_message(&self, conn: &mut Connection, _: Message) -> Result<(), BoxError> {
+        let seen = conn.request().map_or("request gone".to_owned(), |r| format!("request {}", r.uri()));
+        conn.send(seen)?;
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_request_is_released_after_on_open_unless_kept() {
+    for (server, expected) in [
+        (WsServer::new(RequestAfterOpen), "request gone"),
+        (WsServer::new(RequestAfterOpen).keep_request(true), "request /room?x=1"),
+    ] {
+        let server = TestServer::start(HttpServer::new(server)).await;
+        let mut stream = raw_ws(server.addr, "/room?x=1").await;
+        stream.write_all(&client_frame(true, 0x1, b"?")).await.unwrap();
+        let mut reply = vec![0u8; 2 + expected.len()];
+        tokio::time::timeout(WAIT, stream.read_exact(&mut reply)).await.unwrap().unwrap();
+        assert_eq!(&reply[2..], expected.as_bytes());
+        drop(stream);
+        server.stop().await;
+    }
+}
