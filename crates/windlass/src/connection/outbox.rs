@@ -339,10 +339,9 @@ impl Shared {
         // in under the limit; a refused message is never added, not even for a moment (a
         // reader of `buffered_amount` never sees more than the limit plus one message).
         let limit = self.queue.limit;
-        let admitted =
-            self.queued.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |queued| {
-                (queued < limit).then_some(queued + len)
-            });
+        let admitted = self.queued.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |queued| {
+            (queued < limit).then_some(queued + len)
+        });
         if admitted.is_ok() {
             return Admission::Accept;
         }
