@@ -1,6 +1,6 @@
 //! Heap allocations on the message path, counted (not timed) with dhat's counting allocator:
-//! a steady echo allocates nothing per message, and a broadcast allocates nothing per
-//! recipient.
+//! a steady echo allocates nothing per message, a broadcast allocates nothing per recipient,
+//! and a stalled reader's queue holds no more heap than its limit.
 //!
 //! Each test runs server and client on one current-thread runtime, so every allocation the
 //! process makes while messages flow is counted; the client speaks raw frames from buffers
@@ -12,7 +12,9 @@ mod support;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use windlass::{BoxError, Connection, ConnectionPool, HttpServer, Message, MessageComponent, WsServer};
+use windlass::{
+    BoxError, Connection, ConnectionPool, HttpServer, Message, MessageComponent, SlowConsumer, WsServer,
+};
 
 use support::{TestServer, client_frame, raw_ws};
 
@@ -130,6 +132,56 @@ fn a_broadcast_allocates_nothing_per_recipient() {
             blocks <= 4 * ROUNDS,
             "{blocks} allocations for {ROUNDS} broadcasts to {RECIPIENTS}: more than 4 per broadcast"
         );
+        server.stop().await;
+    });
+}
+
+#[test]
+fn a_stalled_readers_queue_holds_no_more_heap_than_its_limit() {
+    /// The stalled reader's send-queue limit.
+    const LIMIT: usize = 1 << 20;
+    const SIZE: usize = 16 * 1024;
+    /// Offered to the stalled reader: far more than the kernel's socket buffers absorb.
+    const OFFERED: usize = 2048;
+    let _serial = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _profiler = dhat::Profiler::builder().testing().build();
+    runtime().block_on(async {
+        let ws = WsServer::new(Broadcast::default())
+            .max_send_queue(LIMIT)
+            .slow_consumer(SlowConsumer::DropMessage);
+        let server = TestServer::start(HttpServer::new(ws)).await;
+        let mut publisher = raw_ws(server.addr, "/").await;
+        // Never reads: the kernel's buffers fill, then the server's queue for it.
+        let stalled = raw_ws(server.addr, "/").await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let frame = client_frame(true, 0x2, &[b'p'; SIZE]);
+        let ping = client_frame(true, 0x9, b"sync");
+        let before = dhat::HeapStats::get().curr_bytes;
+        // The payloads arrive through the publisher's read buffer, so each is cut from a
+        // buffer bigger than itself: kept as they are, they would hold about twice the limit.
+        for _ in 0..OFFERED {
+            publisher.write_all(&frame).await.unwrap();
+        }
+        // The pong follows every broadcast; then the stalled reader's task takes its inbox.
+        publisher.write_all(&ping).await.unwrap();
+        let mut answer = [0u8; 6];
+        publisher.read_exact(&mut answer).await.unwrap();
+        assert_eq!(&answer, b"\x8a\x04sync");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let growth = dhat::HeapStats::get().curr_bytes.saturating_sub(before);
+        // The limit, the one message admitted under it, and per queued message its queue
+        // entry and allocator bookkeeping (64 messages of 16 KiB fill 1 MiB); 256 KiB covers
+        // that and the connections' read buffers.
+        let bound = LIMIT + SIZE + (256 << 10);
+        assert!(
+            growth <= bound,
+            "a stalled reader offered {} MiB holds {} KiB of heap (bound {} KiB, limit {} KiB)",
+            (OFFERED * SIZE) >> 20,
+            growth >> 10,
+            bound >> 10,
+            LIMIT >> 10
+        );
+        drop(stalled);
         server.stop().await;
     });
 }

@@ -117,12 +117,20 @@ fn build_examples(profile_dir: &Path) {
         .current_dir(workspace)
         .args(["build", "--locked", "--examples", "-p", "windlass-examples"])
         .args(["--profile", profile]);
-    // Cargo marks the root of a target directory with CACHEDIR.TAG.
+    // Cross-compiling puts `<triple>/` between the target directory and the profile. Cargo
+    // marks the root of a target directory it creates with CACHEDIR.TAG (not one that already
+    // existed, as `target/` does when `target/<elsewhere>` was built first), so the layout is
+    // taken as cross-compiled only when the tag is one level further up.
     let target_dir = profile_dir.parent().expect("profile dir has a parent");
-    if target_dir.join("CACHEDIR.TAG").is_file() {
-        build.arg("--target-dir").arg(target_dir);
-    } else if let (Some(root), Some(triple)) = (target_dir.parent(), target_dir.file_name()) {
-        build.arg("--target-dir").arg(root).arg("--target").arg(triple);
+    match (target_dir.parent(), target_dir.file_name()) {
+        (Some(root), Some(triple))
+            if !target_dir.join("CACHEDIR.TAG").is_file() && root.join("CACHEDIR.TAG").is_file() =>
+        {
+            build.arg("--target-dir").arg(root).arg("--target").arg(triple);
+        }
+        _ => {
+            build.arg("--target-dir").arg(target_dir);
+        }
     }
     let output = build.output().unwrap_or_else(|e| panic!("cannot run {}: {e}", cargo.to_string_lossy()));
     assert!(

@@ -41,6 +41,10 @@ impl Utf8Validator {
                 Err(_) => return Err(InvalidUtf8),
             }
         }
+        // Most text is ASCII: a word-at-a-time scan is cheaper than full validation.
+        if chunk.is_ascii() {
+            return Ok(());
+        }
         match std::str::from_utf8(chunk) {
             Ok(_) => Ok(()),
             Err(e) if e.error_len().is_none() => {

@@ -21,7 +21,7 @@ use windlass_proto::{CloseCode, CloseFrame, Event, LineDecoder, OpCode, WsDecode
 
 use super::outbox::MAX_SLICES;
 use super::read_buffer;
-use super::{CloseRequest, Command, Connection, Outgoing, Registry};
+use super::{CloseRequest, Command, Connection, Outgoing, Registry, WriteQueue};
 use crate::component::{CloseInfo, MessageComponent};
 use crate::error::{BoxError, Error};
 use crate::io_server::Socket;
@@ -115,6 +115,9 @@ pub(crate) struct Driver<P> {
     close_timeout: Duration,
     timer: Pin<Box<Sleep>>,
     deadline: Option<Instant>,
+    /// The timer has been polled since its deadline was last set, so it will wake this task
+    /// (which keeps one waker for its whole life); polling it again would change nothing.
+    timer_armed: bool,
     /// How the connection ended, once known; boxed as it is needed only at the end.
     report: Option<Box<CloseInfo>>,
     metrics: Arc<ConnectionMetrics>,
@@ -162,6 +165,7 @@ where
             close_timeout: timing.close_timeout,
             timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
             deadline: None,
+            timer_armed: false,
             report: None,
             metrics,
         }
@@ -237,9 +241,13 @@ where
     /// the bytes and messages sent.
     fn poll_write_queue(&mut self, cx: &mut Context<'_>, count: bool) -> Poll<io::Result<()>> {
         while !self.conn.queue.is_empty() {
-            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
-            let n = self.conn.queue.slices(&mut slices);
-            match ready!(Pin::new(&mut self.socket).poll_write_vectored(cx, &slices[..n])) {
+            // Most wake-ups write a frame or two: a few slices are cheaper to set up than all.
+            let written = if self.conn.queue.len() <= 2 {
+                write_vectored::<6>(&mut self.socket, &self.conn.queue, cx)
+            } else {
+                write_vectored::<MAX_SLICES>(&mut self.socket, &self.conn.queue, cx)
+            };
+            match ready!(written) {
                 Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
                 Ok(written) => {
                     let messages = self.conn.queue.advance(written);
@@ -259,25 +267,10 @@ where
 
     /// Waits for the next thing to do, writing whatever is queued meanwhile.
     fn poll_io(&mut self, cx: &mut Context<'_>) -> Poll<IoEvent> {
-        let shared = Arc::clone(self.conn.shared());
-        shared.waker.register(cx.waker());
-        {
-            let mut inbox = shared.inbox.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            std::mem::swap(&mut inbox.commands, &mut self.inbox);
-        }
-        for command in self.inbox.drain(..) {
-            match command {
-                // A send that raced with the start of closing: nothing may follow our close
-                // frame, so it is dropped.
-                Command::Send(item) if shared.is_closing() => {
-                    shared.queued.fetch_sub(item.len(), Ordering::Relaxed);
-                }
-                Command::Send(item) => {
-                    let item = self.conn.compress_pending(item);
-                    self.conn.queue.push(item);
-                }
-                other => self.commands.push_back(other),
-            }
+        self.conn.shared().waker.register(cx.waker());
+        self.conn.shared().take_commands(&mut self.inbox);
+        if !self.inbox.is_empty() {
+            self.accept_commands();
         }
         if !self.commands.is_empty() {
             return Poll::Ready(IoEvent::Commands);
@@ -297,6 +290,7 @@ where
 
         // While our output to this peer is over its limit, read nothing more from it: what it
         // sends may need answers (pongs, echoes) that would only queue up further.
+        let shared = self.conn.shared();
         let backlogged =
             self.phase == Phase::Open && shared.queued.load(Ordering::Relaxed) >= shared.queue.limit;
         if matches!(self.phase, Phase::Open | Phase::Closing | Phase::Failing) && !backlogged {
@@ -316,11 +310,37 @@ where
             }
         }
 
-        if self.deadline.is_some() && self.timer.as_mut().poll(cx).is_ready() {
+        if self.deadline.is_some() && !self.timer_armed {
+            if self.timer.as_mut().poll(cx).is_ready() {
+                self.deadline = None;
+                return Poll::Ready(IoEvent::Timer);
+            }
+            self.timer_armed = true;
+        } else if self.timer_armed && self.timer.is_elapsed() {
+            self.timer_armed = false;
             self.deadline = None;
             return Poll::Ready(IoEvent::Timer);
         }
         Poll::Pending
+    }
+
+    /// Takes what other tasks posted: sends join the write queue at once, the rest waits in
+    /// `commands` for [`handle`](Self::handle).
+    fn accept_commands(&mut self) {
+        let mut inbox = std::mem::take(&mut self.inbox);
+        for command in inbox.drain(..) {
+            match command {
+                // A send that raced with the start of closing: nothing may follow our close
+                // frame, so it is dropped.
+                Command::Send(item) if self.conn.shared().is_closing() => {
+                    self.conn.shared().queued.fetch_sub(item.len(), Ordering::Relaxed);
+                }
+                Command::Send(item) => self.conn.enqueue(item),
+                other => self.commands.push_back(other),
+            }
+        }
+        // The emptied vector is kept for the next swap, so taking commands allocates nothing.
+        self.inbox = inbox;
     }
 
     fn reserve_read_space(&mut self) {
@@ -353,6 +373,17 @@ where
                 self.phase = Phase::Done;
             }
             IoEvent::Flushed => {
+                // A clean WebSocket close over plain TCP: the peer's close frame is in, and
+                // nothing may follow it, so no input is left to make the kernel answer our
+                // close with a reset. Dropping the socket sends FIN after our last bytes;
+                // neither a separate shutdown nor lingering is needed. (Over TLS the shutdown
+                // also sends `close_notify`.)
+                let peer_closed = self.report.as_ref().is_some_and(|report| report.clean);
+                if peer_closed && matches!(self.wire, Wire::WebSocket(_)) && !self.socket.is_tls() {
+                    self.fin_sent = true;
+                    self.phase = Phase::Done;
+                    return;
+                }
                 // Our last bytes are out: FIN tells the peer we are done; what it still sends is
                 // drained after `on_close`.
                 let _ = tokio::time::timeout(self.close_timeout, self.socket.shutdown()).await;
@@ -602,6 +633,7 @@ where
 
     fn set_deadline(&mut self, after: Option<Duration>) {
         self.deadline = after.map(|d| Instant::now() + d);
+        self.timer_armed = false;
         if let Some(deadline) = self.deadline {
             self.timer.as_mut().reset(deadline);
         }
@@ -635,6 +667,17 @@ where
             tracing::error!(id = %self.conn.id(), panic = panic_text(&*panic), "on_close panicked");
         }
     }
+}
+
+/// One vectored write of up to `N` slices from the front of `queue`.
+fn write_vectored<const N: usize>(
+    socket: &mut Socket,
+    queue: &WriteQueue,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<usize>> {
+    let mut slices = [IoSlice::new(&[]); N];
+    let n = queue.slices(&mut slices);
+    Pin::new(socket).poll_write_vectored(cx, &slices[..n])
 }
 
 fn abnormal(reason: &str) -> CloseInfo {

@@ -3,7 +3,7 @@
 
 mod driver;
 mod outbox;
-mod read_buffer;
+pub(crate) mod read_buffer;
 mod registry;
 
 use std::fmt;
@@ -18,7 +18,8 @@ use windlass_proto::{CloseCode, CloseFrame};
 pub(crate) use driver::{Driver, Timing, Wire};
 pub use outbox::SlowConsumer;
 pub(crate) use outbox::{
-    Admission, Command, DEFAULT_SEND_QUEUE, Encoding, Outgoing, QueueConfig, Shared, WireKind, WriteQueue,
+    Admission, COMPACT_AFTER, Command, DEFAULT_SEND_QUEUE, Encoding, Outgoing, QueueConfig, Shared, WireKind,
+    WriteQueue,
 };
 pub(crate) use registry::Registry;
 
@@ -175,8 +176,7 @@ impl Connection {
     pub(crate) fn push(&mut self, item: Outgoing) -> Result<(), SendError> {
         match self.shared.admit(item.len()) {
             Admission::Accept => {
-                let item = self.compress_pending(item);
-                self.queue.push(item);
+                self.enqueue(item);
                 Ok(())
             }
             Admission::Drop => Ok(()),
@@ -185,6 +185,16 @@ impl Connection {
                 self.close_request = Some(CloseRequest::Overflow);
                 Err(SendError::Closed)
             }
+        }
+    }
+
+    /// Queues an admitted message (compressed first if it is left to this connection's
+    /// compressor); while the peer is behind, queued payloads get memory of their own.
+    pub(crate) fn enqueue(&mut self, item: Outgoing) {
+        let item = self.compress_pending(item);
+        self.queue.push(item);
+        if self.shared.queued.load(Ordering::Relaxed) > COMPACT_AFTER {
+            self.queue.compact_settled();
         }
     }
 

@@ -46,6 +46,14 @@ pub(crate) struct QueueConfig {
 /// Default send-queue limit: 4 MiB, a few seconds of a busy feed for a stalled peer.
 pub(crate) const DEFAULT_SEND_QUEUE: usize = 4 << 20;
 
+/// Queued bytes past which output is [compacted](WriteQueue::compact_settled): a peer this
+/// far behind is slow, not merely between two writes.
+pub(crate) const COMPACT_AFTER: usize = 64 * 1024;
+
+/// Items pushed after an item before it is looked at for compaction: by then the other
+/// recipients of a broadcast have written it and the read buffer it came from has moved on.
+const SETTLE: usize = 8;
+
 /// How messages are framed on this connection's wire.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum WireKind {
@@ -168,6 +176,19 @@ impl Outgoing {
         Self::frame(OpCode::Close, frame.map(CloseFrame::to_payload).unwrap_or_default())
     }
 
+    /// Gives the payload memory of its own, sized to it, if nothing else holds its memory.
+    ///
+    /// A payload decoded from a read buffer keeps the whole buffer it was cut from alive
+    /// (often twice its size) for as long as it waits. A peer that falls behind keeps many,
+    /// so its queue would hold far more memory than the bytes the queue limit counts. A
+    /// payload still shared (a broadcast to several stalled peers) is left alone: copies per
+    /// peer would cost more than the buffer, which the peers' limits then all count.
+    fn compact(&mut self) {
+        if !self.body.is_empty() && self.body.is_unique() {
+            self.body = Bytes::copy_from_slice(&self.body);
+        }
+    }
+
     /// Bytes on the wire.
     pub(crate) fn len(&self) -> usize {
         self.head.as_slice().len() + self.body.len() + usize::from(self.newline)
@@ -195,6 +216,14 @@ impl WriteQueue {
         self.items.push_back(item);
     }
 
+    /// Compacts the item pushed [`SETTLE`] pushes ago, for a queue that is behind (see
+    /// [`Outgoing::compact`]). Called after each push, it looks at every item once.
+    pub(crate) fn compact_settled(&mut self) {
+        if let Some(index) = self.items.len().checked_sub(SETTLE + 1) {
+            self.items[index].compact();
+        }
+    }
+
     /// Frees the queue's memory if it is empty (a connection that went quiet keeps none).
     pub(crate) fn release(&mut self) {
         if self.items.is_empty() {
@@ -206,8 +235,13 @@ impl WriteQueue {
         self.items.is_empty()
     }
 
+    /// Items (frames, responses) queued.
+    pub(crate) fn len(&self) -> usize {
+        self.items.len()
+    }
+
     /// Fills `slices` with what is left to write, in order; returns how many were filled.
-    pub(crate) fn slices<'a>(&'a self, slices: &mut [IoSlice<'a>; MAX_SLICES]) -> usize {
+    pub(crate) fn slices<'a, const N: usize>(&'a self, slices: &mut [IoSlice<'a>; N]) -> usize {
         let mut n = 0;
         let mut skip = self.written;
         'items: for item in &self.items {
@@ -219,7 +253,7 @@ impl WriteQueue {
                 slices[n] = IoSlice::new(&part[skip..]);
                 skip = 0;
                 n += 1;
-                if n == MAX_SLICES {
+                if n == N {
                     break 'items;
                 }
             }
@@ -294,6 +328,8 @@ pub(crate) struct Shared {
     /// (RFC 6455 §5.5.1), so sends are refused.
     closing: AtomicBool,
     pub(crate) inbox: Mutex<Inbox>,
+    /// Set when a command is posted, so the task looks at the inbox only when it has one.
+    posted: AtomicBool,
     pub(crate) waker: AtomicWaker,
     /// `windlass_send_queue_overflows_total{policy}`, registered once per connection.
     overflows: Counter,
@@ -327,6 +363,7 @@ impl Shared {
             dropped: AtomicU64::new(0),
             closing: AtomicBool::new(false),
             inbox: Mutex::new(Inbox::default()),
+            posted: AtomicBool::new(false),
             waker: AtomicWaker::new(),
             overflows: crate::metrics::overflows(queue.policy),
         }
@@ -364,6 +401,7 @@ impl Shared {
                 return Err(SendError::Closed);
             }
             inbox.commands.push(command);
+            self.posted.store(true, Ordering::Release);
         }
         self.waker.wake();
         Ok(())
@@ -393,6 +431,15 @@ impl Shared {
                 let _ = self.post(Command::Overflow);
                 Err(SendError::Closed)
             }
+        }
+    }
+
+    /// Moves posted commands into `into` (empty), if any were posted. Call after registering
+    /// the task's waker: a command posted after this check wakes the task again.
+    pub(crate) fn take_commands(&self, into: &mut Vec<Command>) {
+        if self.posted.load(Ordering::Acquire) && self.posted.swap(false, Ordering::Acquire) {
+            let mut inbox = self.inbox.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            std::mem::swap(&mut inbox.commands, into);
         }
     }
 
@@ -485,5 +532,50 @@ mod tests {
         assert_eq!(q.advance(1 + 2 + 3 + 2), 2);
         assert_eq!(q.advance(3), 1);
         assert!(q.is_empty());
+    }
+
+    #[test]
+    fn settled_payloads_cut_from_bigger_buffers_are_compacted_unless_shared() {
+        let mut q = WriteQueue::default();
+        // Three messages cut from one 64 KiB buffer; the second is also held elsewhere (a
+        // broadcast to another stalled peer).
+        let mut buffer = Bytes::from(vec![7u8; 64 * 1024]);
+        let first = buffer.split_to(100);
+        let second = buffer.split_to(100);
+        let third = buffer.split_to(100);
+        drop(buffer);
+        let held_elsewhere = second.clone();
+        let addresses = [first.as_ptr(), second.as_ptr(), third.as_ptr()];
+        for body in [first, second, third] {
+            q.push(Outgoing::frame(OpCode::Binary, body));
+            q.compact_settled();
+        }
+        let body = |q: &WriteQueue, i: usize| q.items[i].body.clone();
+        // Not yet settled: nothing is touched.
+        assert!((0..3).all(|i| body(&q, i).as_ptr() == addresses[i]));
+        for _ in 0..SETTLE {
+            q.push(Outgoing::frame(OpCode::Ping, Bytes::new()));
+            q.compact_settled();
+        }
+        // All three shared one buffer when they were looked at, so none was unique yet.
+        assert!((0..3).all(|i| body(&q, i).as_ptr() == addresses[i]));
+
+        // Once the others are gone, a settled payload that alone holds its buffer is copied.
+        let mut q = WriteQueue::default();
+        let big = Bytes::from(vec![1u8; 32 * 1024]);
+        let alone = big.slice(..16 * 1024);
+        drop(big);
+        let address = alone.as_ptr();
+        q.push(Outgoing::frame(OpCode::Binary, alone));
+        q.push(Outgoing::frame(OpCode::Binary, held_elsewhere.clone()));
+        for _ in 0..SETTLE {
+            q.push(Outgoing::frame(OpCode::Ping, Bytes::new()));
+            q.compact_settled();
+        }
+        assert_ne!(body(&q, 0).as_ptr(), address, "a payload alone in its buffer is compacted");
+        assert_eq!(&body(&q, 0)[..], &[1u8; 16 * 1024][..]);
+        assert_eq!(q.pending_bytes(), 4 + 16 * 1024 + 2 + 100 + SETTLE * 2);
+        q.compact_settled();
+        assert_eq!(body(&q, 1).as_ptr(), held_elsewhere.as_ptr(), "a shared payload is left alone");
     }
 }

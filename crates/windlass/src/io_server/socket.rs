@@ -10,6 +10,11 @@ use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 
+use crate::connection::read_buffer;
+
+/// Bytes discarded per read while lingering.
+const LINGER_CHUNK: usize = 4096;
+
 /// An accepted connection's byte stream: plain TCP, or TLS over TCP when the server was given
 /// a [`TlsConfig`](crate::TlsConfig). Every layer above works unchanged over either.
 #[derive(Debug)]
@@ -53,13 +58,20 @@ impl Socket {
             Inner::Tcp(stream) => stream,
             Inner::Tls(stream) => stream.get_mut().0,
         };
+        // The thread's spare read buffer, not an array: an array would sit in every
+        // connection's future for its whole life, though lingering happens once, at the end.
+        let mut sink = read_buffer::borrow(LINGER_CHUNK);
         let drain = async {
-            // On the heap: an array here would sit in every connection's future for its
-            // whole life, though lingering happens once, at the end.
-            let mut sink = vec![0u8; 2048];
-            while let Ok(1..) = stream.read(&mut sink).await {}
+            loop {
+                sink.clear();
+                if !matches!(stream.read_buf(&mut sink).await, Ok(1..)) {
+                    break;
+                }
+            }
         };
         let _ = tokio::time::timeout(timeout, drain).await;
+        sink.clear();
+        read_buffer::give_back(&mut sink);
     }
 }
 
