@@ -50,9 +50,10 @@ pub(crate) const DEFAULT_SEND_QUEUE: usize = 4 << 20;
 /// far behind is slow, not merely between two writes.
 pub(crate) const COMPACT_AFTER: usize = 64 * 1024;
 
-/// Items pushed after an item before it is looked at for compaction: by then the other
-/// recipients of a broadcast have written it and the read buffer it came from has moved on.
-const SETTLE: usize = 8;
+/// Items pushed after an item before it is looked at for compaction: once at the next push
+/// (usually the read buffer it came from has moved on and the other recipients of a broadcast
+/// have written it), and again a few pushes later for what was still shared then.
+const SETTLE: [usize; 2] = [1, 8];
 
 /// How messages are framed on this connection's wire.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,6 +74,8 @@ pub(crate) struct Outgoing {
     /// A message still to be compressed by its connection's own compressor (context
     /// takeover), which must see messages in the order they are written.
     pending: Option<OpCode>,
+    /// The payload has memory of its own (see [`compact`](Self::compact)).
+    compacted: bool,
     /// A message (counted in `windlass_messages_sent_total` once written), not a control frame
     /// or an HTTP response.
     message: bool,
@@ -126,7 +129,7 @@ static NEWLINE: &[u8] = b"\n";
 impl Outgoing {
     /// Raw bytes (an HTTP response).
     pub(crate) fn raw(body: Bytes) -> Self {
-        Self { head: FrameHead::EMPTY, body, newline: false, pending: None, message: false }
+        Self { head: FrameHead::EMPTY, body, newline: false, pending: None, compacted: false, message: false }
     }
 
     /// A message encoded for `wire`. The payload is not copied.
@@ -144,7 +147,7 @@ impl Outgoing {
                     Message::Binary(bytes) => bytes.clone(),
                 };
                 let newline = body.last() != Some(&b'\n');
-                Self { head: FrameHead::EMPTY, body, newline, pending: None, message: true }
+                Self { head: FrameHead::EMPTY, body, newline, pending: None, compacted: false, message: true }
             }
         }
     }
@@ -156,6 +159,7 @@ impl Outgoing {
             body: payload,
             newline: false,
             pending: None,
+            compacted: false,
             message: false,
         }
     }
@@ -163,7 +167,7 @@ impl Outgoing {
     /// A whole message frame whose payload is compressed (RSV1 set).
     pub(crate) fn compressed(opcode: OpCode, payload: Bytes) -> Self {
         let head = FrameHead::with_rsv(true, 0b100, opcode, payload.len());
-        Self { head, body: payload, newline: false, pending: None, message: true }
+        Self { head, body: payload, newline: false, pending: None, compacted: false, message: true }
     }
 
     /// If this message still needs compressing: its opcode and uncompressed payload.
@@ -184,8 +188,9 @@ impl Outgoing {
     /// payload still shared (a broadcast to several stalled peers) is left alone: copies per
     /// peer would cost more than the buffer, which the peers' limits then all count.
     fn compact(&mut self) {
-        if !self.body.is_empty() && self.body.is_unique() {
+        if !self.compacted && !self.body.is_empty() && self.body.is_unique() {
             self.body = Bytes::copy_from_slice(&self.body);
+            self.compacted = true;
         }
     }
 
@@ -216,11 +221,13 @@ impl WriteQueue {
         self.items.push_back(item);
     }
 
-    /// Compacts the item pushed [`SETTLE`] pushes ago, for a queue that is behind (see
-    /// [`Outgoing::compact`]). Called after each push, it looks at every item once.
+    /// Compacts the items pushed [`SETTLE`] pushes ago, for a queue that is behind (see
+    /// [`Outgoing::compact`]). Called after each push, it looks at every item twice.
     pub(crate) fn compact_settled(&mut self) {
-        if let Some(index) = self.items.len().checked_sub(SETTLE + 1) {
-            self.items[index].compact();
+        for distance in SETTLE {
+            if let Some(index) = self.items.len().checked_sub(distance + 1) {
+                self.items[index].compact();
+            }
         }
     }
 
@@ -553,7 +560,7 @@ mod tests {
         let body = |q: &WriteQueue, i: usize| q.items[i].body.clone();
         // Not yet settled: nothing is touched.
         assert!((0..3).all(|i| body(&q, i).as_ptr() == addresses[i]));
-        for _ in 0..SETTLE {
+        for _ in 0..SETTLE[1] {
             q.push(Outgoing::frame(OpCode::Ping, Bytes::new()));
             q.compact_settled();
         }
@@ -568,13 +575,16 @@ mod tests {
         let address = alone.as_ptr();
         q.push(Outgoing::frame(OpCode::Binary, alone));
         q.push(Outgoing::frame(OpCode::Binary, held_elsewhere.clone()));
-        for _ in 0..SETTLE {
+        for _ in 0..SETTLE[1] {
             q.push(Outgoing::frame(OpCode::Ping, Bytes::new()));
             q.compact_settled();
         }
         assert_ne!(body(&q, 0).as_ptr(), address, "a payload alone in its buffer is compacted");
         assert_eq!(&body(&q, 0)[..], &[1u8; 16 * 1024][..]);
-        assert_eq!(q.pending_bytes(), 4 + 16 * 1024 + 2 + 100 + SETTLE * 2);
+        let compacted = body(&q, 0).as_ptr();
+        q.items[0].compact();
+        assert_eq!(body(&q, 0).as_ptr(), compacted, "a compacted payload is not copied again");
+        assert_eq!(q.pending_bytes(), 4 + 16 * 1024 + 2 + 100 + SETTLE[1] * 2);
         q.compact_settled();
         assert_eq!(body(&q, 1).as_ptr(), held_elsewhere.as_ptr(), "a shared payload is left alone");
     }
