@@ -10,7 +10,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use crate::close::{CloseCode, CloseFrame};
 use crate::deflate::{DeflateParams, InflateError, Inflater};
 use crate::frame::{FrameHeader, OpCode};
-use crate::mask::{apply_mask, apply_mask_ascii};
+use crate::mask::apply_mask_ascii;
 use crate::utf8::Utf8Validator;
 
 /// Limits and policy for a [`WsDecoder`].
@@ -209,14 +209,7 @@ impl WsDecoder {
                 let text = !frame.opcode.is_control() && self.message == Some(Kind::Text) && !self.compressed;
                 // Text is checked for ASCII as it is unmasked; only the rest needs validating,
                 // and ASCII is valid after a finished code point only.
-                let ascii = match frame.mask {
-                    Some(key) if text => apply_mask_ascii(fresh, key, frame.unmasked),
-                    Some(key) => {
-                        apply_mask(fresh, key, frame.unmasked);
-                        false
-                    }
-                    None => false,
-                };
+                let ascii = frame.mask.is_some_and(|key| apply_mask_ascii(fresh, key, frame.unmasked));
                 if text && (!ascii || self.utf8.is_incomplete()) {
                     self.utf8.feed(fresh).map_err(|_| ProtocolError::InvalidUtf8)?;
                 }

@@ -5,23 +5,13 @@
 /// The offset lets a payload be unmasked piecewise as it arrives. Works a word at a time; the
 /// compiler turns the loop into vector instructions where the target has them.
 pub fn apply_mask(data: &mut [u8], key: [u8; 4], offset: usize) {
-    let rotated = key_at(key, offset);
-    let word = u64::from_ne_bytes([
-        rotated[0], rotated[1], rotated[2], rotated[3], rotated[0], rotated[1], rotated[2], rotated[3],
-    ]);
-    let mut chunks = data.chunks_exact_mut(8);
-    for chunk in &mut chunks {
-        let mut bytes = [0u8; 8];
-        bytes.copy_from_slice(chunk);
-        chunk.copy_from_slice(&(u64::from_ne_bytes(bytes) ^ word).to_ne_bytes());
-    }
-    for (i, byte) in chunks.into_remainder().iter_mut().enumerate() {
-        *byte ^= rotated[i & 3];
-    }
+    // Inlined, the unused ASCII check compiles away.
+    apply_mask_ascii(data, key, offset);
 }
 
 /// [`apply_mask`], also telling whether every unmasked byte is ASCII: text is checked in the
 /// same pass as it is unmasked, and most text needs no further UTF-8 validation.
+#[inline]
 pub fn apply_mask_ascii(data: &mut [u8], key: [u8; 4], offset: usize) -> bool {
     const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
     let rotated = key_at(key, offset);

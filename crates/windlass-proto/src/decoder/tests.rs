@@ -3,6 +3,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::frame::FrameHead;
+use crate::mask::apply_mask;
 
 /// A client frame: header with MASK set, key, masked payload.
 fn client_frame(fin: bool, opcode: OpCode, payload: &[u8], key: [u8; 4]) -> Vec<u8> {
