@@ -7,10 +7,12 @@
 //! cargo run --release --example web_chat
 //! ```
 //!
-//! then open <http://localhost:8080/> in two browser tabs, pick a name in each, and chat. The
-//! socket accepts pages from its own origin only (`http(s)://HOST:PORT`, `--host` naming the
-//! host browsers use, `localhost` by default), as Ratchet's `App` does. With `--cert` and
-//! `--key` (PEM files) the same port serves `https://` and `wss://` instead.
+//! then open <http://127.0.0.1:8080/> (or <http://localhost:8080/>) in two browser tabs, pick a
+//! name in each, and chat. The socket accepts pages from its own origin only: an `Origin`
+//! whose host and port are the request's `Host`, whatever name the browser used, or
+//! `http(s)://HOST:PORT` for `--host` (`localhost` by default). A refused page is logged at
+//! `warn` with the origin and what was expected. With `--cert` and `--key` (PEM files) the
+//! same port serves `https://` and `wss://` instead.
 //!
 //! The chat itself is the `named_chat` example's component (`support/named_chat.rs`); the page
 //! is `web_chat.html`, compiled into the binary.
@@ -26,8 +28,8 @@ const USAGE: &str = "\
 usage: web_chat [--listen ADDR] [--host NAME] [--cert PEM --key PEM]
 
   --listen ADDR   address to listen on (default 127.0.0.1:8080; port 0 picks one)
-  --host NAME     the host name browsers use to reach the page (default localhost); the
-                  socket accepts pages from http(s)://NAME:PORT only
+  --host NAME     a host name browsers use to reach the page (default localhost); the
+                  socket accepts pages from their own origin and from http(s)://NAME:PORT
   --cert PEM      certificate chain (PEM) to serve https:// and wss:// (needs --key)
   --key PEM       private key (PEM) for --cert";
 

@@ -48,11 +48,11 @@ async fn routes_origins_and_pages_on_one_port() {
 
     // Plain HTTP beside the sockets, and 404 for the rest.
     let mut stream = tcp(addr).await;
-    stream.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n").await.unwrap();
+    stream.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await.unwrap();
     let page = String::from_utf8(read_to_end(&mut stream).await).unwrap();
     assert!(page.starts_with("HTTP/1.1 200 OK\r\n") && page.ends_with("\r\n\r\nhello"), "{page}");
     let mut stream = tcp(addr).await;
-    stream.write_all(b"GET /nowhere HTTP/1.1\r\nHost: localhost\r\n\r\n").await.unwrap();
+    stream.write_all(b"GET /nowhere HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await.unwrap();
     assert!(
         String::from_utf8(read_to_end(&mut stream).await).unwrap().starts_with("HTTP/1.1 404 Not Found\r\n")
     );
@@ -64,38 +64,52 @@ async fn routes_origins_and_pages_on_one_port() {
     assert_eq!(open.wait_for(|l| l.starts_with("close ")).await.len(), 3, "{:?}", open.lines());
 }
 
+/// An upgrade request as a browser on `http://{host}/` sends it.
+fn browser_upgrade(host: &str, origin: &str) -> String {
+    format!(
+        "GET /chat HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {}\r\nSec-WebSocket-Version: 13\r\nOrigin: {origin}\r\n\r\n",
+        support::KEY
+    )
+}
+
 #[tokio::test]
-async fn same_origin_default_names_the_port_actually_bound() {
+async fn same_origin_default_accepts_the_pages_own_host_and_the_apps_host() {
     let chat = Recorder::default();
     let server = TestServer::serve(
         App::new("localhost", "127.0.0.1:0").route("/chat", chat.clone(), &[]).bind().await.unwrap(),
     );
     let port = server.addr.port();
 
-    // The page's own origin, either scheme (one port may serve both, or sit behind a TLS proxy).
-    for origin in [format!("http://localhost:{port}"), format!("https://localhost:{port}")] {
+    // The page's own origin: the Origin's host and port are the request's Host, whatever
+    // name reached the server; and the app's host on the port actually bound, either scheme.
+    let accepted = [
+        (format!("127.0.0.1:{port}"), format!("http://127.0.0.1:{port}")),
+        (format!("localhost:{port}"), format!("http://localhost:{port}")),
+        (format!("127.0.0.1:{port}"), format!("http://localhost:{port}")),
+        (format!("127.0.0.1:{port}"), format!("https://localhost:{port}")),
+    ];
+    for (host, origin) in &accepted {
         let mut stream = tcp(server.addr).await;
-        let request = upgrade_request("/chat", &format!("Origin: {origin}\r\n"));
-        stream.write_all(request.as_bytes()).await.unwrap();
+        stream.write_all(browser_upgrade(host, origin).as_bytes()).await.unwrap();
         let (head, _) = read_head(&mut stream).await;
-        assert!(head.starts_with("HTTP/1.1 101 Switching Protocols\r\n"), "{origin}: {head}");
+        assert!(head.starts_with("HTTP/1.1 101 Switching Protocols\r\n"), "{host} {origin}: {head}");
     }
-    // Another port, the default port, another name for the same machine: other origins.
+    // Another port, the default port, another name, a look-alike: foreign origins.
     for origin in [
-        format!("http://localhost:{}", port.wrapping_add(1)),
-        "http://localhost".to_owned(),
-        format!("http://127.0.0.1:{port}"),
+        format!("http://127.0.0.1:{}", port.wrapping_add(1)),
+        "http://127.0.0.1".to_owned(),
+        format!("http://127.0.0.2:{port}"),
         format!("http://localhost.evil.example:{port}"),
+        "null".to_owned(),
     ] {
         let mut stream = tcp(server.addr).await;
-        let request = upgrade_request("/chat", &format!("Origin: {origin}\r\n"));
-        stream.write_all(request.as_bytes()).await.unwrap();
+        stream.write_all(browser_upgrade(&format!("127.0.0.1:{port}"), &origin).as_bytes()).await.unwrap();
         let refused = String::from_utf8(read_to_end(&mut stream).await).unwrap();
         assert!(refused.starts_with("HTTP/1.1 403 Forbidden\r\n"), "{origin}: {refused}");
     }
     assert_eq!(
         chat.wait_for(|l| l.starts_with("close ")).await.iter().filter(|l| l.starts_with("open ")).count(),
-        2
+        accepted.len()
     );
     server.stop().await;
 }

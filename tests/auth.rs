@@ -67,11 +67,11 @@ async fn missing_or_invalid_tokens_are_refused_and_a_valid_one_attaches_the_iden
         TestServer::start(HttpServer::new(Authenticate::new(WsServer::new(WhoAmI), token_auth()))).await;
     assert_eq!(
         refused(&server, "/chat").await,
-        "HTTP/1.1 401 Unauthorized\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 13\r\nWWW-Authenticate: Bearer\r\n\r\nunauthorized\n"
+        "HTTP/1.1 401 Unauthorized\r\nContent-Length: 13\r\ncontent-type: text/plain; charset=utf-8\r\nwww-authenticate: Bearer\r\nconnection: close\r\n\r\nunauthorized\n"
     );
     assert_eq!(
         refused(&server, "/chat?token=guess").await,
-        "HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 10\r\n\r\nbad token\n"
+        "HTTP/1.1 403 Forbidden\r\nContent-Length: 10\r\ncontent-type: text/plain; charset=utf-8\r\nconnection: close\r\n\r\nbad token\n"
     );
     assert_eq!(greeting(&server, "/chat?token=s3cret", "").await, "alice from 127.0.0.1");
     server.stop().await;

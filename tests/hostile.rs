@@ -251,16 +251,17 @@ async fn echo(ws: &mut Client, text: &str) {
 // ---------------------------------------------------------------------------------------------
 // Wire helpers.
 
-/// An error response as `HttpServer` and `WsServer` write it.
+/// An error response as `HttpServer` and `WsServer` write it: header names as the `http`
+/// crate keeps them (lowercase), `connection: close` last.
 fn error_response(status: &str, headers: &[(&str, &str)], body: &str) -> String {
     let mut out = format!(
-        "HTTP/1.1 {status}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n",
+        "HTTP/1.1 {status}\r\nContent-Length: {}\r\ncontent-type: text/plain; charset=utf-8\r\n",
         body.len() + 1
     );
     for (name, value) in headers {
-        let _ = write!(out, "{name}: {value}\r\n");
+        let _ = write!(out, "{}: {value}\r\n", name.to_ascii_lowercase());
     }
-    let _ = write!(out, "\r\n{body}\n");
+    let _ = write!(out, "connection: close\r\n\r\n{body}\n");
     out
 }
 

@@ -37,9 +37,19 @@ impl MessageComponent for Echo {
     }
 }
 
+/// `request` with `Connection: close` added, so that the server closes after its answer (plain
+/// requests are otherwise kept alive). Upgrade requests are left as they are.
+fn closing(request: &str) -> String {
+    if request.contains("Upgrade: websocket") {
+        request.to_owned()
+    } else {
+        request.replacen("\r\n\r\n", "\r\nConnection: close\r\n\r\n", 1)
+    }
+}
+
 async fn http(server: &TestServer, request: &str) -> String {
     let mut stream = tcp(server.addr).await;
-    stream.write_all(request.as_bytes()).await.unwrap();
+    stream.write_all(closing(request).as_bytes()).await.unwrap();
     String::from_utf8(read_to_end(&mut stream).await).unwrap()
 }
 

@@ -7,9 +7,19 @@ use windlass::{Health, HttpServer, Router, StaticResponse, WsServer};
 
 use support::{Recorder, TestServer, raw_ws, read_to_end, tcp};
 
+/// `request` with `Connection: close` added, so that the server closes after its answer (plain
+/// requests are otherwise kept alive). Upgrade requests are left as they are.
+fn closing(request: &str) -> String {
+    if request.contains("Upgrade: websocket") {
+        request.to_owned()
+    } else {
+        request.replacen("\r\n\r\n", "\r\nConnection: close\r\n\r\n", 1)
+    }
+}
+
 async fn get(server: &TestServer, request: &str) -> String {
     let mut stream = tcp(server.addr).await;
-    stream.write_all(request.as_bytes()).await.unwrap();
+    stream.write_all(closing(request).as_bytes()).await.unwrap();
     String::from_utf8(read_to_end(&mut stream).await).unwrap()
 }
 
@@ -28,19 +38,19 @@ async fn pages_files_and_health_share_the_port_with_the_socket() {
 
     assert_eq!(
         get(&server, "GET / HTTP/1.1\r\nHost: x\r\n\r\n").await,
-        "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 11\r\ncontent-type: text/html; charset=utf-8\r\ncache-control: no-cache\r\n\r\n<p>chat</p>"
+        "HTTP/1.1 200 OK\r\nContent-Length: 11\r\ncontent-type: text/html; charset=utf-8\r\ncache-control: no-cache\r\nconnection: close\r\n\r\n<p>chat</p>"
     );
     assert_eq!(
         get(&server, "GET /site.css HTTP/1.1\r\nHost: x\r\n\r\n").await,
-        "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 17\r\ncontent-type: text/css; charset=utf-8\r\ncache-control: no-cache\r\n\r\np { color: teal }"
+        "HTTP/1.1 200 OK\r\nContent-Length: 17\r\ncontent-type: text/css; charset=utf-8\r\ncache-control: no-cache\r\nconnection: close\r\n\r\np { color: teal }"
     );
     assert_eq!(
         get(&server, "HEAD /health HTTP/1.1\r\nHost: x\r\n\r\n").await,
-        "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 3\r\ncontent-type: text/plain; charset=utf-8\r\ncache-control: no-cache\r\n\r\n"
+        "HTTP/1.1 200 OK\r\nContent-Length: 3\r\ncontent-type: text/plain; charset=utf-8\r\ncache-control: no-cache\r\nconnection: close\r\n\r\n"
     );
     assert_eq!(
         get(&server, "POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n").await,
-        "HTTP/1.1 405 Method Not Allowed\r\nConnection: close\r\nContent-Length: 0\r\nallow: GET, HEAD\r\n\r\n"
+        "HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\nallow: GET, HEAD\r\nconnection: close\r\n\r\n"
     );
     // An error answer to HEAD has the error's head and no body (RFC 9110 §9.3.2).
     let missing = get(&server, "HEAD /nowhere HTTP/1.1\r\nHost: x\r\n\r\n").await;

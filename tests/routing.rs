@@ -4,10 +4,6 @@
 
 mod support;
 
-use std::future::Future;
-use std::pin::Pin;
-
-use bytes::Bytes;
 use futures_util::{SinkExt as _, StreamExt as _};
 use http::{Method, Request, Response, StatusCode};
 use support::{ACCEPT, Recorder, TestServer, WAIT, client_frame, read_frame, read_head, read_to_end, tcp};
@@ -16,8 +12,8 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use windlass::{
-    BoxError, Connection, HttpComponent, HttpConnection, HttpServer, Message, MessageComponent,
-    MissingOrigin, OriginCheck, PathParams, Router, WsServer,
+    Body, BoxError, Connection, HttpComponent, HttpServer, Message, MessageComponent, MissingOrigin,
+    OriginCheck, PathParams, Router, WsServer,
 };
 
 const EXACT_101: &str = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
@@ -51,7 +47,7 @@ impl MessageComponent for Room {
 struct Page(&'static str);
 
 impl Page {
-    fn body(&self, request: &Request<()>) -> String {
+    fn body(&self, request: &Request<Body>) -> String {
         let params = request.extensions().get::<PathParams>().cloned().unwrap_or_default();
         let bound: String = ["id", "path", "room"]
             .iter()
@@ -61,31 +57,21 @@ impl Page {
     }
 }
 
+#[windlass::async_trait]
 impl HttpComponent for Page {
-    fn on_request<'life0, 'async_trait>(
-        &'life0 self,
-        request: Request<()>,
-        conn: HttpConnection,
-    ) -> Pin<Box<dyn Future<Output = ()> + Send + 'async_trait>>
-    where
-        'life0: 'async_trait,
-        Self: 'async_trait,
-    {
-        Box::pin(async move {
-            let response = Response::builder()
-                .status(StatusCode::OK)
-                .header(http::header::CONTENT_TYPE, "text/html; charset=utf-8")
-                .body(Bytes::from(self.body(&request)))
-                .unwrap();
-            conn.respond(response).await;
-        })
+    async fn on_request(&self, request: Request<Body>) -> Response<Body> {
+        Response::builder()
+            .status(StatusCode::OK)
+            .header(http::header::CONTENT_TYPE, "text/html; charset=utf-8")
+            .body(Body::from(self.body(&request)))
+            .unwrap()
     }
 }
 
 /// The exact response `Page` sends for `body`.
 fn page(body: &str) -> String {
     format!(
-        "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: {}\r\ncontent-type: text/html; charset=utf-8\r\n\r\n{body}",
+        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\ncontent-type: text/html; charset=utf-8\r\nconnection: close\r\n\r\n{body}",
         body.len()
     )
 }
@@ -93,7 +79,7 @@ fn page(body: &str) -> String {
 /// The exact error response (`respond_error`) for `status_line`, extra header lines and body.
 fn error(status_line: &str, extra: &str, body: &str) -> String {
     format!(
-        "{status_line}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n{extra}\r\n{body}\n",
+        "{status_line}\r\nContent-Length: {}\r\ncontent-type: text/plain; charset=utf-8\r\n{extra}connection: close\r\n\r\n{body}\n",
         body.len() + 1
     )
 }
@@ -116,11 +102,21 @@ fn upgrade(path: &str, host: &str, extra: &str) -> String {
     )
 }
 
+/// `request` with `Connection: close` added, so that the server closes after its answer (plain
+/// requests are otherwise kept alive). Upgrade requests are left as they are.
+fn closing(request: &str) -> String {
+    if request.contains("Upgrade: websocket") {
+        request.to_owned()
+    } else {
+        request.replacen("\r\n\r\n", "\r\nConnection: close\r\n\r\n", 1)
+    }
+}
+
 /// Sends `request` on a fresh connection and returns everything the server sends up to EOF
 /// (`read_to_end` returning at all shows the server closed the connection).
 async fn exchange(server: &TestServer, request: &str) -> String {
     let mut stream = tcp(server.addr).await;
-    stream.write_all(request.as_bytes()).await.unwrap();
+    stream.write_all(closing(request).as_bytes()).await.unwrap();
     let (head, mut rest) = read_head(&mut stream).await;
     rest.extend_from_slice(&read_to_end(&mut stream).await);
     head + &String::from_utf8(rest).expect("utf-8 body")
@@ -245,7 +241,7 @@ async fn unknown_paths_get_an_exact_404_then_eof() {
     let server = TestServer::start(app(echo.clone())).await;
     assert_eq!(
         exchange(&server, &get("GET", "/nowhere", "localhost")).await,
-        "HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 22\r\n\r\nno route for /nowhere\n"
+        "HTTP/1.1 404 Not Found\r\nContent-Length: 22\r\ncontent-type: text/plain; charset=utf-8\r\nconnection: close\r\n\r\nno route for /nowhere\n"
     );
     // Near misses of real routes, as upgrades: an empty parameter, an extra segment, a trailing
     // slash on a literal, a prefix.
@@ -273,7 +269,7 @@ async fn method_restricted_routes_answer_405_with_allow() {
     assert_eq!(exchange(&server, &get("GET", "/health", "localhost")).await, page("<p>healthy</p>"));
     assert_eq!(
         exchange(&server, "POST /health HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n").await,
-        "HTTP/1.1 405 Method Not Allowed\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 39\r\nAllow: GET\r\n\r\nPOST is not allowed here; allowed: GET\n"
+        "HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 39\r\ncontent-type: text/plain; charset=utf-8\r\nallow: GET\r\nconnection: close\r\n\r\nPOST is not allowed here; allowed: GET\n"
     );
     // A route for another path is still a 404 whatever the method.
     assert_eq!(
@@ -294,7 +290,7 @@ async fn allow_collects_the_methods_of_every_route_for_the_path() {
         exchange(&server, &get("PATCH", "/item", "localhost")).await,
         error(
             "HTTP/1.1 405 Method Not Allowed",
-            "Allow: GET, HEAD, PUT\r\n",
+            "allow: GET, HEAD, PUT\r\n",
             "PATCH is not allowed here; allowed: GET, HEAD, PUT"
         )
     );
@@ -335,13 +331,16 @@ async fn plain_http_pages_are_served_beside_websocket_routes() {
     let response = exchange(&server, &get("GET", "/", "localhost")).await;
     assert_eq!(
         response,
-        "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 11\r\ncontent-type: text/html; charset=utf-8\r\n\r\n<p>home</p>"
+        "HTTP/1.1 200 OK\r\nContent-Length: 11\r\ncontent-type: text/html; charset=utf-8\r\nconnection: close\r\n\r\n<p>home</p>"
     );
     // The page's response did not disturb the open WebSocket on the same port.
     assert_eq!(round_trip(&mut ws, "still here").await, tungstenite::Message::text("still here"));
     // A WebSocket upgrade sent to the page route gets the page (the route decides, not the
-    // headers).
-    assert_eq!(exchange(&server, &upgrade("/", "localhost", "")).await, page("<p>home</p>"));
+    // headers; the client asks to close after it, or the connection would be kept alive).
+    assert_eq!(
+        exchange(&server, &upgrade("/", "localhost", "Connection: close\r\n")).await,
+        page("<p>home</p>")
+    );
     close(ws).await;
     server.stop().await;
 }
@@ -397,7 +396,7 @@ async fn spoofed_origins_get_an_exact_403_and_never_reach_the_component() {
     let server = TestServer::start(origin_server(log.clone())).await;
     assert_eq!(
         exchange(&server, &upgrade("/", "localhost", "Origin: http://chat.example.com\r\n")).await,
-        "HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 46\r\n\r\norigin http://chat.example.com is not allowed\n"
+        "HTTP/1.1 403 Forbidden\r\nContent-Length: 46\r\ncontent-type: text/plain; charset=utf-8\r\nconnection: close\r\n\r\norigin http://chat.example.com is not allowed\n"
     );
     for origin in [
         "https://chat.example.com:8443",
@@ -437,7 +436,7 @@ async fn missing_origin_is_allowed_by_default_and_refused_with_deny() {
     let server = TestServer::start(strict).await;
     assert_eq!(
         exchange(&server, &upgrade("/", "localhost", "")).await,
-        "HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 29\r\n\r\nan Origin header is required\n"
+        "HTTP/1.1 403 Forbidden\r\nContent-Length: 29\r\ncontent-type: text/plain; charset=utf-8\r\nconnection: close\r\n\r\nan Origin header is required\n"
     );
     assert!(log.lines().is_empty(), "{:?}", log.lines());
     // Deny only concerns requests without Origin.

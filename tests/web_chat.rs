@@ -43,7 +43,8 @@ async fn page_socket_metrics_and_health_share_one_port() {
     ws.send(Message::text("alice")).await.unwrap();
     assert_eq!(next_text(&mut ws).await, "Welcome, alice!");
 
-    // The same page loaded from another origin is refused.
+    // A page from another origin is refused (here `Host` is `localhost`, so even the page at
+    // 127.0.0.1 is another origin).
     let mut stream = tcp(chat.addr).await;
     let origin = format!("Origin: http://127.0.0.1:{port}\r\n");
     stream.write_all(upgrade_request("/chat", &origin).as_bytes()).await.unwrap();
@@ -66,7 +67,9 @@ async fn two_chromium_tabs_chat_and_see_joins_and_leaves() {
         return;
     }
     let chat = Example::start("web_chat", &[]).await;
-    let url = format!("http://localhost:{}/", chat.addr.port());
+    // 127.0.0.1, not the `localhost` the example is configured with: the page's own origin is
+    // accepted whatever name reached it (the script opens the second tab at localhost).
+    let url = format!("http://127.0.0.1:{}/", chat.addr.port());
 
     let run = Command::new("node")
         .arg(browser_dir().join("web_chat.mjs"))

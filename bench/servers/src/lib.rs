@@ -9,6 +9,10 @@
 //! - `echo`: each text or binary message goes back to its sender, same opcode and payload.
 //! - `broadcast`: each message goes to every *other* open connection, not to its sender.
 //!
+//! The plain-HTTP workload has a mode of its own, served by windlass and by the hyper server
+//! (which serves nothing else): `--mode http` answers `GET /` with [`HELLO`] as
+//! [`HELLO_CONTENT_TYPE`] and keeps the connection alive. The WebSocket comparators refuse it.
+//!
 //! Each server is the plain server its library's documentation shows, on a `current_thread`
 //! runtime (the runner pins every server to one core). Three settings are the same for all, so
 //! that they measure the libraries rather than the setup: `TCP_NODELAY` (windlass and Node's
@@ -37,27 +41,57 @@ pub enum Mode {
     Echo,
     /// Send each message to every other open connection.
     Broadcast,
+    /// No WebSocket: answer `GET /` with [`HELLO`] over keep-alive HTTP/1.1.
+    Http,
 }
+
+/// The body every server in `--mode http` answers `GET /` with: 13 bytes.
+pub const HELLO: &[u8] = b"Hello, world!";
+
+/// The content type of [`HELLO`].
+pub const HELLO_CONTENT_TYPE: &str = "text/plain";
 
 /// The command line every bench server takes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Args {
     /// `--listen ADDR`: where to listen; port 0 picks a free port.
     pub listen: SocketAddr,
-    /// `--mode echo|broadcast`, default `echo`.
+    /// `--mode`: `echo` (the default) or `broadcast`, or `http` where [`Options`] allow it.
     pub mode: Mode,
     /// `--read-buffer BYTES`, accepted only by servers whose library has such a setting
     /// (`None`: the library's default).
     pub read_buffer: Option<usize>,
 }
 
-/// Which options a server accepts beyond `--listen` and `--mode`.
+/// Which options a server accepts beyond `--listen`, and which `--mode`s.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Options {
-    /// Only `--listen` and `--mode`.
+    /// Only `--listen` and `--mode echo|broadcast`.
     Common,
     /// Also `--read-buffer BYTES`.
     WithReadBuffer,
+    /// `--mode echo|broadcast|http`: WebSocket and plain HTTP (windlass).
+    WithHttp,
+    /// `--mode http` only, the default: a plain HTTP server (hyper).
+    HttpOnly,
+}
+
+impl Options {
+    /// The modes accepted, the default first.
+    fn modes(self) -> &'static [(&'static str, Mode)] {
+        const WEBSOCKET: &[(&str, Mode)] = &[("echo", Mode::Echo), ("broadcast", Mode::Broadcast)];
+        match self {
+            Options::Common | Options::WithReadBuffer => WEBSOCKET,
+            Options::WithHttp => &[("echo", Mode::Echo), ("broadcast", Mode::Broadcast), ("http", Mode::Http)],
+            Options::HttpOnly => &[("http", Mode::Http)],
+        }
+    }
+
+    fn usage(self) -> String {
+        let modes: Vec<&str> = self.modes().iter().map(|(name, _)| *name).collect();
+        let extra = if self == Options::WithReadBuffer { " [--read-buffer BYTES]" } else { "" };
+        format!("--listen ADDR [--mode {}]{extra}", modes.join("|"))
+    }
 }
 
 /// A command line that could not be understood.
@@ -80,12 +114,8 @@ impl Args {
             Ok(args) => args,
             Err(e) => {
                 let program = std::env::args().next().unwrap_or_else(|| "server".into());
-                let extra = match options {
-                    Options::Common => "",
-                    Options::WithReadBuffer => " [--read-buffer BYTES]",
-                };
                 eprintln!("{program}: {e}");
-                eprintln!("usage: {program} --listen ADDR [--mode echo|broadcast]{extra}");
+                eprintln!("usage: {program} {}", options.usage());
                 std::process::exit(2);
             }
         }
@@ -94,7 +124,8 @@ impl Args {
     /// Parses arguments (without the program name).
     pub fn parse(args: impl IntoIterator<Item = String>, options: Options) -> Result<Self, ArgError> {
         let mut listen = None;
-        let mut mode = Mode::default();
+        let modes = options.modes();
+        let mut mode = modes[0].1;
         let mut read_buffer = None;
         let mut args = args.into_iter();
         while let Some(flag) = args.next() {
@@ -107,10 +138,10 @@ impl Args {
                     );
                 }
                 "--mode" => {
-                    mode = match value()?.as_str() {
-                        "echo" => Mode::Echo,
-                        "broadcast" => Mode::Broadcast,
-                        other => return Err(ArgError(format!("--mode: unknown mode {other}"))),
+                    let value = value()?;
+                    mode = match modes.iter().find(|(name, _)| *name == value) {
+                        Some(&(_, mode)) => mode,
+                        None => return Err(ArgError(format!("--mode: unknown mode {value}"))),
                     };
                 }
                 "--read-buffer" if options == Options::WithReadBuffer => {
@@ -311,6 +342,18 @@ mod tests {
         assert_eq!(args.mode, Mode::Broadcast);
         assert_eq!(args.read_buffer, None);
         assert_eq!(parse(&["--listen", "127.0.0.1:9"], Options::Common).unwrap().mode, Mode::Echo);
+    }
+
+    #[test]
+    fn http_mode_only_where_accepted() {
+        let args = ["--listen", "127.0.0.1:0", "--mode", "http"];
+        assert_eq!(parse(&args, Options::WithHttp).unwrap().mode, Mode::Http);
+        assert_eq!(parse(&args, Options::HttpOnly).unwrap().mode, Mode::Http);
+        assert_eq!(parse(&["--listen", "127.0.0.1:0"], Options::HttpOnly).unwrap().mode, Mode::Http);
+        assert_eq!(parse(&["--listen", "127.0.0.1:0"], Options::WithHttp).unwrap().mode, Mode::Echo);
+        assert!(parse(&args, Options::Common).is_err());
+        assert!(parse(&args, Options::WithReadBuffer).is_err());
+        assert!(parse(&["--listen", "127.0.0.1:0", "--mode", "echo"], Options::HttpOnly).is_err());
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! |---|---|---|
 //! | [`request_head`] | limits (low nibble: `max_head_bytes`, high: `max_headers`), cut point | request head |
 //! | [`handshake`] | sub-protocol policy, deflate config | request head |
+//! | [`http_body`] | cut point, limits (low nibble: `max_body_bytes`, high: chunk-line and trailer limits) | pipelined requests: heads and bodies |
 //! | [`frame_decoder`] | flags (mask, deflate, structured), limits, cut point | wire bytes, or a message script when structured |
 //! | [`inflate`] | window bits and context takeover, level and limit, cut point | compressed bytes, also used as plain text |
 //! | [`deflate_negotiate`] | two bytes of deflate config | `Sec-WebSocket-Extensions` values, one per line |
@@ -20,11 +21,13 @@
 //! The harnesses never use `unsafe`, allocate at most a few MiB, and are deterministic apart from
 //! the per-thread pools of (reset) inflaters and deflaters the crate itself keeps.
 
+mod body;
 mod deflate;
 mod differential;
 mod frames;
 mod head;
 
+pub use body::http_body;
 pub use deflate::{deflate_negotiate, inflate};
 pub use differential::{frame_differential, message_differential};
 pub use frames::frame_decoder;
@@ -105,6 +108,7 @@ mod tests {
         for input in [&b""[..], b"\0", b"\xff\xff\xff\xff", b"GET / HTTP/1.1\r\n\r\n"] {
             request_head(input);
             handshake(input);
+            http_body(input);
             frame_decoder(input);
             inflate(input);
             deflate_negotiate(input);

@@ -4,6 +4,8 @@ use std::fmt::Write as _;
 
 use http::{HeaderMap, Method, Request, StatusCode, header};
 
+use crate::body::{write_content_length, write_fields, write_status_line};
+
 /// Why an upgrade request was refused; [`HandshakeError::status`] and
 /// [`HandshakeError::headers`] are the response to send.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -76,7 +78,7 @@ pub struct Accepted {
 /// The chosen sub-protocol is the first one the client offers that `supported` contains. With
 /// `strict`, a client that offers sub-protocols none of which is supported is refused (400);
 /// otherwise the connection proceeds without one, as browsers then decide for themselves.
-pub fn accept(req: &Request<()>, supported: &[&str], strict: bool) -> Result<Accepted, HandshakeError> {
+pub fn accept<B>(req: &Request<B>, supported: &[&str], strict: bool) -> Result<Accepted, HandshakeError> {
     let headers = req.headers();
     let wants_upgrade = headers.contains_key(header::UPGRADE)
         || headers.contains_key(header::SEC_WEBSOCKET_KEY)
@@ -132,19 +134,20 @@ pub fn switching_protocols(accepted: &Accepted) -> Vec<u8> {
 /// A complete error response that closes the connection: status line, `Connection: close`, a
 /// plain-text body saying what was wrong, and any `extra` headers.
 pub fn error_response(status: StatusCode, extra: &[(&str, &str)], body: &str) -> Vec<u8> {
-    let mut out = String::with_capacity(160 + body.len());
-    let _ = write!(
-        out,
-        "HTTP/1.1 {} {}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n",
-        status.as_u16(),
-        status.canonical_reason().unwrap_or(""),
-        body.len() + 1
-    );
+    let mut out = Vec::with_capacity(160 + body.len());
+    write_status_line(status, &mut out);
+    out.extend_from_slice(b"Connection: close\r\nContent-Type: text/plain; charset=utf-8\r\n");
+    write_content_length(body.len() as u64 + 1, &mut out);
     for (name, value) in extra {
-        let _ = write!(out, "{name}: {value}\r\n");
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
     }
-    let _ = write!(out, "\r\n{body}\n");
-    out.into_bytes()
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(body.as_bytes());
+    out.push(b'\n');
+    out
 }
 
 /// A complete response that closes the connection: status line, `headers` (any
@@ -156,23 +159,12 @@ pub fn response(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Vec<u8>
         Some(length) if body.is_empty() && length.bytes().all(|b| b.is_ascii_digit()) => length.to_owned(),
         _ => body.len().to_string(),
     };
-    let mut head = String::with_capacity(128);
-    let _ = write!(
-        head,
-        "HTTP/1.1 {} {}\r\nConnection: close\r\nContent-Length: {length}\r\n",
-        status.as_u16(),
-        status.canonical_reason().unwrap_or(""),
-    );
-    let mut out = head.into_bytes();
-    for (name, value) in headers {
-        if [header::CONTENT_LENGTH, header::CONNECTION, header::TRANSFER_ENCODING].contains(name) {
-            continue;
-        }
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
+    let mut out = Vec::with_capacity(128 + body.len());
+    write_status_line(status, &mut out);
+    out.extend_from_slice(b"Connection: close\r\nContent-Length: ");
+    out.extend_from_slice(length.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    write_fields(headers, &[header::CONTENT_LENGTH, header::CONNECTION, header::TRANSFER_ENCODING], &mut out);
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(body);
     out

@@ -43,6 +43,20 @@ pub enum HeadError {
     /// The head did not arrive in time (reported by the I/O layer, which owns the clock).
     #[error("request head not received in time")]
     Timeout,
+    /// Both `Content-Length` and `Transfer-Encoding`: the classic request-smuggling shape,
+    /// refused rather than resolved (see [`request_framing`](crate::body::request_framing)).
+    #[error("request has both Content-Length and Transfer-Encoding")]
+    ContentLengthWithTransferEncoding,
+    /// `Content-Length` repeated, a list, not `1*DIGIT`, or past `u64`.
+    #[error("invalid Content-Length: {0}")]
+    ContentLength(&'static str),
+    /// A `Transfer-Encoding` list with an empty or malformed element, or `chunked` repeated or
+    /// not last.
+    #[error("invalid Transfer-Encoding: {0}")]
+    TransferEncoding(&'static str),
+    /// A transfer coding other than `chunked` (we implement none).
+    #[error("unsupported transfer coding: only chunked is implemented")]
+    UnsupportedTransferCoding,
 }
 
 impl HeadError {
@@ -53,7 +67,11 @@ impl HeadError {
                 StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
             }
             Self::Version => StatusCode::HTTP_VERSION_NOT_SUPPORTED,
-            Self::Malformed(_) => StatusCode::BAD_REQUEST,
+            Self::Malformed(_)
+            | Self::ContentLengthWithTransferEncoding
+            | Self::ContentLength(_)
+            | Self::TransferEncoding(_) => StatusCode::BAD_REQUEST,
+            Self::UnsupportedTransferCoding => StatusCode::NOT_IMPLEMENTED,
             Self::Timeout => StatusCode::REQUEST_TIMEOUT,
         }
     }

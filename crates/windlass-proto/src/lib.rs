@@ -2,6 +2,9 @@
 //! sockets, tasks or clocks.
 //!
 //! - [`head`] parses one HTTP/1.1 request head under size and header-count limits.
+//! - [`body`] decides how a request body is delimited, refusing request-smuggling shapes, and
+//!   decodes it ([`BodyDecoder`]): `Content-Length` and chunked, under size limits; it also writes
+//!   response heads and chunk framing.
 //! - [`handshake`] validates a WebSocket upgrade request (RFC 6455 §4.2) and writes the responses.
 //! - [`frame`] encodes and decodes frame headers; [`mask`] applies the client mask.
 //! - [`decoder`] turns bytes into whole messages and control frames ([`WsDecoder`]): fragmentation,
@@ -28,6 +31,7 @@
 //! # Ok::<(), windlass_proto::ProtocolError>(())
 //! ```
 
+pub mod body;
 pub mod close;
 pub mod decoder;
 pub mod deflate;
@@ -41,6 +45,7 @@ pub mod line;
 pub mod mask;
 pub mod utf8;
 
+pub use body::{BodyDecoder, BodyError, BodyFraming, BodyLimits, Decoded};
 pub use close::{CloseCode, CloseFrame};
 pub use decoder::{DecoderConfig, Event, ProtocolError, WsDecoder};
 pub use frame::{FrameHead, FrameHeader, OpCode};

@@ -17,6 +17,10 @@ use std::path::PathBuf;
 use windlass_proto::deflate::{DeflateConfig, DeflateParams, Deflater, negotiate};
 use windlass_proto::fuzzing;
 
+// Recipes for the `http_body` target.
+#[path = "fuzz_seeds/http_body.rs"]
+mod http_body;
+
 /// Each target must find at least this many seeds, so a moved directory cannot pass silently.
 const MIN_SEEDS: usize = 5;
 
@@ -55,6 +59,11 @@ fn request_head_seeds() {
 #[test]
 fn handshake_seeds() {
     replay("handshake", fuzzing::handshake);
+}
+
+#[test]
+fn http_body_seeds() {
+    replay("http_body", fuzzing::http_body);
 }
 
 #[test]
@@ -233,6 +242,7 @@ fn recipes() -> Recipes {
     let mut r = Recipes::new();
     request_head_recipes(&mut r);
     handshake_recipes(&mut r);
+    http_body::recipes(&mut r);
     frame_decoder_recipes(&mut r);
     inflate_recipes(&mut r);
     deflate_negotiate_recipes(&mut r);

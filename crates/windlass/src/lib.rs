@@ -66,6 +66,7 @@ mod plain;
 mod pool;
 mod proxy;
 mod router;
+mod service;
 mod ws_server;
 
 pub use self::metrics::{Metrics, MetricsError};
@@ -75,7 +76,7 @@ pub use blacklist::{BlackListHandle, InvalidIpNet, IpBlackList, IpNet};
 pub use component::{CloseInfo, MessageComponent};
 pub use connection::{Connection, ConnectionHandle, ConnectionId, SlowConsumer};
 pub use error::{BoxError, Error, SendError};
-pub use http_server::{HttpComponent, HttpConnection, HttpServer};
+pub use http_server::{Body, BodyError, ConnectionInfo, HttpComponent, HttpConfig, HttpServer};
 pub use io_server::{DEFAULT_MAX_CONNECTIONS, IoComponent, IoConnection, IoServer, Socket};
 pub use io_server::{TlsConfig, TlsError};
 pub use line_server::LineServer;
@@ -85,6 +86,7 @@ pub use plain::{Health, StaticResponse};
 pub use pool::ConnectionPool;
 pub use proxy::TrustedProxies;
 pub use router::{PathParams, Router};
+pub use service::{ComponentService, ServiceComponent};
 pub use ws_server::{WsConfig, WsServer};
 
 /// The protocol core, for those who need its types (close codes, limits, decoders).
@@ -98,6 +100,9 @@ pub use metrics_exporter_prometheus as prometheus;
 
 /// The `http` crate, whose `Request` type [`Connection::request`] returns.
 pub use http;
+
+/// The attribute that [`HttpComponent`] and [`IoComponent`] implementations carry.
+pub use async_trait::async_trait;
 
 /// Compiles the README's example as a doctest, so the front page never goes stale.
 #[cfg(doctest)]

@@ -92,7 +92,7 @@ async fn serve<C: MessageComponent>(component: &C, settings: &LineSettings, conn
     let timing = Timing { close_timeout: settings.close_timeout, keep_alive: None, keep_request: false };
     let wire = Wire::Lines(LineDecoder::new(settings.max_line_length));
     let metrics = Arc::clone(&server.metrics);
-    Driver::new(component, socket, connection, wire, BytesMut::new(), timing, permit, metrics)
+    Driver::new(component, socket, connection, wire, BytesMut::new(), timing, Some(permit), metrics)
         .run(server.registry)
         .await;
 }

@@ -111,6 +111,7 @@ fn server_upgrade(
         let _ = match mode {
             Mode::Echo => echo(fut).await,
             Mode::Broadcast => broadcast(fut, peers).await,
+            Mode::Http => unreachable!("Options::Common refuses --mode http"),
         };
     });
     Ok(response)

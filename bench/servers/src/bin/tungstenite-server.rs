@@ -70,6 +70,7 @@ async fn handle(
     match mode {
         Mode::Echo => echo(ws).await,
         Mode::Broadcast => broadcast(ws, &peers).await,
+        Mode::Http => unreachable!("Options::WithReadBuffer refuses --mode http"),
     }
 }
 

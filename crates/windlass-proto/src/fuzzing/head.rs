@@ -82,6 +82,12 @@ fn parse_checked(input: &[u8], limits: &HeadLimits) -> Parsed {
                 HeadError::TooManyHeaders { max } => assert_eq!(*max, limits.max_headers),
                 HeadError::Version | HeadError::Malformed(_) => {}
                 HeadError::Timeout => panic!("the parser has no clock, yet reported a timeout"),
+                HeadError::ContentLengthWithTransferEncoding
+                | HeadError::ContentLength(_)
+                | HeadError::TransferEncoding(_)
+                | HeadError::UnsupportedTransferCoding => {
+                    panic!("the head parser does not decide body framing, yet reported {e:?}")
+                }
             }
             assert!(matches!(e.status().as_u16(), 400 | 431 | 505), "{e:?} answers {}", e.status());
         }

@@ -31,7 +31,7 @@ pub type AppServer = IoServer<HttpServer<Router>>;
 ///
 /// # async fn run() -> std::io::Result<()> {
 /// App::new("localhost", "127.0.0.1:8080")
-///     .route("/echo", Echo, &[])               // same origin only, like Ratchet
+///     .route("/echo", Echo, &[])               // same origin only
 ///     .route("/public", Echo, &["*"])          // any origin
 ///     .route_http("/", StaticResponse::new("text/html", "<p>hi</p>"))
 ///     .run()
@@ -72,8 +72,10 @@ impl App {
     }
 
     /// Serves `component` over WebSocket at `path`. `allowed_origins` lists the browser origins
-    /// allowed to connect (`scheme://host[:port]`, `*.` wildcards); empty means the app's own
-    /// host on the listening port (Ratchet's default); `["*"]` allows every origin.
+    /// allowed to connect (`scheme://host[:port]`, `*.` wildcards); empty means the page's own
+    /// origin: an `Origin` whose host and port equal the request's `Host` (so the page works
+    /// at `http://127.0.0.1:PORT/` and `http://localhost:PORT/` alike), or the app's host on
+    /// the listening port; `["*"]` allows every origin.
     ///
     /// # Panics
     ///
@@ -86,8 +88,13 @@ impl App {
         let path = path.to_owned();
         let allowed: Vec<String> = allowed_origins.iter().map(|&o| o.to_owned()).collect();
         self.routes.push(Box::new(move |router, same_origin| {
-            let origins = if allowed.is_empty() { same_origin } else { &allowed };
-            router.route(&path, OriginCheck::new(ws, origins.iter().map(String::as_str)))
+            let check = if allowed.is_empty() {
+                // The page's own origin, whatever name reached it, and the app's host.
+                OriginCheck::same_origin(ws).allow(same_origin.iter().map(String::as_str))
+            } else {
+                OriginCheck::new(ws, allowed.iter().map(String::as_str))
+            };
+            router.route(&path, check)
         }));
         self
     }

@@ -4,9 +4,10 @@
 use std::future::Future;
 
 use async_trait::async_trait;
-use http::{Request, StatusCode};
+use http::{Request, Response, StatusCode};
 
-use crate::http_server::{HttpComponent, HttpConnection};
+use crate::http_server::response::refusal;
+use crate::http_server::{Body, HttpComponent};
 
 /// A refused request: the status (usually 401 or 403), an optional body and extra headers
 /// (such as `WWW-Authenticate`).
@@ -65,7 +66,7 @@ pub trait Authenticator: Send + Sync + 'static {
     /// Checks the upgrade request: cookies, headers, a token in the query string.
     fn authenticate(
         &self,
-        request: &Request<()>,
+        request: &Request<Body>,
     ) -> impl Future<Output = Result<Self::Identity, Rejection>> + Send;
 }
 
@@ -76,7 +77,7 @@ pub struct AuthFn<F>(F);
 /// Wraps a closure as an [`Authenticator`].
 pub fn auth_fn<F, T>(check: F) -> AuthFn<F>
 where
-    F: Fn(&Request<()>) -> Result<T, Rejection> + Send + Sync + 'static,
+    F: Fn(&Request<Body>) -> Result<T, Rejection> + Send + Sync + 'static,
     T: Clone + Send + Sync + 'static,
 {
     AuthFn(check)
@@ -84,12 +85,12 @@ where
 
 impl<F, T> Authenticator for AuthFn<F>
 where
-    F: Fn(&Request<()>) -> Result<T, Rejection> + Send + Sync + 'static,
+    F: Fn(&Request<Body>) -> Result<T, Rejection> + Send + Sync + 'static,
     T: Clone + Send + Sync + 'static,
 {
     type Identity = T;
 
-    fn authenticate(&self, request: &Request<()>) -> impl Future<Output = Result<T, Rejection>> + Send {
+    fn authenticate(&self, request: &Request<Body>) -> impl Future<Output = Result<T, Rejection>> + Send {
         std::future::ready((self.0)(request))
     }
 }
@@ -140,17 +141,17 @@ impl<H, A> Authenticate<H, A> {
 
 #[async_trait]
 impl<H: HttpComponent, A: Authenticator> HttpComponent for Authenticate<H, A> {
-    async fn on_request(&self, mut request: Request<()>, conn: HttpConnection) {
+    async fn on_request(&self, mut request: Request<Body>) -> Response<Body> {
         match self.authenticator.authenticate(&request).await {
             Ok(identity) => {
                 request.extensions_mut().insert(identity);
-                self.inner.on_request(request, conn).await;
+                self.inner.on_request(request).await
             }
             Err(rejection) => {
                 tracing::debug!(status = rejection.status.as_u16(), "authentication refused");
                 let headers: Vec<(&str, &str)> =
                     rejection.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
-                conn.respond_error(rejection.status, &headers, &rejection.body).await;
+                refusal(rejection.status, &headers, &rejection.body)
             }
         }
     }

@@ -101,7 +101,7 @@ pub(crate) struct Driver<P> {
     /// Keep the upgrade request after `on_open` ([`crate::WsServer::keep_request`]).
     keep_request: bool,
     /// The connection's place under `max_connections`, given back when the driver ends.
-    _permit: OwnedSemaphorePermit,
+    _permit: Option<OwnedSemaphorePermit>,
     /// Swapped with the shared inbox so draining it allocates nothing.
     inbox: Vec<Command>,
     commands: VecDeque<Command>,
@@ -137,7 +137,7 @@ where
         wire: Wire,
         mut read_buf: BytesMut,
         timing: Timing,
-        permit: OwnedSemaphorePermit,
+        permit: Option<OwnedSemaphorePermit>,
         metrics: Arc<ConnectionMetrics>,
     ) -> Self {
         // Bytes the HTTP layer read past the request head are the first frames; if there are

@@ -1,140 +1,173 @@
-//! `HttpServer`: reads one HTTP/1.1 request head and hands it on (Ratchet's `HttpServer`).
+//! `HttpServer`: HTTP/1.1 on each connection (Ratchet's `HttpServer`), answering requests
+//! through an [`HttpComponent`] until the connection closes or a component upgrades it.
 
-use std::net::SocketAddr;
+mod body;
+mod conn;
+pub(crate) mod response;
+mod upgrade;
+
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bytes::BytesMut;
-use http::{Request, StatusCode};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::sync::OwnedSemaphorePermit;
-use windlass_proto::handshake::error_response;
-use windlass_proto::head::parse_request_head;
-use windlass_proto::{HeadError, HeadLimits};
+use http::{Request, Response};
+use windlass_proto::{BodyLimits, HeadLimits};
 
-use crate::connection::ConnectionId;
-use crate::io_server::{IoComponent, IoConnection, ServerContext, Socket};
+pub use body::{Body, BodyError};
+pub use upgrade::ConnectionInfo;
+pub(crate) use upgrade::{OnUpgrade, Upgraded};
 
-/// What an [`HttpServer`] hands a parsed request to (Ratchet's `HttpServerInterface`).
+use crate::io_server::{IoComponent, IoConnection};
+
+/// What an [`HttpServer`] hands each request to (Ratchet's `HttpServerInterface`): a request
+/// comes in, a response goes out.
 ///
-/// [`WsServer`](crate::WsServer) implements it.
+/// The request's extensions hold its [`ConnectionInfo`] (id, peer address); its body is read
+/// as the component asks for it. A component may hold its answer back (await data before
+/// answering, as a long-polling endpoint does); if the client goes away meanwhile, the
+/// future is dropped. [`WsServer`](crate::WsServer) implements this trait by answering 101 and
+/// taking the connection over; [`Router`](crate::Router) and the decorators implement it by
+/// passing requests on; [`ServiceComponent`](crate::ServiceComponent) serves any tower
+/// `Service`.
+///
+/// ```
+/// use windlass::{Body, HttpComponent};
+/// use windlass::http::{Request, Response};
+///
+/// struct Upper;
+///
+/// #[windlass::async_trait]
+/// impl HttpComponent for Upper {
+///     async fn on_request(&self, request: Request<Body>) -> Response<Body> {
+///         match request.into_body().bytes().await {
+///             Ok(bytes) => Response::new(Body::from(bytes.to_ascii_uppercase())),
+///             Err(e) => e.into_response(),
+///         }
+///     }
+/// }
+/// ```
 #[async_trait]
 pub trait HttpComponent: Send + Sync + 'static {
-    /// Answers one request. `conn` holds the socket and any bytes the client sent after the
-    /// head (for a WebSocket, its first frames).
-    async fn on_request(&self, request: Request<()>, conn: HttpConnection);
+    /// Answers one request.
+    async fn on_request(&self, request: Request<Body>) -> Response<Body>;
 }
 
-/// A connection whose request head has been read.
-#[derive(Debug)]
-pub struct HttpConnection {
-    pub(crate) socket: Socket,
-    /// Bytes read past the end of the head; they belong to the next layer.
-    pub(crate) buffered: BytesMut,
-    pub(crate) id: ConnectionId,
-    pub(crate) remote_addr: SocketAddr,
-    pub(crate) server: ServerContext,
-    /// The request was `HEAD`: answers carry the headers a `GET` would get and no body
-    /// (RFC 9110 §9.3.2).
-    pub(crate) head_only: bool,
-    pub(crate) permit: OwnedSemaphorePermit,
+#[async_trait]
+impl<H: HttpComponent + ?Sized> HttpComponent for std::sync::Arc<H> {
+    async fn on_request(&self, request: Request<Body>) -> Response<Body> {
+        (**self).on_request(request).await
+    }
 }
 
-impl HttpConnection {
-    /// The connection's id.
-    pub fn id(&self) -> ConnectionId {
-        self.id
-    }
+/// HTTP/1.1 settings of an [`HttpServer`]. Every field has a default chosen for a public
+/// server; `HttpServer` has a builder method for each.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct HttpConfig {
+    /// Request head limits: 8 KiB and 64 fields by default; past them 431.
+    pub head: HeadLimits,
+    /// Request body limits: 1 MiB by default; past it 413 (before reading, when
+    /// `Content-Length` says so).
+    pub body: BodyLimits,
+    /// How long a client has to send a whole request head once it has started one (from
+    /// accept for the first request). Default 10 s; then 408.
+    pub head_timeout: Duration,
+    /// How long a handler waiting for body bytes waits before the body fails with 408.
+    /// Default 10 s.
+    pub body_timeout: Duration,
+    /// How long a keep-alive connection may sit idle between requests before it is closed.
+    /// Default 60 s.
+    pub keep_alive_timeout: Duration,
+    /// Requests served on one connection before it is closed (`Connection: close` on the
+    /// last answer), so long-lived clients spread over restarted or added servers. Default
+    /// 1,000.
+    pub max_requests_per_connection: u64,
+}
 
-    /// The peer's address.
-    pub fn remote_addr(&self) -> SocketAddr {
-        self.remote_addr
-    }
-
-    /// Bytes received after the request head.
-    pub fn buffered(&self) -> &[u8] {
-        &self.buffered
-    }
-
-    /// Answers with `response` (sent with `Content-Length` and `Connection: close`), then
-    /// closes the connection. For plain HTTP routes beside a WebSocket: a page, a health check.
-    ///
-    /// To a `HEAD` request only the head goes out, with the `Content-Length` of `body`.
-    pub async fn respond(self, response: http::Response<bytes::Bytes>) {
-        let (parts, body) = response.into_parts();
-        let mut bytes = windlass_proto::handshake::response(parts.status, &parts.headers, &body);
-        if self.head_only {
-            bytes.truncate(bytes.len() - body.len());
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            head: HeadLimits::default(),
+            body: BodyLimits::default(),
+            head_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
+            keep_alive_timeout: Duration::from_secs(60),
+            max_requests_per_connection: 1_000,
         }
-        respond_and_close(self.socket, parts.status, &bytes).await;
-    }
-
-    /// Answers with an error status, a plain-text `body` and `headers`, then closes the
-    /// connection.
-    ///
-    /// To a `HEAD` request only the head goes out.
-    pub async fn respond_error(self, status: StatusCode, headers: &[(&str, &str)], body: &str) {
-        let mut bytes = error_response(status, headers, body);
-        if self.head_only {
-            // The body is `body` and a newline.
-            bytes.truncate(bytes.len() - body.len() - 1);
-        }
-        respond_and_close(self.socket, status, &bytes).await;
     }
 }
 
-/// Writes a final response, sends FIN, and reads (and discards) until the client closes, so
-/// the response is not destroyed by a reset while the client is still sending. Bounded in
-/// time and bytes.
+/// Serves HTTP/1.1 on each connection and passes each request to `H` (Ratchet's
+/// `HttpServer`).
 ///
-/// Every answer short of an upgrade goes through here, so this is where they are counted
-/// (`windlass_handshakes_total{status}`; the 101 is counted by `WsServer`).
-pub(crate) async fn respond_and_close(mut socket: Socket, status: StatusCode, response: &[u8]) {
-    crate::metrics::handshake(status);
-    let written = async {
-        socket.write_all(response).await?;
-        socket.shutdown().await
-    };
-    if let Ok(Ok(())) = tokio::time::timeout(Duration::from_secs(2), written).await {
-        socket.linger(Duration::from_secs(2)).await;
-    }
-}
-
-/// Parses the request head of each connection and passes it to `H` (Ratchet's `HttpServer`).
-///
-/// Bad input gets a status and the connection is closed: a malformed head 400, a head over
-/// `max_head_bytes` or with more than `max_headers` fields 431, a version other than HTTP/1.1
-/// 505, and a head that does not arrive within the handshake timeout 408. At
-/// `max_connections` the refusal is a 503.
+/// Connections are kept alive between requests; pipelined requests are answered in order.
+/// Request bodies come with `Content-Length` or chunked, under a size limit; `Expect:
+/// 100-continue` is answered when the handler first reads the body. Bad input gets a status
+/// and the connection is closed: a malformed head or a smuggling shape (`Content-Length` with
+/// `Transfer-Encoding`, repeated or malformed lengths, bad chunk sizes) 400, a head over
+/// `max_head_bytes` or with more than `max_headers` fields 431, a body over the limit 413, a
+/// version other than HTTP/1.1 505, a head or body that does not arrive in time 408, a
+/// transfer coding other than chunked 501. At `max_connections` the refusal is a 503.
 #[derive(Debug, Clone)]
 pub struct HttpServer<H> {
     inner: H,
-    limits: HeadLimits,
-    handshake_timeout: Duration,
+    config: HttpConfig,
 }
 
 impl<H> HttpServer<H> {
-    /// Wraps `inner` with the default limits: 8 KiB heads, 64 header fields, 10 s to send the
-    /// head.
+    /// Wraps `inner` with the default [`HttpConfig`].
     pub fn new(inner: H) -> Self {
-        Self { inner, limits: HeadLimits::default(), handshake_timeout: Duration::from_secs(10) }
+        Self { inner, config: HttpConfig::default() }
+    }
+
+    /// Wraps `inner` with `config`.
+    pub fn with_config(inner: H, config: HttpConfig) -> Self {
+        Self { inner, config }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &HttpConfig {
+        &self.config
     }
 
     /// Largest request head in bytes (default 8 KiB).
     pub fn max_head_bytes(mut self, bytes: usize) -> Self {
-        self.limits.max_head_bytes = bytes;
+        self.config.head.max_head_bytes = bytes;
         self
     }
 
     /// Most header fields (default 64).
     pub fn max_headers(mut self, count: usize) -> Self {
-        self.limits.max_headers = count;
+        self.config.head.max_headers = count;
         self
     }
 
-    /// How long a client has to send its whole request head (default 10 s).
+    /// Largest request body in bytes (default 1 MiB).
+    pub fn max_body_bytes(mut self, bytes: u64) -> Self {
+        self.config.body.max_body_bytes = bytes;
+        self
+    }
+
+    /// How long a client has to send a whole request head (default 10 s).
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
-        self.handshake_timeout = timeout;
+        self.config.head_timeout = timeout;
+        self
+    }
+
+    /// How long a handler waits for more of a request body (default 10 s).
+    pub fn body_timeout(mut self, timeout: Duration) -> Self {
+        self.config.body_timeout = timeout;
+        self
+    }
+
+    /// How long an idle keep-alive connection is kept (default 60 s).
+    pub fn keep_alive_timeout(mut self, timeout: Duration) -> Self {
+        self.config.keep_alive_timeout = timeout;
+        self
+    }
+
+    /// Requests served per connection (default 1,000).
+    pub fn max_requests_per_connection(mut self, count: u64) -> Self {
+        self.config.max_requests_per_connection = count;
         self
     }
 
@@ -154,66 +187,10 @@ impl<H> HttpServer<H> {
     }
 }
 
-enum HeadOutcome {
-    Request(Box<Request<()>>, BytesMut),
-    Refused(HeadError),
-    /// The peer left, or the server is shutting down: nothing to answer.
-    Gone,
-}
-
-impl<H: HttpComponent> HttpServer<H> {
-    async fn read_head(&self, socket: &mut Socket) -> HeadOutcome {
-        let mut buf = BytesMut::with_capacity(1024);
-        loop {
-            if !buf.is_empty() {
-                match parse_request_head(&buf, &self.limits) {
-                    Ok(Some((request, head_len))) => {
-                        let _ = buf.split_to(head_len);
-                        return HeadOutcome::Request(Box::new(request), buf);
-                    }
-                    Ok(None) => {}
-                    Err(e) => return HeadOutcome::Refused(e),
-                }
-            }
-            if buf.capacity() - buf.len() < 512 {
-                buf.reserve(1024);
-            }
-            match socket.read_buf(&mut buf).await {
-                Ok(0) | Err(_) => return HeadOutcome::Gone,
-                Ok(_) => {}
-            }
-        }
-    }
-}
-
 #[async_trait]
 impl<H: HttpComponent> IoComponent for HttpServer<H> {
     async fn on_connection(&self, conn: IoConnection) {
-        let IoConnection { mut socket, id, remote_addr, server, permit } = conn;
-        // Boxed: reading the head takes a timer, a shutdown listener and a buffer, which would
-        // otherwise stay in this future for as long as the connection lasts.
-        let outcome = Box::pin(async {
-            tokio::select! {
-                outcome = tokio::time::timeout(self.handshake_timeout, self.read_head(&mut socket)) => {
-                    outcome.unwrap_or(HeadOutcome::Refused(HeadError::Timeout))
-                }
-                () = server.shutdown.cancelled() => HeadOutcome::Gone,
-            }
-        })
-        .await;
-        match outcome {
-            HeadOutcome::Request(request, buffered) => {
-                tracing::debug!(method = %request.method(), uri = %request.uri(), "request");
-                let head_only = request.method() == http::Method::HEAD;
-                let conn = HttpConnection { socket, buffered, id, remote_addr, server, head_only, permit };
-                self.inner.on_request(*request, conn).await;
-            }
-            HeadOutcome::Refused(e) => {
-                tracing::debug!(error = %e, status = e.status().as_u16(), "bad request head");
-                respond_and_close(socket, e.status(), &error_response(e.status(), &[], &e.to_string())).await;
-            }
-            HeadOutcome::Gone => {}
-        }
+        conn::serve(&self.inner, &self.config, conn).await;
     }
 
     fn refusal(&self) -> &'static [u8] {

@@ -84,6 +84,19 @@ pub(crate) struct ServerContext {
     pub(crate) metrics: Arc<ConnectionMetrics>,
 }
 
+impl ServerContext {
+    /// A context of its own, for connections another server accepted (a component mounted in
+    /// axum): no shutdown reaches them, and they count under no `max_connections`.
+    pub(crate) fn detached() -> Self {
+        Self {
+            registry: Arc::new(Registry::default()),
+            shutdown: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+            metrics: Arc::new(ConnectionMetrics::new()),
+        }
+    }
+}
+
 /// Owns the listening socket and the accept loop (Ratchet's `IoServer`).
 ///
 /// ```no_run

@@ -6,6 +6,7 @@ use std::task::{Context, Poll};
 
 use std::time::Duration;
 
+use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
@@ -27,6 +28,9 @@ enum Inner {
     Tcp(TcpStream),
     // Boxed: the TLS session is over a kilobyte (1,224 bytes against 40 for a `TcpStream`).
     Tls(Box<TlsStream<TcpStream>>),
+    /// A connection another server (hyper, under axum) accepted and upgraded: boxed I/O,
+    /// the price of mounting in someone else's server.
+    Foreign(Box<TokioIo<hyper::upgrade::Upgraded>>),
 }
 
 impl Socket {
@@ -36,6 +40,10 @@ impl Socket {
 
     pub(crate) fn tls(stream: TlsStream<TcpStream>) -> Self {
         Self { inner: Inner::Tls(Box::new(stream)) }
+    }
+
+    pub(crate) fn foreign(upgraded: hyper::upgrade::Upgraded) -> Self {
+        Self { inner: Inner::Foreign(Box::new(TokioIo::new(upgraded))) }
     }
 
     /// Whether the connection runs over TLS.
@@ -57,6 +65,8 @@ impl Socket {
         let stream = match &mut self.inner {
             Inner::Tcp(stream) => stream,
             Inner::Tls(stream) => stream.get_mut().0,
+            // Another server owns the socket; its own close handling applies.
+            Inner::Foreign(_) => return,
         };
         // The thread's spare read buffer, not an array: an array would sit in every
         // connection's future for its whole life, though lingering happens once, at the end.
@@ -80,6 +90,7 @@ impl AsyncRead for Socket {
         match &mut self.get_mut().inner {
             Inner::Tcp(stream) => Pin::new(stream).poll_read(cx, buf),
             Inner::Tls(stream) => Pin::new(stream.as_mut()).poll_read(cx, buf),
+            Inner::Foreign(io) => Pin::new(io.as_mut()).poll_read(cx, buf),
         }
     }
 }
@@ -89,6 +100,7 @@ impl AsyncWrite for Socket {
         match &mut self.get_mut().inner {
             Inner::Tcp(stream) => Pin::new(stream).poll_write(cx, buf),
             Inner::Tls(stream) => Pin::new(stream.as_mut()).poll_write(cx, buf),
+            Inner::Foreign(io) => Pin::new(io.as_mut()).poll_write(cx, buf),
         }
     }
 
@@ -104,6 +116,7 @@ impl AsyncWrite for Socket {
         match &mut self.get_mut().inner {
             Inner::Tcp(stream) => poll_send_vectored(stream, cx, bufs),
             Inner::Tls(stream) => Pin::new(stream.as_mut()).poll_write_vectored(cx, bufs),
+            Inner::Foreign(io) => Pin::new(io.as_mut()).poll_write_vectored(cx, bufs),
         }
     }
 
@@ -111,6 +124,7 @@ impl AsyncWrite for Socket {
         match &self.inner {
             Inner::Tcp(stream) => stream.is_write_vectored(),
             Inner::Tls(stream) => stream.is_write_vectored(),
+            Inner::Foreign(io) => io.is_write_vectored(),
         }
     }
 
@@ -118,6 +132,7 @@ impl AsyncWrite for Socket {
         match &mut self.get_mut().inner {
             Inner::Tcp(stream) => Pin::new(stream).poll_flush(cx),
             Inner::Tls(stream) => Pin::new(stream.as_mut()).poll_flush(cx),
+            Inner::Foreign(io) => Pin::new(io.as_mut()).poll_flush(cx),
         }
     }
 
@@ -126,6 +141,7 @@ impl AsyncWrite for Socket {
         match &mut self.get_mut().inner {
             Inner::Tcp(stream) => Pin::new(stream).poll_shutdown(cx),
             Inner::Tls(stream) => Pin::new(stream.as_mut()).poll_shutdown(cx),
+            Inner::Foreign(io) => Pin::new(io.as_mut()).poll_shutdown(cx),
         }
     }
 }

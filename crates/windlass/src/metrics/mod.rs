@@ -8,13 +8,13 @@
 use async_trait::async_trait;
 use bytes::Bytes;
 use http::header::HeaderValue;
-use http::{Request, StatusCode};
+use http::{Request, Response, StatusCode};
 use metrics::{Counter, Gauge, counter, describe_counter, describe_gauge, gauge};
 use metrics_exporter_prometheus::{BuildError, PrometheusBuilder, PrometheusHandle};
 use windlass_proto::CloseCode;
 
 use crate::connection::SlowConsumer;
-use crate::http_server::{HttpComponent, HttpConnection};
+use crate::http_server::{Body, HttpComponent};
 
 /// Connections whose connection task runs (after a WebSocket handshake, or any raw TCP one).
 pub(crate) const CONNECTIONS_OPEN: &str = "windlass_connections_open";
@@ -182,8 +182,8 @@ fn describe() {
 
 #[async_trait]
 impl HttpComponent for Metrics {
-    async fn on_request(&self, request: Request<()>, conn: HttpConnection) {
+    async fn on_request(&self, request: Request<Body>) -> Response<Body> {
         let body = Bytes::from(self.render());
-        crate::plain::answer(&request, conn, HeaderValue::from_static(CONTENT_TYPE), body).await;
+        crate::plain::answer(&request, HeaderValue::from_static(CONTENT_TYPE), body)
     }
 }

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 
-use crate::http_server::{HttpComponent, HttpConnection};
+use crate::http_server::{Body, HttpComponent};
 
 /// Answers every GET (and HEAD) with the same bytes and content type; other methods get 405.
 ///
@@ -66,30 +66,25 @@ pub(crate) fn content_type_for(path: &Path) -> &'static str {
     }
 }
 
-/// Answers GET with `body`, HEAD with its head (see [`HttpConnection::respond`]), anything else
+/// Answers GET and HEAD with `body` (the server leaves the body out for HEAD), anything else
 /// with 405.
-pub(crate) async fn answer(
-    request: &Request<()>,
-    conn: HttpConnection,
-    content_type: HeaderValue,
-    body: Bytes,
-) {
-    let mut response = Response::new(Bytes::new());
+pub(crate) fn answer<B>(request: &Request<B>, content_type: HeaderValue, body: Bytes) -> Response<Body> {
+    let mut response = Response::new(Body::empty());
     if request.method() == Method::GET || request.method() == Method::HEAD {
-        *response.body_mut() = body;
+        *response.body_mut() = Body::from(body);
         response.headers_mut().insert(CONTENT_TYPE, content_type);
         response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     } else {
         *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
         response.headers_mut().insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
     }
-    conn.respond(response).await;
+    response
 }
 
 #[async_trait]
 impl HttpComponent for StaticResponse {
-    async fn on_request(&self, request: Request<()>, conn: HttpConnection) {
-        answer(&request, conn, self.content_type.clone(), self.body.clone()).await;
+    async fn on_request(&self, request: Request<Body>) -> Response<Body> {
+        answer(&request, self.content_type.clone(), self.body.clone())
     }
 }
 
@@ -99,9 +94,9 @@ pub struct Health;
 
 #[async_trait]
 impl HttpComponent for Health {
-    async fn on_request(&self, request: Request<()>, conn: HttpConnection) {
+    async fn on_request(&self, request: Request<Body>) -> Response<Body> {
         let ok = Bytes::from_static(b"ok\n");
-        answer(&request, conn, HeaderValue::from_static("text/plain; charset=utf-8"), ok).await;
+        answer(&request, HeaderValue::from_static("text/plain; charset=utf-8"), ok)
     }
 }
 

@@ -4,11 +4,11 @@
 use std::net::{IpAddr, SocketAddr};
 
 use async_trait::async_trait;
-use http::Request;
 use http::header::{FORWARDED, HeaderMap};
+use http::{Request, Response};
 
 use crate::blacklist::{InvalidIpNet, IpNet};
-use crate::http_server::{HttpComponent, HttpConnection};
+use crate::http_server::{Body, ConnectionInfo, HttpComponent};
 
 /// Wraps an [`HttpComponent`]: when the peer is a trusted proxy, the client address is taken
 /// from `Forwarded: for=` (RFC 7239) or, failing that, `X-Forwarded-For`, walking the chain
@@ -98,9 +98,15 @@ fn parse_node(node: &str) -> Option<SocketAddr> {
 
 #[async_trait]
 impl<H: HttpComponent> HttpComponent for TrustedProxies<H> {
-    async fn on_request(&self, request: Request<()>, mut conn: HttpConnection) {
-        conn.remote_addr = self.client_addr(conn.remote_addr, request.headers());
-        self.inner.on_request(request, conn).await;
+    async fn on_request(&self, mut request: Request<Body>) -> Response<Body> {
+        let client = request
+            .extensions()
+            .get::<ConnectionInfo>()
+            .map(|info| self.client_addr(info.remote_addr, request.headers()));
+        if let (Some(client), Some(info)) = (client, request.extensions_mut().get_mut::<ConnectionInfo>()) {
+            info.remote_addr = client;
+        }
+        self.inner.on_request(request).await
     }
 }
 

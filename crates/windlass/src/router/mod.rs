@@ -4,10 +4,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use http::{Method, Request, StatusCode};
+use http::{Method, Request, Response, StatusCode};
 use tracing::Instrument as _;
 
-use crate::http_server::{HttpComponent, HttpConnection};
+use crate::http_server::response::refusal;
+use crate::http_server::{Body, HttpComponent};
 
 /// The values of a route's `:name` and `*name` segments, attached to the request's extensions
 /// (and so to [`Connection::extensions`](crate::Connection::extensions)).
@@ -197,7 +198,7 @@ fn match_path(pattern: &[Segment], path: &str) -> Option<PathParams> {
 }
 
 /// The request's host without its port, lowercased.
-fn request_host(request: &Request<()>) -> Option<String> {
+fn request_host<B>(request: &Request<B>) -> Option<String> {
     let host = request.uri().host().map(str::to_owned).or_else(|| {
         let value = request.headers().get(http::header::HOST)?.to_str().ok()?;
         // "[::1]:8080" keeps its brackets; "example.com:8080" loses the port.
@@ -212,7 +213,7 @@ fn request_host(request: &Request<()>) -> Option<String> {
 
 #[async_trait]
 impl HttpComponent for Router {
-    async fn on_request(&self, mut request: Request<()>, conn: HttpConnection) {
+    async fn on_request(&self, mut request: Request<Body>) -> Response<Body> {
         let host = request_host(&request);
         match self.find(host.as_deref(), request.method(), request.uri().path()) {
             Ok((route, params)) => {
@@ -221,16 +222,16 @@ impl HttpComponent for Router {
                 // Everything the target logs, to the connection's close, carries the route
                 // pattern (not the path, which may hold parameters without bound).
                 let span = tracing::debug_span!("route", route = %route.pattern);
-                target.on_request(request, conn).instrument(span).await;
+                target.on_request(request).instrument(span).await
             }
             Err(Refusal::NotFound) => {
                 let body = format!("no route for {}", request.uri().path());
-                conn.respond_error(StatusCode::NOT_FOUND, &[], &body).await;
+                refusal(StatusCode::NOT_FOUND, &[], &body)
             }
             Err(Refusal::MethodNotAllowed(methods)) => {
                 let allow = methods.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
                 let body = format!("{} is not allowed here; allowed: {allow}", request.method());
-                conn.respond_error(StatusCode::METHOD_NOT_ALLOWED, &[("Allow", &allow)], &body).await;
+                refusal(StatusCode::METHOD_NOT_ALLOWED, &[("Allow", &allow)], &body)
             }
         }
     }
@@ -244,7 +245,9 @@ mod tests {
 
     #[async_trait]
     impl HttpComponent for Nothing {
-        async fn on_request(&self, _: Request<()>, _: HttpConnection) {}
+        async fn on_request(&self, _: Request<Body>) -> Response<Body> {
+            Response::new(Body::empty())
+        }
     }
 
     fn params(pairs: &[(&str, &str)]) -> PathParams {

@@ -6,10 +6,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use http::header::SEC_WEBSOCKET_EXTENSIONS;
-use http::{Request, StatusCode};
-use tracing::Instrument as _;
-use windlass_proto::deflate::{DeflateConfig, negotiate};
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+
+use bytes::BytesMut;
+use http::header::{
+    CONNECTION, HeaderValue, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_EXTENSIONS, SEC_WEBSOCKET_PROTOCOL, UPGRADE,
+};
+use http::{Request, Response, StatusCode};
+use windlass_proto::Accepted;
+use windlass_proto::deflate::{DeflateConfig, DeflateParams, negotiate};
 use windlass_proto::handshake::{accept, switching_protocols};
 use windlass_proto::{DecoderConfig, WsDecoder};
 
@@ -18,7 +24,9 @@ use crate::connection::{
     Connection, DEFAULT_SEND_QUEUE, Driver, Outgoing, QueueConfig, Shared, SlowConsumer, Timing, Wire,
     WireKind,
 };
-use crate::http_server::{HttpComponent, HttpConnection};
+use crate::http_server::response::refusal;
+use crate::http_server::{Body, ConnectionInfo, HttpComponent, OnUpgrade, Upgraded};
+use crate::io_server::{ServerContext, Socket};
 
 /// WebSocket settings. Every field has a default chosen for a public server with many
 /// connections; [`WsServer`] has a builder method for each.
@@ -82,6 +90,8 @@ pub struct WsServer<C> {
     /// Shared with each connection's task.
     component: Arc<C>,
     config: WsConfig,
+    /// Registry and task tracker for connections upgraded by another server (axum).
+    detached: Arc<OnceLock<ServerContext>>,
 }
 
 impl<C> WsServer<C> {
@@ -92,7 +102,7 @@ impl<C> WsServer<C> {
 
     /// Wraps `component` with `config`.
     pub fn with_config(component: C, config: WsConfig) -> Self {
-        Self { component: Arc::new(component), config }
+        Self { component: Arc::new(component), config, detached: Arc::default() }
     }
 
     /// The settings.
@@ -193,14 +203,13 @@ impl<C> WsServer<C> {
 
 #[async_trait]
 impl<C: MessageComponent> HttpComponent for WsServer<C> {
-    async fn on_request(&self, request: Request<()>, conn: HttpConnection) {
+    async fn on_request(&self, mut request: Request<Body>) -> Response<Body> {
         let supported = self.component.sub_protocols();
         let mut accepted = match accept(&request, supported, self.config.strict_sub_protocols) {
             Ok(accepted) => accepted,
             Err(e) => {
                 tracing::debug!(error = %e, status = e.status().as_u16(), "handshake refused");
-                conn.respond_error(e.status(), e.headers(), &e.to_string()).await;
-                return;
+                return refusal(e.status(), e.headers(), &e.to_string());
             }
         };
         let agreement = self.config.deflate.as_ref().and_then(|config| {
@@ -210,41 +219,115 @@ impl<C: MessageComponent> HttpComponent for WsServer<C> {
         });
         accepted.extensions = agreement.as_ref().map(|a| a.response.clone());
         let deflate = agreement.map(|a| a.params);
-        let HttpConnection { socket, buffered, id, remote_addr, server, permit, .. } = conn;
-        let queue = QueueConfig { limit: self.config.max_send_queue, policy: self.config.slow_consumer };
-        let shared = Arc::new(Shared::new(id, remote_addr, WireKind::WebSocket, deflate, queue));
-        let mut connection = Connection::new(shared, Some(request), accepted.protocol.clone());
-        connection.push_control(Outgoing::raw(Bytes::from(switching_protocols(&accepted))));
-        crate::metrics::handshake(StatusCode::SWITCHING_PROTOCOLS);
-        let mut decoder = WsDecoder::new(DecoderConfig {
-            max_frame_size: self.config.max_frame_size,
-            max_message_size: self.config.max_message_size,
-            require_mask: true,
-        });
-        if let Some(params) = deflate {
-            decoder = decoder.with_deflate(params);
-        }
-        let timing = Timing {
-            close_timeout: self.config.close_timeout,
-            keep_alive: self
-                .config
-                .keep_alive_interval
-                .map(|interval| (interval, self.config.keep_alive_timeout)),
-            keep_request: self.config.keep_request,
-        };
         let component = Arc::clone(&self.component);
-        let wire = Wire::WebSocket(decoder);
-        let metrics = Arc::clone(&server.metrics);
-        let driver = Driver::new(component, socket, connection, wire, buffered, timing, permit, metrics);
-        // The frame loop runs as a task of its own, so that this handshake's futures (and the
-        // HTTP layer's, and any decorator's) are freed now rather than kept for the
-        // connection's life; the task carries the connection's span.
-        let span = tracing::Span::current();
-        if span.is_disabled() {
-            // Spans off (the default below `debug`): the task does without the span's room.
-            server.tracker.spawn(driver.run(server.registry.clone()));
-        } else {
-            server.tracker.spawn(driver.run(server.registry.clone()).instrument(span));
+        let config = self.config.clone();
+        if request.extensions().get::<ServerContext>().is_none() {
+            // Mounted in another server (axum): upgrade through hyper's own upgrade.
+            let Some(on_upgrade) = request.extensions_mut().remove::<hyper::upgrade::OnUpgrade>() else {
+                tracing::warn!("WebSocket request with no connection to upgrade");
+                return refusal(StatusCode::INTERNAL_SERVER_ERROR, &[], "no connection to upgrade");
+            };
+            let info = request
+                .extensions()
+                .get::<ConnectionInfo>()
+                .copied()
+                .unwrap_or_else(|| ConnectionInfo::for_remote_addr(SocketAddr::from(([0, 0, 0, 0], 0))));
+            let server = self.detached.get_or_init(ServerContext::detached).clone();
+            let response = switching_response(&accepted);
+            let request = request.map(|_| ());
+            tokio::spawn(async move {
+                match on_upgrade.await {
+                    Ok(upgraded) => {
+                        let socket = Socket::foreign(upgraded);
+                        let upgraded = Upgraded { socket, buffered: BytesMut::new(), server, permit: None };
+                        run(
+                            component,
+                            config,
+                            request,
+                            info,
+                            accepted.protocol,
+                            deflate,
+                            Bytes::new(),
+                            upgraded,
+                        )
+                        .await;
+                    }
+                    Err(e) => tracing::debug!(error = %e, "upgrade failed"),
+                }
+            });
+            return response;
+        }
+        let Some(info) = request.extensions().get::<ConnectionInfo>().copied() else {
+            return refusal(StatusCode::INTERNAL_SERVER_ERROR, &[], "no connection to upgrade");
+        };
+        // windlass's own HttpServer hands the raw socket over unwritten; the 101 head goes out
+        // with the first frames, in one write.
+        let head = Bytes::from(switching_protocols(&accepted));
+        let mut response = Response::new(Body::empty());
+        *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+        let request = request.map(|_| ());
+        response.extensions_mut().insert(OnUpgrade::new(move |upgraded: Upgraded| {
+            run(component, config, request, info, accepted.protocol, deflate, head, upgraded)
+        }));
+        response
+    }
+}
+
+/// The 101 answer as a response, for a host server that writes it itself.
+fn switching_response(accepted: &Accepted) -> Response<Body> {
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let headers = response.headers_mut();
+    headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
+    headers.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+    let values = [
+        (SEC_WEBSOCKET_ACCEPT, Some(accepted.accept_key.as_str())),
+        (SEC_WEBSOCKET_PROTOCOL, accepted.protocol.as_deref()),
+        (SEC_WEBSOCKET_EXTENSIONS, accepted.extensions.as_deref()),
+    ];
+    for (name, value) in values {
+        if let Some(value) = value.and_then(|v| HeaderValue::from_str(v).ok()) {
+            headers.insert(name, value);
         }
     }
+    response
+}
+
+/// Runs an upgraded connection: queues the 101 head (written with the first frames), then
+/// the frame loop.
+#[allow(clippy::too_many_arguments)]
+async fn run<C: MessageComponent>(
+    component: Arc<C>,
+    config: WsConfig,
+    request: Request<()>,
+    info: ConnectionInfo,
+    protocol: Option<String>,
+    deflate: Option<DeflateParams>,
+    head: Bytes,
+    upgraded: Upgraded,
+) {
+    let Upgraded { socket, buffered, server, permit } = upgraded;
+    let queue = QueueConfig { limit: config.max_send_queue, policy: config.slow_consumer };
+    let shared = Arc::new(Shared::new(info.id(), info.remote_addr(), WireKind::WebSocket, deflate, queue));
+    let mut connection = Connection::new(shared, Some(request), protocol);
+    if !head.is_empty() {
+        connection.push_control(Outgoing::raw(head));
+    }
+    let mut decoder = WsDecoder::new(DecoderConfig {
+        max_frame_size: config.max_frame_size,
+        max_message_size: config.max_message_size,
+        require_mask: true,
+    });
+    if let Some(params) = deflate {
+        decoder = decoder.with_deflate(params);
+    }
+    let timing = Timing {
+        close_timeout: config.close_timeout,
+        keep_alive: config.keep_alive_interval.map(|interval| (interval, config.keep_alive_timeout)),
+        keep_request: config.keep_request,
+    };
+    let wire = Wire::WebSocket(decoder);
+    let metrics = Arc::clone(&server.metrics);
+    let driver = Driver::new(component, socket, connection, wire, buffered, timing, permit, metrics);
+    driver.run(server.registry.clone()).await;
 }
