@@ -82,7 +82,9 @@ impl Options {
         const WEBSOCKET: &[(&str, Mode)] = &[("echo", Mode::Echo), ("broadcast", Mode::Broadcast)];
         match self {
             Options::Common | Options::WithReadBuffer => WEBSOCKET,
-            Options::WithHttp => &[("echo", Mode::Echo), ("broadcast", Mode::Broadcast), ("http", Mode::Http)],
+            Options::WithHttp => {
+                &[("echo", Mode::Echo), ("broadcast", Mode::Broadcast), ("http", Mode::Http)]
+            }
             Options::HttpOnly => &[("http", Mode::Http)],
         }
     }

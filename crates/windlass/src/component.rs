@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use windlass_proto::CloseCode;
 
-use crate::connection::Connection;
 use crate::error::{BoxError, Error};
 use crate::message::Message;
+use crate::session::Connection;
 
 /// How a connection ended, as passed to [`MessageComponent::on_close`].
 #[derive(Clone, Debug, PartialEq, Eq)]

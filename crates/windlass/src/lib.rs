@@ -54,7 +54,6 @@ mod app;
 mod auth;
 mod blacklist;
 mod component;
-mod connection;
 mod error;
 mod http_server;
 mod io_server;
@@ -67,6 +66,9 @@ mod pool;
 mod proxy;
 mod router;
 mod service;
+mod session;
+mod stats;
+mod transport;
 mod ws_server;
 
 pub use self::metrics::{Metrics, MetricsError};
@@ -74,7 +76,6 @@ pub use app::{App, AppServer};
 pub use auth::{AuthFn, Authenticate, Authenticator, Rejection, auth_fn};
 pub use blacklist::{BlackListHandle, InvalidIpNet, IpBlackList, IpNet};
 pub use component::{CloseInfo, MessageComponent};
-pub use connection::{Connection, ConnectionHandle, ConnectionId, SlowConsumer};
 pub use error::{BoxError, Error, SendError};
 pub use http_server::{Body, BodyError, ConnectionInfo, HttpComponent, HttpConfig, HttpServer};
 pub use io_server::{DEFAULT_MAX_CONNECTIONS, IoComponent, IoConnection, IoServer, Socket};
@@ -87,6 +88,7 @@ pub use pool::ConnectionPool;
 pub use proxy::TrustedProxies;
 pub use router::{PathParams, Router};
 pub use service::{ComponentService, ServiceComponent};
+pub use session::{Connection, ConnectionHandle, ConnectionId, InvalidSessionId, SessionId, SlowConsumer};
 pub use ws_server::{WsConfig, WsServer};
 
 /// The protocol core, for those who need its types (close codes, limits, decoders).

@@ -9,10 +9,9 @@ use bytes::BytesMut;
 use windlass_proto::LineDecoder;
 
 use crate::component::MessageComponent;
-use crate::connection::{
-    Connection, DEFAULT_SEND_QUEUE, Driver, QueueConfig, Shared, SlowConsumer, Timing, Wire, WireKind,
-};
 use crate::io_server::{IoComponent, IoConnection};
+use crate::session::{Connection, DEFAULT_SEND_QUEUE, QueueConfig, Shared, SlowConsumer, WireKind};
+use crate::transport::{Driver, Timing, Wire};
 
 /// Serves a [`MessageComponent`] over raw TCP.
 ///

@@ -3,9 +3,9 @@
 use std::collections::HashMap;
 use std::sync::{PoisonError, RwLock};
 
-use crate::connection::{Connection, ConnectionHandle, ConnectionId, Encoding, Outgoing};
 use crate::error::SendError;
 use crate::message::Message;
+use crate::session::{Connection, ConnectionHandle, ConnectionId, Encoding, Outgoing};
 
 /// A set of connections, each with data of type `T`, that can be messaged together.
 ///

@@ -84,7 +84,7 @@ pub(super) async fn serve<H: HttpComponent + ?Sized>(inner: &H, config: &HttpCon
         let body_done = exchange.body_ok && skip_buffered(&mut decoder, &mut conn.buf);
         if response.status() == StatusCode::SWITCHING_PROTOCOLS {
             if let Some(run) = response.extensions().get::<OnUpgrade>().and_then(OnUpgrade::take) {
-                crate::metrics::handshake(StatusCode::SWITCHING_PROTOCOLS);
+                crate::stats::handshake(StatusCode::SWITCHING_PROTOCOLS);
                 let HttpConn { socket, buf, server, .. } = conn;
                 let tracker = server.tracker.clone();
                 let upgraded = Upgraded { socket, buffered: buf, server, permit: Some(permit) };
@@ -327,7 +327,7 @@ impl HttpConn<'_> {
     async fn write_response(&mut self, response: Response<Body>, head_only: bool) -> io::Result<()> {
         let (parts, mut body) = response.into_parts();
         let status = parts.status;
-        crate::metrics::handshake(status);
+        crate::stats::handshake(status);
         let bodiless = status.is_informational()
             || status == StatusCode::NO_CONTENT
             || status == StatusCode::NOT_MODIFIED;

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use bytes::BytesMut;
 use tokio::sync::OwnedSemaphorePermit;
 
-use crate::connection::ConnectionId;
+use crate::io_server::ConnectionId;
 use crate::io_server::{ServerContext, Socket};
 
 /// Who is on the other end of a request, in every request's extensions.

@@ -1,12 +1,16 @@
 //! `IoServer`: the accept loop, and the trait of what it serves.
 
+pub(crate) mod read_buffer;
+pub(crate) mod registry;
 mod socket;
 mod tls;
 
+use std::fmt;
 use std::future::{Future, pending};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -21,8 +25,8 @@ use tracing::Instrument as _;
 pub use socket::Socket;
 pub use tls::{TlsConfig, TlsError};
 
-use crate::connection::{ConnectionId, Registry};
-use crate::metrics::ConnectionMetrics;
+use self::registry::Registry;
+use crate::stats::ConnectionMetrics;
 
 /// What an [`IoServer`] serves: called once per accepted connection, in that connection's own
 /// task (Ratchet's `MessageComponentInterface` as seen by `IoServer`).
@@ -67,6 +71,29 @@ impl IoConnection {
     /// The byte stream.
     pub fn socket_mut(&mut self) -> &mut Socket {
         &mut self.socket
+    }
+}
+
+/// A connection's identity, unique within the process (Ratchet's `resourceId`), so one
+/// [`ConnectionPool`](crate::ConnectionPool) can hold connections of several servers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnectionId(u64);
+
+impl ConnectionId {
+    pub(crate) fn next() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        Self(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// The number behind the id.
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for ConnectionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
     }
 }
 

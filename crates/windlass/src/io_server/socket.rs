@@ -11,7 +11,7 @@ use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 
-use crate::connection::read_buffer;
+use super::read_buffer;
 
 /// Bytes discarded per read while lingering.
 const LINGER_CHUNK: usize = 4096;

@@ -20,13 +20,11 @@ use windlass_proto::handshake::{accept, switching_protocols};
 use windlass_proto::{DecoderConfig, WsDecoder};
 
 use crate::component::MessageComponent;
-use crate::connection::{
-    Connection, DEFAULT_SEND_QUEUE, Driver, Outgoing, QueueConfig, Shared, SlowConsumer, Timing, Wire,
-    WireKind,
-};
 use crate::http_server::response::refusal;
 use crate::http_server::{Body, ConnectionInfo, HttpComponent, OnUpgrade, Upgraded};
 use crate::io_server::{ServerContext, Socket};
+use crate::session::{Connection, DEFAULT_SEND_QUEUE, Outgoing, QueueConfig, Shared, SlowConsumer, WireKind};
+use crate::transport::{Driver, Timing, Wire};
 
 /// WebSocket settings. Every field has a default chosen for a public server with many
 /// connections; [`WsServer`] has a builder method for each.

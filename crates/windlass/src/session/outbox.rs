@@ -4,8 +4,8 @@
 use std::collections::VecDeque;
 use std::io::IoSlice;
 use std::net::SocketAddr;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 use bytes::Bytes;
 use futures_util::task::AtomicWaker;
@@ -13,9 +13,10 @@ use metrics::Counter;
 use windlass_proto::deflate::{DeflateParams, Deflater};
 use windlass_proto::{CloseFrame, FrameHead, OpCode};
 
-use crate::connection::ConnectionId;
+use super::SessionId;
 use crate::error::SendError;
 use crate::message::Message;
+use crate::session::ConnectionId;
 
 /// What happens when a peer reads so slowly that its send queue passes `max_send_queue`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -34,6 +35,17 @@ pub enum SlowConsumer {
     DropMessage,
     /// Refuse the new message: the send returns [`SendError::QueueFull`] and the caller decides.
     Error,
+}
+
+impl SlowConsumer {
+    /// The policy's name in metrics.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Self::Close => "close",
+            Self::DropMessage => "drop_message",
+            Self::Error => "error",
+        }
+    }
 }
 
 /// Limits of one connection's send queue.
@@ -205,6 +217,131 @@ impl Outgoing {
     }
 }
 
+/// Why a message was not queued.
+#[derive(Debug)]
+pub(crate) enum Refusal {
+    Send(SendError),
+    /// The limit is passed under [`SlowConsumer::Close`]: the session must close.
+    Overflow,
+}
+
+/// One session's outbound path, in the task that drives it: messages are encoded, admitted by
+/// the [`Budget`], compressed when that is left to this session, and queued for its transport
+/// to write in order. Every change to what is queued goes through here, with the budget kept in
+/// step.
+#[derive(Debug, Default)]
+pub(crate) struct Outbox {
+    queue: WriteQueue,
+    /// Created at the first message compressed with context takeover; boxed so that sessions
+    /// without compression do not carry its size.
+    deflater: Option<Box<Deflater>>,
+}
+
+impl Outbox {
+    /// Encodes and queues a message from a callback.
+    pub(crate) fn send(&mut self, shared: &Shared, msg: &Message, compress: bool) -> Result<(), Refusal> {
+        let item = Encoding::for_peer(shared, msg, compress).encode(shared, msg);
+        match shared.budget.admit(item.len()) {
+            Admission::Accept => {
+                self.enqueue(shared, item);
+                Ok(())
+            }
+            Admission::Drop => Ok(()),
+            Admission::Refuse(e) => Err(Refusal::Send(e)),
+            Admission::Overflow => Err(Refusal::Overflow),
+        }
+    }
+
+    /// Queues a message another task admitted and posted, unless closing began meanwhile
+    /// (nothing may follow our close frame: it is dropped).
+    pub(crate) fn take_posted(&mut self, shared: &Shared, item: Outgoing) {
+        if shared.is_closing() {
+            shared.budget.release(item.len());
+        } else {
+            self.enqueue(shared, item);
+        }
+    }
+
+    /// Queues an admitted message (compressed first if it is left to this session's
+    /// compressor); while the peer is behind, queued payloads get memory of their own.
+    fn enqueue(&mut self, shared: &Shared, item: Outgoing) {
+        let item = self.compress_pending(shared, item);
+        self.queue.push(item);
+        if shared.budget.queued() > COMPACT_AFTER {
+            self.queue.compact_settled();
+        }
+    }
+
+    /// Compresses a message left for this session's compressor (context takeover), in the
+    /// order messages are queued.
+    fn compress_pending(&mut self, shared: &Shared, item: Outgoing) -> Outgoing {
+        let (Some((opcode, body)), Some(params)) = (item.pending_compression(), shared.deflate) else {
+            return item;
+        };
+        let deflater = self.deflater.get_or_insert_with(|| Box::new(Deflater::new(&params)));
+        let compressed = Outgoing::compressed(opcode, deflater.compress(body));
+        // The budget counted the uncompressed size; count what will really be written.
+        shared.budget.resize(item.len(), compressed.len());
+        compressed
+    }
+
+    /// Queues control output (pongs, close frames, the handshake response) past the limit.
+    pub(crate) fn push_control(&mut self, shared: &Shared, item: Outgoing) {
+        shared.budget.charge(item.len());
+        self.queue.push(item);
+    }
+
+    /// Marks `n` bytes as written; returns how many messages were completed.
+    pub(crate) fn advance(&mut self, shared: &Shared, n: usize) -> u64 {
+        shared.budget.release(n);
+        self.queue.advance(n)
+    }
+
+    /// Drops everything not yet started (a slow consumer's backlog); returns the bytes dropped.
+    pub(crate) fn discard_unstarted(&mut self, shared: &Shared) -> usize {
+        let dropped = self.queue.discard_unstarted();
+        shared.budget.release(dropped);
+        dropped
+    }
+
+    /// Takes whole queued messages from the front, up to `max_bytes` of payload (at least one
+    /// if any is queued), for a transport that frames them itself: a long-polling GET drains
+    /// the session this way. Stops at control output, at a message the previous transport
+    /// started writing, and at compressed messages, which only a WebSocket can carry: whatever
+    /// stays is written by the transport that owns the session next, in the same order.
+    // The long-polling transport of the event layer is its first user.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn take_messages(&mut self, shared: &Shared, max_bytes: usize) -> Vec<Bytes> {
+        let mut taken = Vec::new();
+        let mut bytes = 0;
+        while self.queue.written == 0 {
+            let Some(front) = self.queue.items.front() else { break };
+            let compressed = front.head.as_slice().first().is_some_and(|b| b & 0x70 != 0);
+            if !front.message || compressed || front.pending.is_some() {
+                break;
+            }
+            if !taken.is_empty() && bytes + front.body.len() > max_bytes {
+                break;
+            }
+            let Some(item) = self.queue.items.pop_front() else { break };
+            shared.budget.release(item.len());
+            bytes += item.body.len();
+            taken.push(item.body);
+        }
+        taken
+    }
+
+    /// What is left to write, for the transport.
+    pub(crate) fn queue(&self) -> &WriteQueue {
+        &self.queue
+    }
+
+    /// Frees the queue's memory if it is empty.
+    pub(crate) fn release(&mut self) {
+        self.queue.release();
+    }
+}
+
 /// The connection task's own queue of output, written with vectored writes.
 #[derive(Debug, Default)]
 pub(crate) struct WriteQueue {
@@ -327,10 +464,8 @@ pub(crate) struct Shared {
     pub(crate) wire: WireKind,
     /// permessage-deflate parameters, when agreed.
     pub(crate) deflate: Option<DeflateParams>,
-    pub(crate) queue: QueueConfig,
-    /// Bytes accepted for sending and not yet written, wherever they wait.
-    pub(crate) queued: AtomicUsize,
-    pub(crate) dropped: AtomicU64,
+    /// The byte budget of everything queued for this peer.
+    pub(crate) budget: Budget,
     /// Set when closing starts: from then on nothing but the close handshake is written
     /// (RFC 6455 §5.5.1), so sends are refused.
     closing: AtomicBool,
@@ -338,8 +473,90 @@ pub(crate) struct Shared {
     /// Set when a command is posted, so the task looks at the inbox only when it has one.
     posted: AtomicBool,
     pub(crate) waker: AtomicWaker,
-    /// `windlass_send_queue_overflows_total{policy}`, registered once per connection.
+    /// Drawn when first asked for: most WebSocket sessions never need one.
+    session_id: OnceLock<SessionId>,
+}
+
+/// The byte budget of one session's output: the bytes accepted for sending and not yet
+/// written, wherever they wait (the transport's queue, the inbox), against the limit, and the
+/// slow-consumer policy past it.
+///
+/// Its methods are the only code that changes the count, so every path that queues, writes,
+/// drops or compresses output goes through here.
+#[derive(Debug)]
+pub(crate) struct Budget {
+    queued: AtomicUsize,
+    pub(crate) config: QueueConfig,
+    dropped: AtomicU64,
+    /// `windlass_send_queue_overflows_total{policy}`, registered once per session.
     overflows: Counter,
+}
+
+impl Budget {
+    pub(crate) fn new(config: QueueConfig) -> Self {
+        Self {
+            queued: AtomicUsize::new(0),
+            config,
+            dropped: AtomicU64::new(0),
+            overflows: crate::stats::overflows(config.policy.label()),
+        }
+    }
+
+    /// Applies the limit: a message is accepted while fewer than `limit` bytes wait, so the
+    /// queue never holds more than the limit plus one message.
+    pub(crate) fn admit(&self, len: usize) -> Admission {
+        // Check and add in one atomic step, so senders racing on other threads cannot all slip
+        // in under the limit; a refused message is never added, not even for a moment (a
+        // reader of `buffered_amount` never sees more than the limit plus one message).
+        let limit = self.config.limit;
+        let admitted = self.queued.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |queued| {
+            (queued < limit).then_some(queued + len)
+        });
+        if admitted.is_ok() {
+            return Admission::Accept;
+        }
+        self.overflows.increment(1);
+        match self.config.policy {
+            SlowConsumer::Close => Admission::Overflow,
+            SlowConsumer::DropMessage => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                Admission::Drop
+            }
+            SlowConsumer::Error => Admission::Refuse(SendError::QueueFull),
+        }
+    }
+
+    /// Counts output queued past the limit (control frames, the handshake response).
+    pub(crate) fn charge(&self, len: usize) {
+        self.queued.fetch_add(len, Ordering::Relaxed);
+    }
+
+    /// Gives back what was written, dropped, or never queued after all.
+    pub(crate) fn release(&self, len: usize) {
+        self.queued.fetch_sub(len, Ordering::Relaxed);
+    }
+
+    /// An item admitted at one size is queued at another (compressed).
+    pub(crate) fn resize(&self, admitted: usize, queued: usize) {
+        self.charge(queued);
+        self.release(admitted);
+    }
+
+    /// Bytes waiting.
+    pub(crate) fn queued(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
+    }
+
+    /// Whether the limit is reached: a transport reads nothing more from this peer until it
+    /// drains.
+    pub(crate) fn is_full(&self) -> bool {
+        self.queued() >= self.config.limit
+    }
+
+    /// Messages dropped under [`SlowConsumer::DropMessage`].
+    pub(crate) fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
 }
 
 /// What the queue limit says about a new message.
@@ -365,39 +582,17 @@ impl Shared {
             remote_addr,
             wire,
             deflate,
-            queue,
-            queued: AtomicUsize::new(0),
-            dropped: AtomicU64::new(0),
+            budget: Budget::new(queue),
             closing: AtomicBool::new(false),
             inbox: Mutex::new(Inbox::default()),
             posted: AtomicBool::new(false),
             waker: AtomicWaker::new(),
-            overflows: crate::metrics::overflows(queue.policy),
+            session_id: OnceLock::new(),
         }
     }
 
-    /// Applies the limit: a message is accepted while fewer than `limit` bytes wait, so the
-    /// queue never holds more than the limit plus one message.
-    pub(crate) fn admit(&self, len: usize) -> Admission {
-        // Check and add in one atomic step, so senders racing on other threads cannot all slip
-        // in under the limit; a refused message is never added, not even for a moment (a
-        // reader of `buffered_amount` never sees more than the limit plus one message).
-        let limit = self.queue.limit;
-        let admitted = self.queued.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |queued| {
-            (queued < limit).then_some(queued + len)
-        });
-        if admitted.is_ok() {
-            return Admission::Accept;
-        }
-        self.overflows.increment(1);
-        match self.queue.policy {
-            SlowConsumer::Close => Admission::Overflow,
-            SlowConsumer::DropMessage => {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
-                Admission::Drop
-            }
-            SlowConsumer::Error => Admission::Refuse(SendError::QueueFull),
-        }
+    pub(crate) fn session_id(&self) -> SessionId {
+        *self.session_id.get_or_init(SessionId::random)
     }
 
     /// Queues a command for the task and wakes it. Fails once the task has ended.
@@ -428,10 +623,8 @@ impl Shared {
             return Err(SendError::Closed);
         }
         let len = item.len();
-        match self.admit(len) {
-            Admission::Accept => self.post(Command::Send(item)).inspect_err(|_| {
-                self.queued.fetch_sub(len, Ordering::Relaxed);
-            }),
+        match self.budget.admit(len) {
+            Admission::Accept => self.post(Command::Send(item)).inspect_err(|_| self.budget.release(len)),
             Admission::Drop => Ok(()),
             Admission::Refuse(e) => Err(e),
             Admission::Overflow => {
@@ -508,6 +701,87 @@ mod tests {
             assert_eq!(q.pending_bytes(), expected.len());
             assert_eq!(write_all(&mut q, step), expected, "step {step}");
         }
+    }
+
+    fn shared() -> Shared {
+        let queue = QueueConfig { limit: 1 << 20, policy: SlowConsumer::Close };
+        Shared::new(ConnectionId::next(), "127.0.0.1:1".parse().unwrap(), WireKind::WebSocket, None, queue)
+    }
+
+    /// What a WebSocket transport would write of `outbox`, `step` bytes per write, until
+    /// `until` bytes are out (an item boundary or not).
+    fn write_some(outbox: &mut Outbox, shared: &Shared, step: usize, until: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        while out.len() < until && !outbox.queue().is_empty() {
+            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+            let n = outbox.queue().slices(&mut slices);
+            let mut budget = step.min(until - out.len());
+            let mut wrote = 0;
+            for s in &slices[..n] {
+                let take = s.len().min(budget);
+                out.extend_from_slice(&s[..take]);
+                budget -= take;
+                wrote += take;
+            }
+            outbox.advance(shared, wrote);
+        }
+        out
+    }
+
+    #[test]
+    fn a_session_moves_between_transports_without_losing_or_reordering() {
+        let shared = shared();
+        let mut outbox = Outbox::default();
+        let texts: Vec<String> = (0..10).map(|i| format!("message {i}")).collect();
+        for text in &texts[..6] {
+            outbox.send(&shared, &Message::text(text.clone()), true).unwrap();
+        }
+        // A WebSocket transport writes two messages and half of the third, then its socket
+        // goes (say, the page moves to long-polling): the half-written frame must be finished
+        // by a WebSocket, so a polling drain takes nothing past it.
+        let frame = |text: &str| 2 + text.len();
+        let first_bytes = frame(&texts[0]) + frame(&texts[1]) + 3;
+        let written = write_some(&mut outbox, &shared, 5, first_bytes);
+        assert_eq!(written.len(), first_bytes);
+        assert!(
+            outbox.take_messages(&shared, usize::MAX).is_empty(),
+            "a started frame stays with its transport"
+        );
+        // The WebSocket finishes that frame; the rest moves to the other transport.
+        let rest_of_third = frame(&texts[2]) - 3;
+        write_some(&mut outbox, &shared, 64, rest_of_third);
+        // Meanwhile other tasks keep sending (through the inbox, in order).
+        for text in &texts[6..] {
+            let item = Encoding::for_peer(&shared, &Message::text(text.clone()), true)
+                .encode(&shared, &Message::text(text.clone()));
+            assert!(matches!(shared.budget.admit(item.len()), Admission::Accept));
+            outbox.take_posted(&shared, item);
+        }
+        // A long-polling GET drains in bounded batches; nothing is lost or reordered.
+        let mut drained = Vec::new();
+        loop {
+            let batch = outbox.take_messages(&shared, 20);
+            if batch.is_empty() {
+                break;
+            }
+            assert!(batch.len() == 1 || batch.iter().map(Bytes::len).sum::<usize>() <= 20);
+            drained.extend(batch.into_iter().map(|b| String::from_utf8(b.to_vec()).unwrap()));
+        }
+        assert_eq!(drained, texts[3..]);
+        assert!(outbox.queue().is_empty());
+        assert_eq!(shared.budget.queued(), 0, "the budget follows every move");
+    }
+
+    #[test]
+    fn control_output_stops_a_drain_until_its_transport_writes_it() {
+        let shared = shared();
+        let mut outbox = Outbox::default();
+        outbox.send(&shared, &Message::text("before"), true).unwrap();
+        outbox.push_control(&shared, Outgoing::frame(OpCode::Ping, Bytes::new()));
+        outbox.send(&shared, &Message::text("after"), true).unwrap();
+        assert_eq!(outbox.take_messages(&shared, usize::MAX), [Bytes::from_static(b"before")]);
+        assert!(outbox.take_messages(&shared, usize::MAX).is_empty());
+        assert_eq!(shared.budget.queued(), 2 + 2 + 5);
     }
 
     #[test]

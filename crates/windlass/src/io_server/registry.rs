@@ -8,7 +8,18 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
-use super::{Command, ConnectionId, Shared};
+use super::ConnectionId;
+
+/// What the registry can tell an open connection; implemented by the session every transport
+/// drives, so the accept loop knows nothing of sessions.
+pub(crate) trait Member: Send + Sync {
+    /// The connection's id.
+    fn id(&self) -> ConnectionId;
+    /// Close with 1001 "going away".
+    fn shut_down(&self);
+    /// Stop now (the drain deadline passed).
+    fn abort(&self);
+}
 
 const RUNNING: u8 = 0;
 const DRAINING: u8 = 1;
@@ -16,7 +27,7 @@ const ABORTING: u8 = 2;
 
 #[derive(Debug)]
 pub(crate) struct Registry {
-    open: Mutex<HashMap<ConnectionId, Weak<Shared>>>,
+    open: Mutex<HashMap<ConnectionId, Weak<dyn Member>>>,
     state: AtomicU8,
 }
 
@@ -29,18 +40,15 @@ impl Default for Registry {
 impl Registry {
     /// Adds a connection; it is removed when the returned guard drops. A connection that opens
     /// while the server drains is told to close at once.
-    pub(crate) fn register(self: &Arc<Self>, shared: &Arc<Shared>) -> Registration {
-        self.open.lock().unwrap_or_else(PoisonError::into_inner).insert(shared.id, Arc::downgrade(shared));
+    pub(crate) fn register(self: &Arc<Self>, member: &Arc<dyn Member>) -> Registration {
+        let id = member.id();
+        self.open.lock().unwrap_or_else(PoisonError::into_inner).insert(id, Arc::downgrade(member));
         match self.state.load(Ordering::Acquire) {
-            DRAINING => {
-                let _ = shared.post(Command::Shutdown);
-            }
-            ABORTING => {
-                let _ = shared.post(Command::Abort);
-            }
+            DRAINING => member.shut_down(),
+            ABORTING => member.abort(),
             _ => {}
         }
-        Registration { registry: Arc::clone(self), id: shared.id }
+        Registration { registry: Arc::clone(self), id }
     }
 
     /// Number of open (registered) connections.
@@ -51,25 +59,25 @@ impl Registry {
     /// Tells every connection to close with 1001.
     pub(crate) fn shutdown(&self) {
         self.state.store(DRAINING, Ordering::Release);
-        self.tell_all(|| Command::Shutdown);
+        self.tell_all(|member| member.shut_down());
     }
 
     /// Tells every connection to stop now.
     pub(crate) fn abort(&self) {
         self.state.store(ABORTING, Ordering::Release);
-        self.tell_all(|| Command::Abort);
+        self.tell_all(|member| member.abort());
     }
 
-    fn tell_all(&self, command: impl Fn() -> Command) {
-        let open: Vec<Arc<Shared>> = self
+    fn tell_all(&self, tell: impl Fn(&dyn Member)) {
+        let open: Vec<Arc<dyn Member>> = self
             .open
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .values()
             .filter_map(Weak::upgrade)
             .collect();
-        for shared in open {
-            let _ = shared.post(command());
+        for member in open {
+            tell(&*member);
         }
     }
 }

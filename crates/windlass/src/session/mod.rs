@@ -1,53 +1,28 @@
 //! Connections as components see them: [`Connection`] inside callbacks, [`ConnectionHandle`]
 //! from anywhere else.
 
-mod driver;
+mod id;
 mod outbox;
-pub(crate) mod read_buffer;
-mod registry;
+
+pub use id::{InvalidSessionId, SessionId};
 
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use http::{Extensions, Request};
-use windlass_proto::deflate::Deflater;
 use windlass_proto::{CloseCode, CloseFrame};
 
-pub(crate) use driver::{Driver, Timing, Wire};
 pub use outbox::SlowConsumer;
 pub(crate) use outbox::{
-    Admission, COMPACT_AFTER, Command, DEFAULT_SEND_QUEUE, Encoding, Outgoing, QueueConfig, Shared, WireKind,
-    WriteQueue,
+    Command, DEFAULT_SEND_QUEUE, Encoding, MAX_SLICES, Outbox, Outgoing, QueueConfig, Refusal, Shared,
+    WireKind, WriteQueue,
 };
-pub(crate) use registry::Registry;
 
 use crate::error::SendError;
+pub use crate::io_server::ConnectionId;
+use crate::io_server::registry::Member;
 use crate::message::Message;
-
-/// A connection's identity, unique within the process (Ratchet's `resourceId`), so one
-/// [`ConnectionPool`](crate::ConnectionPool) can hold connections of several servers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ConnectionId(u64);
-
-impl ConnectionId {
-    pub(crate) fn next() -> Self {
-        static NEXT: AtomicU64 = AtomicU64::new(1);
-        Self(NEXT.fetch_add(1, Ordering::Relaxed))
-    }
-
-    /// The number behind the id.
-    pub fn get(self) -> u64 {
-        self.0
-    }
-}
-
-impl fmt::Display for ConnectionId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
-    }
-}
 
 /// A connection, as callbacks see it (Ratchet's `ConnectionInterface`).
 ///
@@ -59,10 +34,8 @@ pub struct Connection {
     request: Option<Box<Request<()>>>,
     protocol: Option<String>,
     extensions: Extensions,
-    pub(crate) queue: WriteQueue,
-    /// Created at the first message compressed with context takeover; boxed so that
-    /// connections without compression do not carry its size.
-    deflater: Option<Box<Deflater>>,
+    /// What the transport writes next.
+    pub(crate) outbox: Outbox,
     /// Set by `close()` (or a slow-consumer overflow) during a callback; acted on after it.
     pub(crate) close_request: Option<CloseRequest>,
 }
@@ -89,8 +62,7 @@ impl Connection {
             request: request.map(Box::new),
             protocol,
             extensions,
-            queue: WriteQueue::default(),
-            deflater: None,
+            outbox: Outbox::default(),
             close_request: None,
         }
     }
@@ -103,6 +75,11 @@ impl Connection {
     /// The peer's address (Ratchet's `remoteAddress`).
     pub fn remote_addr(&self) -> SocketAddr {
         self.shared.remote_addr
+    }
+
+    /// The session's id, unique across processes (see [`SessionId`]).
+    pub fn session_id(&self) -> SessionId {
+        self.shared.session_id()
     }
 
     /// The HTTP upgrade request: URI, headers, cookies (Ratchet's `httpRequest`).
@@ -169,53 +146,19 @@ impl Connection {
         if self.close_request.is_some() || self.shared.is_closing() {
             return Err(SendError::Closed);
         }
-        let item = Encoding::for_peer(&self.shared, msg, compress).encode(&self.shared, msg);
-        self.push(item)
-    }
-
-    pub(crate) fn push(&mut self, item: Outgoing) -> Result<(), SendError> {
-        match self.shared.admit(item.len()) {
-            Admission::Accept => {
-                self.enqueue(item);
-                Ok(())
-            }
-            Admission::Drop => Ok(()),
-            Admission::Refuse(e) => Err(e),
-            Admission::Overflow => {
+        match self.outbox.send(&self.shared, msg, compress) {
+            Ok(()) => Ok(()),
+            Err(Refusal::Send(e)) => Err(e),
+            Err(Refusal::Overflow) => {
                 self.close_request = Some(CloseRequest::Overflow);
                 Err(SendError::Closed)
             }
         }
     }
 
-    /// Queues an admitted message (compressed first if it is left to this connection's
-    /// compressor); while the peer is behind, queued payloads get memory of their own.
-    pub(crate) fn enqueue(&mut self, item: Outgoing) {
-        let item = self.compress_pending(item);
-        self.queue.push(item);
-        if self.shared.queued.load(Ordering::Relaxed) > COMPACT_AFTER {
-            self.queue.compact_settled();
-        }
-    }
-
-    /// Compresses a message left for this connection's compressor (context takeover), in
-    /// the order messages are queued.
-    pub(crate) fn compress_pending(&mut self, item: Outgoing) -> Outgoing {
-        let (Some((opcode, body)), Some(params)) = (item.pending_compression(), self.shared.deflate) else {
-            return item;
-        };
-        let deflater = self.deflater.get_or_insert_with(|| Box::new(Deflater::new(&params)));
-        let compressed = Outgoing::compressed(opcode, deflater.compress(body));
-        // The queue limit counted the uncompressed size; count what will really be written.
-        self.shared.queued.fetch_add(compressed.len(), Ordering::Relaxed);
-        self.shared.queued.fetch_sub(item.len(), Ordering::Relaxed);
-        compressed
-    }
-
     /// Queues control output (pongs, close frames, the handshake response) past the limit.
     pub(crate) fn push_control(&mut self, item: Outgoing) {
-        self.shared.queued.fetch_add(item.len(), Ordering::Relaxed);
-        self.queue.push(item);
+        self.outbox.push_control(&self.shared, item);
     }
 
     /// Starts closing the connection once the current callback returns.
@@ -236,7 +179,12 @@ impl Connection {
 
     /// Bytes queued for this peer and not yet written to the socket.
     pub fn buffered_amount(&self) -> usize {
-        self.shared.queued.load(Ordering::Relaxed)
+        self.shared.budget.queued()
+    }
+
+    /// The outbox and the state it keeps in step, borrowed together.
+    pub(crate) fn outbox_mut(&mut self) -> (&mut Outbox, &Shared) {
+        (&mut self.outbox, &self.shared)
     }
 
     pub(crate) fn shared(&self) -> &Arc<Shared> {
@@ -283,6 +231,11 @@ impl ConnectionHandle {
         self.shared.remote_addr
     }
 
+    /// The session's id, unique across processes (see [`SessionId`]).
+    pub fn session_id(&self) -> SessionId {
+        self.shared.session_id()
+    }
+
     /// Queues a message; see [`Connection::send`].
     pub fn send(&self, msg: impl Into<Message>) -> Result<(), SendError> {
         self.send_with(&msg.into(), true)
@@ -321,12 +274,12 @@ impl ConnectionHandle {
 
     /// Bytes queued for this peer and not yet written to the socket.
     pub fn buffered_amount(&self) -> usize {
-        self.shared.queued.load(Ordering::Relaxed)
+        self.shared.budget.queued()
     }
 
     /// Messages dropped under [`SlowConsumer::DropMessage`].
     pub fn dropped_messages(&self) -> u64 {
-        self.shared.dropped.load(Ordering::Relaxed)
+        self.shared.budget.dropped()
     }
 
     /// Whether the connection has ended.
@@ -341,5 +294,19 @@ impl fmt::Debug for ConnectionHandle {
             .field("id", &self.id())
             .field("remote_addr", &self.remote_addr())
             .finish_non_exhaustive()
+    }
+}
+
+impl Member for Shared {
+    fn id(&self) -> ConnectionId {
+        self.id
+    }
+
+    fn shut_down(&self) {
+        let _ = self.post(Command::Shutdown);
+    }
+
+    fn abort(&self) {
+        let _ = self.post(Command::Abort);
     }
 }

@@ -1,5 +1,6 @@
-//! The connection task: one loop per connection that owns the socket, decodes input, calls the
-//! component, writes output, and runs the timers and the close handshake.
+//! The transport that drives a session over a byte stream: one task per connection that owns
+//! the socket, decodes input (WebSocket frames or lines), calls the component, writes the
+//! session's output, and runs the timers and the close handshake.
 
 use std::collections::VecDeque;
 use std::future::{Future, poll_fn};
@@ -8,7 +9,6 @@ use std::ops::Deref;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -19,14 +19,14 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Instant, Sleep};
 use windlass_proto::{CloseCode, CloseFrame, Event, LineDecoder, OpCode, WsDecoder};
 
-use super::outbox::MAX_SLICES;
-use super::read_buffer;
-use super::{CloseRequest, Command, Connection, Outgoing, Registry, WriteQueue};
 use crate::component::{CloseInfo, MessageComponent};
 use crate::error::{BoxError, Error};
 use crate::io_server::Socket;
+use crate::io_server::read_buffer;
+use crate::io_server::registry::{Member, Registry};
 use crate::message::{Message, Utf8Bytes};
-use crate::metrics::ConnectionMetrics;
+use crate::session::{CloseRequest, Command, Connection, MAX_SLICES, Outgoing, WriteQueue};
+use crate::stats::ConnectionMetrics;
 
 /// Smallest read: enough for a burst of small frames in one syscall.
 const READ_CHUNK: usize = 4096;
@@ -185,7 +185,9 @@ where
     }
 
     async fn run_to_end(&mut self, registry: &Arc<Registry>) {
-        let registration = registry.register(self.conn.shared());
+        let member: Arc<dyn Member> = Arc::clone(self.conn.shared()) as _;
+        let registration = registry.register(&member);
+        drop(member);
         let open = self.metrics.open();
         if let Some(ka) = &self.keep_alive {
             self.set_deadline(Some(ka.interval));
@@ -200,7 +202,7 @@ where
             tracing::debug!(id = %self.conn.id(), error = %e, "handshake response not written");
             return;
         }
-        self.conn.queue.release();
+        self.conn.outbox.release();
         // Cold paths (opening, errors, timers, closing) run boxed: a future's size is that of
         // its largest state, and every connection carries it for its whole life, so only the
         // message path stays inline.
@@ -240,18 +242,19 @@ where
     /// (`Pending`), one vectored write per batch of frames. `count`: add what is written to
     /// the bytes and messages sent.
     fn poll_write_queue(&mut self, cx: &mut Context<'_>, count: bool) -> Poll<io::Result<()>> {
-        while !self.conn.queue.is_empty() {
+        while !self.conn.outbox.queue().is_empty() {
             // Most wake-ups write a frame or two: a few slices are cheaper to set up than all.
-            let written = if self.conn.queue.len() <= 2 {
-                write_vectored::<6>(&mut self.socket, &self.conn.queue, cx)
+            let queue = self.conn.outbox.queue();
+            let written = if queue.len() <= 2 {
+                write_vectored::<6>(&mut self.socket, queue, cx)
             } else {
-                write_vectored::<MAX_SLICES>(&mut self.socket, &self.conn.queue, cx)
+                write_vectored::<MAX_SLICES>(&mut self.socket, queue, cx)
             };
             match ready!(written) {
                 Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
                 Ok(written) => {
-                    let messages = self.conn.queue.advance(written);
-                    self.conn.shared().queued.fetch_sub(written, Ordering::Relaxed);
+                    let (outbox, shared) = self.conn.outbox_mut();
+                    let messages = outbox.advance(shared, written);
                     if count {
                         self.metrics.bytes_sent.increment(written as u64);
                         if messages > 0 {
@@ -279,7 +282,7 @@ where
         if let Poll::Ready(Err(e)) = self.poll_write_queue(cx, true) {
             return Poll::Ready(IoEvent::Failed(e));
         }
-        if self.conn.queue.is_empty() {
+        if self.conn.outbox.queue().is_empty() {
             if let Poll::Ready(Err(e)) = Pin::new(&mut self.socket).poll_flush(cx) {
                 return Poll::Ready(IoEvent::Failed(e));
             }
@@ -291,8 +294,7 @@ where
         // While our output to this peer is over its limit, read nothing more from it: what it
         // sends may need answers (pongs, echoes) that would only queue up further.
         let shared = self.conn.shared();
-        let backlogged =
-            self.phase == Phase::Open && shared.queued.load(Ordering::Relaxed) >= shared.queue.limit;
+        let backlogged = self.phase == Phase::Open && shared.budget.is_full();
         if matches!(self.phase, Phase::Open | Phase::Closing | Phase::Failing) && !backlogged {
             if self.read_buf.capacity() == 0 {
                 self.read_buf = read_buffer::borrow(READ_CHUNK);
@@ -330,12 +332,10 @@ where
         let mut inbox = std::mem::take(&mut self.inbox);
         for command in inbox.drain(..) {
             match command {
-                // A send that raced with the start of closing: nothing may follow our close
-                // frame, so it is dropped.
-                Command::Send(item) if self.conn.shared().is_closing() => {
-                    self.conn.shared().queued.fetch_sub(item.len(), Ordering::Relaxed);
+                Command::Send(item) => {
+                    let (outbox, shared) = self.conn.outbox_mut();
+                    outbox.take_posted(shared, item);
                 }
-                Command::Send(item) => self.conn.enqueue(item),
                 other => self.commands.push_back(other),
             }
         }
@@ -544,9 +544,8 @@ where
             return;
         }
         let shared = Arc::clone(self.conn.shared());
-        let dropped = self.conn.queue.discard_unstarted();
-        shared.queued.fetch_sub(dropped, Ordering::Relaxed);
-        let limit = shared.queue.limit;
+        let dropped = self.conn.outbox.discard_unstarted(&shared);
+        let limit = shared.budget.config.limit;
         tracing::debug!(id = %self.conn.id(), limit, dropped, "slow consumer");
         self.report_error(Error::SlowConsumer { limit }).await;
         self.start_close(CloseFrame::new(CloseCode::POLICY_VIOLATION, "slow consumer"));
@@ -653,7 +652,7 @@ where
         let shared = Arc::clone(self.conn.shared());
         drop(shared.close_inbox());
         let report = self.report.take().map_or_else(|| abnormal("connection ended"), |report| *report);
-        crate::metrics::close(report.code);
+        crate::stats::close(report.code);
         tracing::debug!(
             id = %self.conn.id(),
             code = report.code.0,
