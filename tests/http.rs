@@ -273,3 +273,37 @@ async fn a_request_without_exactly_one_host_is_refused() {
     assert_eq!(client.rest().await, expected);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn http_1_0_clients_are_served_and_closed_unless_they_ask_to_keep_the_connection() {
+    let (site, _events) = Site::new();
+    let server = TestServer::start(HttpServer::new(site)).await;
+    // No Host needed; the answer says it closes, and the server does.
+    assert_eq!(
+        exchange(server.addr, "GET /a HTTP/1.0\r\n\r\n").await,
+        "HTTP/1.1 200 OK\r\nContent-Length: 6\r\nconnection: close\r\n\r\nGET /a"
+    );
+    // `Connection: keep-alive` keeps it, and the answer says so (HTTP/1.0 has no default).
+    let mut client = Client::connect(server.addr).await;
+    client.send("GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").await;
+    assert_eq!(
+        client.response().await,
+        "HTTP/1.1 200 OK\r\nContent-Length: 6\r\nconnection: keep-alive\r\n\r\nGET /a"
+    );
+    client.send("GET /b HTTP/1.0\r\n\r\n").await;
+    assert_eq!(
+        client.rest().await,
+        "HTTP/1.1 200 OK\r\nContent-Length: 6\r\nconnection: close\r\n\r\nGET /b"
+    );
+    // Transfer codings are HTTP/1.1's: a 1.0 request that claims one is refused.
+    assert_eq!(
+        exchange(server.addr, "POST /echo HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n").await,
+        refusal("HTTP/1.1 400 Bad Request", "invalid Transfer-Encoding: not allowed in HTTP/1.0")
+    );
+    // Versions past HTTP/1 are not spoken.
+    assert_eq!(
+        exchange(server.addr, "GET / HTTP/2.0\r\nHost: x\r\n\r\n").await,
+        refusal("HTTP/1.1 505 HTTP Version Not Supported", "unsupported HTTP version")
+    );
+    server.stop().await;
+}

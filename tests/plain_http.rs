@@ -20,7 +20,7 @@ fn closing(request: &str) -> String {
 async fn get(server: &TestServer, request: &str) -> String {
     let mut stream = tcp(server.addr).await;
     stream.write_all(closing(request).as_bytes()).await.unwrap();
-    String::from_utf8(read_to_end(&mut stream).await).unwrap()
+    support::strip_date(&String::from_utf8(read_to_end(&mut stream).await).unwrap())
 }
 
 #[tokio::test]

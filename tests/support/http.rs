@@ -138,7 +138,7 @@ impl Client {
     pub async fn head(&mut self) -> String {
         loop {
             if let Some(end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                return self.take(end + 4).await;
+                return super::support::strip_date(&self.take(end + 4).await);
             }
             self.fill().await;
         }
@@ -173,7 +173,7 @@ impl Client {
             .await
             .expect("the server did not close the connection")
             .expect("read to EOF");
-        String::from_utf8(rest).expect("utf-8 response")
+        super::support::strip_date(&String::from_utf8(rest).expect("utf-8 response"))
     }
 
     /// Asserts that no byte arrives within `quiet`.

@@ -92,13 +92,26 @@ pub async fn read_head(stream: &mut TcpStream) -> (String, Vec<u8>) {
     loop {
         if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             let rest = buf.split_off(end + 4);
-            return (String::from_utf8(buf).expect("utf-8 head"), rest);
+            return (strip_date(&String::from_utf8(buf).expect("utf-8 head")), rest);
         }
         let n =
             tokio::time::timeout(WAIT, stream.read(&mut byte)).await.expect("head timed out").expect("read");
         assert!(n > 0, "connection closed before the response head; got {:?}", String::from_utf8_lossy(&buf));
         buf.extend_from_slice(&byte[..n]);
     }
+}
+
+/// `responses` without their `date` header lines, which change every second; the rest can
+/// then be compared byte for byte. Every answer carries one (RFC 9110 §6.6.1) except a `100
+/// Continue` and a 101, whose writer is the upgraded connection.
+pub fn strip_date(responses: &str) -> String {
+    let lines: Vec<&str> = responses.split_inclusive("\r\n").collect();
+    let kept: Vec<&str> = lines.iter().copied().filter(|line| !line.starts_with("date: ")).collect();
+    let needs_date = responses.starts_with("HTTP/1.1 ")
+        && !responses.starts_with("HTTP/1.1 100 ")
+        && !responses.starts_with("HTTP/1.1 101 ");
+    assert!(!needs_date || kept.len() < lines.len(), "no date header in {responses:?}");
+    kept.concat()
 }
 
 /// Reads until EOF (bounded by [`WAIT`]) and returns everything.

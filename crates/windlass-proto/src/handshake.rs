@@ -32,6 +32,9 @@ pub enum HandshakeError {
     /// A version other than 13.
     #[error("unsupported websocket version: only 13 is supported")]
     Version,
+    /// The request is not HTTP/1.1 (RFC 6455 §4.2.1: an HTTP/1.1 or higher GET).
+    #[error("a websocket upgrade needs HTTP/1.1")]
+    HttpVersion,
     /// `Sec-WebSocket-Key` absent, repeated, or not 16 bytes in base64.
     #[error("missing or invalid Sec-WebSocket-Key: expected 16 bytes in base64")]
     Key,
@@ -46,6 +49,7 @@ impl HandshakeError {
         match self {
             Self::Method(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::NotUpgrade | Self::Version => StatusCode::UPGRADE_REQUIRED,
+            Self::HttpVersion => StatusCode::HTTP_VERSION_NOT_SUPPORTED,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -88,6 +92,9 @@ pub fn accept<B>(req: &Request<B>, supported: &[&str], strict: bool) -> Result<A
     }
     if !wants_upgrade {
         return Err(HandshakeError::NotUpgrade);
+    }
+    if req.version() != http::Version::HTTP_11 {
+        return Err(HandshakeError::HttpVersion);
     }
     if !has_token(headers, &header::UPGRADE, "websocket") {
         return Err(HandshakeError::UpgradeHeader);

@@ -34,7 +34,7 @@ pub enum HeadError {
         /// The configured limit.
         max: usize,
     },
-    /// Not HTTP/1.1.
+    /// Neither HTTP/1.1 nor HTTP/1.0.
     #[error("unsupported HTTP version")]
     Version,
     /// Not a valid HTTP/1.x request head.
@@ -106,14 +106,25 @@ pub fn parse_request_head(
         }
         httparse::Status::Partial => return Ok(None),
     };
-    if req.version != Some(1) {
-        return Err(HeadError::Version);
+    let version = match req.version {
+        Some(1) => Version::HTTP_11,
+        // HTTP/1.0 clients (proxies that speak it upstream, old tools) are served; they close
+        // after each answer unless they ask to keep the connection.
+        Some(0) => Version::HTTP_10,
+        _ => return Err(HeadError::Version),
+    };
+    if version == Version::HTTP_10
+        && req.headers.iter().any(|h| h.name.eq_ignore_ascii_case(http::header::TRANSFER_ENCODING.as_str()))
+    {
+        // RFC 9112 §6.1: transfer codings are HTTP/1.1's; a 1.0 message that claims one is
+        // faulty (and a smuggling shape).
+        return Err(HeadError::TransferEncoding("not allowed in HTTP/1.0"));
     }
     let method = Method::from_bytes(req.method.unwrap_or_default().as_bytes())
         .map_err(|_| HeadError::Malformed("invalid method"))?;
     let uri: Uri =
         req.path.unwrap_or_default().parse().map_err(|_| HeadError::Malformed("invalid request target"))?;
-    let mut builder = Request::builder().method(method).uri(uri).version(Version::HTTP_11);
+    let mut builder = Request::builder().method(method).uri(uri).version(version);
     let map = builder.headers_mut().ok_or(HeadError::Malformed("invalid request"))?;
     map.reserve(req.headers.len());
     for header in req.headers.iter() {
@@ -158,6 +169,18 @@ mod tests {
     }
 
     #[test]
+    fn http_1_0_is_served_without_transfer_codings() {
+        let (req, _) =
+            parse_request_head(b"GET / HTTP/1.0\r\n\r\n", &HeadLimits::default()).unwrap().unwrap();
+        assert_eq!(req.version(), Version::HTTP_10);
+        let chunked = b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert_eq!(
+            parse_request_head(chunked, &HeadLimits::default()).unwrap_err(),
+            HeadError::TransferEncoding("not allowed in HTTP/1.0")
+        );
+    }
+
+    #[test]
     fn every_prefix_is_incomplete_not_an_error() {
         for cut in 0..GET.len() {
             assert!(matches!(parse_request_head(&GET[..cut], &HeadLimits::default()), Ok(None)), "cut {cut}");
@@ -168,7 +191,6 @@ mod tests {
     fn errors_carry_their_status() {
         let limits = HeadLimits { max_head_bytes: 64, max_headers: 2 };
         let cases: &[(&[u8], u16)] = &[
-            (b"GET / HTTP/1.0\r\n\r\n", 505),
             (b"GET / HTTP/2.0\r\n\r\n", 505),
             (b"GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n", 431),
             (b"GET / HTTP/1.1\r\nX: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 431),

@@ -17,8 +17,6 @@
 //!   shape, and a proxy in front may have framed it by `Content-Length`).
 //! - **`Content-Length` repeated with equal values** (two lines): hyper takes the value;
 //!   windlass answers 400. Both refuse a list on one line (`5, 5`) and unequal values.
-//! - **HTTP/1.0**: hyper serves it; [`parse_request_head`] answers 505 (windlass speaks
-//!   HTTP/1.1 only).
 //! - **`Transfer-Encoding` whose last coding is chunked but not the only one** (`gzip,
 //!   chunked`): hyper de-chunks and hands over a still-gzipped body; windlass answers 501, as
 //!   it implements no other coding.
@@ -42,7 +40,7 @@
 //!   header limit; windlass only counts bytes, as it discards them.
 //!
 //! Both refuse, with different statuses: a coding other than chunked (hyper 400, windlass
-//! 501), `Transfer-Encoding` on HTTP/1.0 (hyper 400, windlass 505). Both refuse a bare LF
+//! 501), `Transfer-Encoding` on HTTP/1.0 (both 400). Both refuse a bare LF
 //! anywhere in chunked framing, trailers included.
 //!
 //! Random damage to well-formed requests (bytes replaced, inserted, removed) may make windlass

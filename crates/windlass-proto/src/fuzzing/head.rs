@@ -73,7 +73,7 @@ fn parse_checked(input: &[u8], limits: &HeadLimits) -> Parsed {
         Ok(Some((request, len))) => {
             assert!(*len <= input.len() && *len <= limits.max_head_bytes, "head length {len}");
             assert!(input[..*len].ends_with(b"\n"), "head does not end with its blank line");
-            assert_eq!(request.version(), Version::HTTP_11);
+            assert!(matches!(request.version(), Version::HTTP_11 | Version::HTTP_10));
             assert!(request.headers().len() <= limits.max_headers, "more headers than the limit");
         }
         Err(e) => {

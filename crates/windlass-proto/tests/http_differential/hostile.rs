@@ -8,7 +8,6 @@ use super::{Relation, compare};
 enum Difference {
     ContentLengthWithChunked,
     RepeatedContentLength,
-    Http10,
     OtherCodingThenChunked,
     ChunkedTwiceOrEmptyElement,
     LongChunkSize,
@@ -122,7 +121,7 @@ fn framing_cases() -> Vec<Case> {
             BothRefuse,
         ),
         ("te trailing comma", request("Transfer-Encoding: chunked,\r\n", "0\r\n\r\n"), BothRefuse),
-        ("http/1.0", b"GET / HTTP/1.0\r\nHost: a\r\n\r\n".to_vec(), WeRefuse(Http10)),
+        ("http/1.0", b"GET / HTTP/1.0\r\nHost: a\r\n\r\n".to_vec(), BothAccept),
         (
             "http/1.0 with te",
             b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n".to_vec(),

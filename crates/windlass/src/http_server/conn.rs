@@ -8,8 +8,8 @@ use std::pin::pin;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use http::header::{CONTENT_LENGTH, EXPECT, HOST};
-use http::{Method, Request, Response, StatusCode};
+use http::header::{CONNECTION, CONTENT_LENGTH, DATE, EXPECT, HOST, HeaderValue};
+use http::{Method, Request, Response, StatusCode, Version};
 use http_body::Body as _;
 use http_body_util::BodyExt as _;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -58,7 +58,11 @@ pub(super) async fn serve<H: HttpComponent + ?Sized>(inner: &H, config: &HttpCon
             }
         };
         let head_only = request.method() == Method::HEAD;
+        // HTTP/1.0 closes after each answer unless the client asks to keep the connection.
+        let http10 = request.version() == Version::HTTP_10;
+        let keep_alive_asked = http10 && has_token(request.headers(), "keep-alive");
         let last = says_close(request.headers())
+            || (http10 && !keep_alive_asked)
             || served >= config.max_requests_per_connection
             || conn.server.shutdown.is_cancelled();
         let expect_continue = request.headers().contains_key(EXPECT);
@@ -101,12 +105,18 @@ pub(super) async fn serve<H: HttpComponent + ?Sized>(inner: &H, config: &HttpCon
             tracing::warn!("101 answer without an upgrade to run; answering 500");
             response = refusal(StatusCode::INTERNAL_SERVER_ERROR, &[], "upgrade failed");
         }
-        let close =
+        let mut close =
             last || !body_done || says_close(response.headers()) || conn.server.shutdown.is_cancelled();
+        // An HTTP/1.0 client reads a body of unknown length to the end of the connection.
+        if http10 && response.body().size_hint().exact().is_none() {
+            close = true;
+        }
         if close {
             response = closing(response);
+        } else if http10 {
+            response.headers_mut().insert(CONNECTION, HeaderValue::from_static("keep-alive"));
         }
-        match conn.write_response(response, head_only).await {
+        match conn.write_response(response, head_only, http10).await {
             Ok(()) if !close => {}
             Ok(()) => {
                 conn.close().await;
@@ -126,8 +136,9 @@ fn check(request: &Request<()>, config: &HttpConfig) -> Result<BodyFraming, Box<
         tracing::debug!(error = %e, status = e.status().as_u16(), "request framing refused");
         Box::new(refusal(e.status(), &[], &e.to_string()))
     })?;
-    // RFC 9112 §3.2: exactly one Host field.
-    if request.headers().get_all(HOST).iter().count() != 1 {
+    // RFC 9112 §3.2: exactly one Host field (HTTP/1.0 may send none).
+    let hosts = request.headers().get_all(HOST).iter().count();
+    if hosts > 1 || (hosts == 0 && request.version() != Version::HTTP_10) {
         return Err(Box::new(refusal(
             StatusCode::BAD_REQUEST,
             &[],
@@ -156,6 +167,16 @@ fn check(request: &Request<()>, config: &HttpConfig) -> Result<BodyFraming, Box<
         }
     }
     Ok(framing)
+}
+
+/// Whether `Connection` lists `token` (ASCII case-insensitive).
+fn has_token(headers: &http::HeaderMap, token: &str) -> bool {
+    headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
 }
 
 /// Decodes and discards body bytes already read; true if the body ends within them.
@@ -324,9 +345,18 @@ impl HttpConn<'_> {
 
     /// Writes a response: head and body in one write when the body is in memory, otherwise
     /// the head and then each chunk as the body yields it.
-    async fn write_response(&mut self, response: Response<Body>, head_only: bool) -> io::Result<()> {
+    async fn write_response(
+        &mut self,
+        response: Response<Body>,
+        head_only: bool,
+        http10: bool,
+    ) -> io::Result<()> {
         let (parts, mut body) = response.into_parts();
         let status = parts.status;
+        let mut headers = parts.headers;
+        if !headers.contains_key(DATE) {
+            headers.insert(DATE, super::date::now());
+        }
         crate::stats::handshake(status);
         let bodiless = status.is_informational()
             || status == StatusCode::NO_CONTENT
@@ -335,11 +365,11 @@ impl HttpConn<'_> {
         let framing = match exact {
             _ if bodiless => ResponseFraming::None,
             Some(length) => ResponseFraming::Length(length),
-            None if head_only => ResponseFraming::None,
+            // HTTP/1.0 has no chunked coding: the body ends with the connection.
+            None if head_only || http10 => ResponseFraming::None,
             None => ResponseFraming::Chunked,
         };
         let mut head = Vec::with_capacity(256);
-        let mut headers = parts.headers;
         headers.remove(CONTENT_LENGTH);
         encode_response_head(status, &headers, framing, &mut head);
         if head_only || bodiless {
@@ -399,7 +429,10 @@ impl HttpConn<'_> {
 
     /// Answers and closes: a refused request's connection cannot be trusted for another.
     async fn refuse(&mut self, response: Response<Body>) {
-        if tokio::time::timeout(REFUSAL_LINGER, self.write_response(closing(response), false)).await.is_ok() {
+        if tokio::time::timeout(REFUSAL_LINGER, self.write_response(closing(response), false, false))
+            .await
+            .is_ok()
+        {
             self.close().await;
         }
     }

@@ -3,6 +3,7 @@
 
 mod body;
 mod conn;
+mod date;
 pub(crate) mod response;
 mod upgrade;
 
