@@ -77,6 +77,9 @@ impl HeadError {
     }
 }
 
+/// Header slots parsed on the stack; larger limits use the heap.
+const STACK_HEADERS: usize = 64;
+
 /// Parses a request head from the front of `buf`.
 ///
 /// Returns the request and the length of the head, or `Ok(None)` if the head is not complete
@@ -86,8 +89,17 @@ pub fn parse_request_head(
     buf: &[u8],
     limits: &HeadLimits,
 ) -> Result<Option<(Request<()>, usize)>, HeadError> {
-    let mut headers = vec![httparse::EMPTY_HEADER; limits.max_headers];
-    let mut req = httparse::Request::new(&mut headers);
+    // The usual limit fits on the stack: no allocation per parse attempt (the server parses
+    // its growing buffer after every read).
+    let mut on_stack = [httparse::EMPTY_HEADER; STACK_HEADERS];
+    let mut on_heap = Vec::new();
+    let headers: &mut [httparse::Header<'_>] = if limits.max_headers <= STACK_HEADERS {
+        &mut on_stack[..limits.max_headers]
+    } else {
+        on_heap.resize(limits.max_headers, httparse::EMPTY_HEADER);
+        &mut on_heap
+    };
+    let mut req = httparse::Request::new(headers);
     let status = match req.parse(buf) {
         Ok(status) => status,
         Err(httparse::Error::TooManyHeaders) => {

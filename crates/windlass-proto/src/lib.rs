@@ -11,6 +11,9 @@
 //!   incremental UTF-8 validation, size limits, close-frame validation.
 //! - [`line`](mod@line) splits a byte stream into lines for raw TCP servers.
 //! - [`close`] names the close codes and says which may appear on the wire.
+//! - [`lifecycle`] decides when and how a connection closes ([`Lifecycle`]): the close
+//!   handshake, failing on protocol errors, keep-alive pings; fed with time, it queues what the
+//!   I/O layer must do.
 //!
 //! Every decoder here follows the tokio-util contract: `Ok(None)` means "need more bytes", and
 //! exactly the bytes that make up what is returned are consumed. Hostile input yields an error
@@ -41,6 +44,7 @@ pub mod frame;
 pub mod fuzzing;
 pub mod handshake;
 pub mod head;
+pub mod lifecycle;
 pub mod line;
 pub mod mask;
 pub mod utf8;
@@ -51,4 +55,5 @@ pub use decoder::{DecoderConfig, Event, ProtocolError, WsDecoder};
 pub use frame::{FrameHead, FrameHeader, OpCode};
 pub use handshake::{Accepted, HandshakeError};
 pub use head::{HeadError, HeadLimits};
+pub use lifecycle::{CloseReport, Lifecycle, LifecycleConfig};
 pub use line::{LineDecoder, LineTooLong};

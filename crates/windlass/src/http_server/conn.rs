@@ -4,7 +4,8 @@
 
 use std::future::poll_fn;
 use std::io::{self, IoSlice};
-use std::pin::pin;
+use std::pin::{Pin, pin};
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -13,7 +14,7 @@ use http::{Method, Request, Response, StatusCode, Version};
 use http_body::Body as _;
 use http_body_util::BodyExt as _;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 use tracing::Instrument as _;
 use windlass_proto::body::{
     BodyDecoder, BodyFraming, CRLF, Decoded, LAST_CHUNK, ResponseFraming, chunk_prefix, encode_response_head,
@@ -39,7 +40,7 @@ pub(super) async fn serve<H: HttpComponent + ?Sized>(inner: &H, config: &HttpCon
     let mut served: u64 = 0;
     loop {
         let first = served == 0;
-        let request = match Box::pin(conn.read_head(first)).await {
+        let request = match conn.read_head(first).await {
             HeadOutcome::Request(request) => request,
             HeadOutcome::Refused(e) => {
                 tracing::debug!(error = %e, status = e.status().as_u16(), "bad request head");
@@ -75,7 +76,7 @@ pub(super) async fn serve<H: HttpComponent + ?Sized>(inner: &H, config: &HttpCon
         };
         let mut request = request.map(|()| body);
         request.extensions_mut().insert(info);
-        request.extensions_mut().insert(conn.server.clone());
+        request.extensions_mut().insert(OwnServer);
         let Some(exchange) =
             conn.exchange(inner.on_request(request), sender, &mut decoder, expect_continue).await
         else {
@@ -193,6 +194,11 @@ fn skip_buffered(decoder: &mut BodyDecoder, buf: &mut BytesMut) -> bool {
     }
 }
 
+/// Marks a request that came through windlass's own `HttpServer`: an upgrade answer is handed
+/// the raw socket (see [`OnUpgrade`]), not a host server's upgrade.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct OwnServer;
+
 enum HeadOutcome {
     Request(Request<()>),
     Refused(HeadError),
@@ -223,7 +229,10 @@ impl HttpConn<'_> {
         let head_deadline = Instant::now() + self.config.head_timeout;
         if !first && self.buf.is_empty() {
             let idle = tokio::time::sleep(self.config.keep_alive_timeout);
+            // Biased: when the next request is already there the idle timer is never polled,
+            // so it is never put in the timer wheel.
             tokio::select! {
+                biased;
                 read = read_more(&mut self.socket, &mut self.buf) => {
                     if read.is_err() {
                         return HeadOutcome::Gone;
@@ -272,7 +281,13 @@ impl HttpConn<'_> {
         // The handler waits for body bytes that are not here yet.
         let mut want = false;
         let mut continued = !expect_continue;
-        let mut stall = pin!(tokio::time::sleep(self.config.body_timeout));
+        // Made only for a request with a body: a timer costs a clock read and a runtime handle.
+        let mut stall: Option<Pin<Box<Sleep>>> = None;
+        let body_timeout = self.config.body_timeout;
+        let arm = |stall: &mut Option<Pin<Box<Sleep>>>| match stall {
+            Some(sleep) => sleep.as_mut().reset(Instant::now() + body_timeout),
+            None => *stall = Some(Box::pin(tokio::time::sleep(body_timeout))),
+        };
         let watch_limit = self.config.head.max_head_bytes;
         loop {
             let demand = async {
@@ -303,7 +318,7 @@ impl HttpConn<'_> {
                             }
                             Pumped::NeedMore => {
                                 want = true;
-                                stall.as_mut().reset(Instant::now() + self.config.body_timeout);
+                                arm(&mut stall);
                             }
                         }
                     }
@@ -326,11 +341,11 @@ impl HttpConn<'_> {
                                 body_open = false;
                                 body_ok = false;
                             }
-                            Pumped::NeedMore => stall.as_mut().reset(Instant::now() + self.config.body_timeout),
+                            Pumped::NeedMore => arm(&mut stall),
                         }
                     }
                 }
-                () = &mut stall, if want => {
+                () = poll_fn(|cx| stall.as_mut().map_or(Poll::Pending, |sleep| sleep.as_mut().poll(cx))), if want => {
                     tracing::debug!(timeout = ?self.config.body_timeout, "request body stalled");
                     if let Some(sender) = &sender {
                         sender.finish(Err(FramingError::Timeout));

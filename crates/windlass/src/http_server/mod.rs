@@ -2,7 +2,7 @@
 //! through an [`HttpComponent`] until the connection closes or a component upgrades it.
 
 mod body;
-mod conn;
+pub(crate) mod conn;
 mod date;
 pub(crate) mod response;
 mod upgrade;
@@ -15,6 +15,7 @@ use windlass_proto::{BodyLimits, HeadLimits};
 
 pub use body::{Body, BodyError};
 pub use upgrade::ConnectionInfo;
+pub(crate) use conn::OwnServer;
 pub(crate) use upgrade::{OnUpgrade, Upgraded};
 
 use crate::io_server::{IoComponent, IoConnection};

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::OnceLock;
 
@@ -21,7 +22,7 @@ use windlass_proto::{DecoderConfig, WsDecoder};
 
 use crate::component::MessageComponent;
 use crate::http_server::response::refusal;
-use crate::http_server::{Body, ConnectionInfo, HttpComponent, OnUpgrade, Upgraded};
+use crate::http_server::{Body, ConnectionInfo, HttpComponent, OnUpgrade, OwnServer, Upgraded};
 use crate::io_server::{ServerContext, Socket};
 use crate::session::{Connection, DEFAULT_SEND_QUEUE, Outgoing, QueueConfig, Shared, SlowConsumer, WireKind};
 use crate::transport::{Driver, Timing, Wire};
@@ -219,7 +220,7 @@ impl<C: MessageComponent> HttpComponent for WsServer<C> {
         let deflate = agreement.map(|a| a.params);
         let component = Arc::clone(&self.component);
         let config = self.config.clone();
-        if request.extensions().get::<ServerContext>().is_none() {
+        if request.extensions().get::<OwnServer>().is_none() {
             // Mounted in another server (axum): upgrade through hyper's own upgrade.
             let Some(on_upgrade) = request.extensions_mut().remove::<hyper::upgrade::OnUpgrade>() else {
                 tracing::warn!("WebSocket request with no connection to upgrade");
@@ -291,10 +292,10 @@ fn switching_response(accepted: &Accepted) -> Response<Body> {
     response
 }
 
-/// Runs an upgraded connection: queues the 101 head (written with the first frames), then
-/// the frame loop.
+/// The task of an upgraded connection: queues the 101 head (written with the first frames),
+/// then runs the frame loop.
 #[allow(clippy::too_many_arguments)]
-async fn run<C: MessageComponent>(
+fn run<C: MessageComponent>(
     component: Arc<C>,
     config: WsConfig,
     request: Request<()>,
@@ -303,7 +304,9 @@ async fn run<C: MessageComponent>(
     deflate: Option<DeflateParams>,
     head: Bytes,
     upgraded: Upgraded,
-) {
+) -> impl Future<Output = ()> + Send + 'static {
+    // Not an `async fn`: the connection's task holds only the frame loop's future, not these
+    // arguments beside it for the connection's whole life.
     let Upgraded { socket, buffered, server, permit } = upgraded;
     let queue = QueueConfig { limit: config.max_send_queue, policy: config.slow_consumer };
     let shared = Arc::new(Shared::new(info.id(), info.remote_addr(), WireKind::WebSocket, deflate, queue));
@@ -327,5 +330,5 @@ async fn run<C: MessageComponent>(
     let wire = Wire::WebSocket(decoder);
     let metrics = Arc::clone(&server.metrics);
     let driver = Driver::new(component, socket, connection, wire, buffered, timing, permit, metrics);
-    driver.run(server.registry.clone()).await;
+    driver.run(server.registry.clone())
 }
