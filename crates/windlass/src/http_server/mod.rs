@@ -14,8 +14,8 @@ use http::{Request, Response};
 use windlass_proto::{BodyLimits, HeadLimits};
 
 pub use body::{Body, BodyError};
-pub use upgrade::ConnectionInfo;
 pub(crate) use conn::OwnServer;
+pub use upgrade::ConnectionInfo;
 pub(crate) use upgrade::{OnUpgrade, Upgraded};
 
 use crate::io_server::{IoComponent, IoConnection};

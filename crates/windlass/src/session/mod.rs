@@ -56,7 +56,11 @@ impl Connection {
     ) -> Self {
         // What decorators attached to the upgrade request (an identity, path parameters)
         // becomes the connection's own data.
-        let extensions = request.as_mut().map(|r| std::mem::take(r.extensions_mut())).unwrap_or_default();
+        let mut extensions = request.as_mut().map(|r| std::mem::take(r.extensions_mut())).unwrap_or_default();
+        if extensions.is_empty() {
+            // An emptied map keeps its allocation; an idle connection should not.
+            extensions = Extensions::new();
+        }
         Self {
             shared,
             request: request.map(Box::new),

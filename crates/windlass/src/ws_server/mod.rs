@@ -241,7 +241,7 @@ impl<C: MessageComponent> HttpComponent for WsServer<C> {
                         let upgraded = Upgraded { socket, buffered: BytesMut::new(), server, permit: None };
                         run(
                             component,
-                            config,
+                            &config,
                             request,
                             info,
                             accepted.protocol,
@@ -264,9 +264,13 @@ impl<C: MessageComponent> HttpComponent for WsServer<C> {
         let head = Bytes::from(switching_protocols(&accepted));
         let mut response = Response::new(Body::empty());
         *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-        let request = request.map(|_| ());
+        let mut request = request.map(|_| ());
+        // The request's extensions become the connection's for its whole life: the HTTP
+        // layer's own entries are not kept (the connection knows its id and address).
+        request.extensions_mut().remove::<OwnServer>();
+        request.extensions_mut().remove::<ConnectionInfo>();
         response.extensions_mut().insert(OnUpgrade::new(move |upgraded: Upgraded| {
-            run(component, config, request, info, accepted.protocol, deflate, head, upgraded)
+            run(component, &config, request, info, accepted.protocol, deflate, head, upgraded)
         }));
         response
     }
@@ -297,14 +301,14 @@ fn switching_response(accepted: &Accepted) -> Response<Body> {
 #[allow(clippy::too_many_arguments)]
 fn run<C: MessageComponent>(
     component: Arc<C>,
-    config: WsConfig,
+    config: &WsConfig,
     request: Request<()>,
     info: ConnectionInfo,
     protocol: Option<String>,
     deflate: Option<DeflateParams>,
     head: Bytes,
     upgraded: Upgraded,
-) -> impl Future<Output = ()> + Send + 'static {
+) -> impl Future<Output = ()> + Send + use<C> {
     // Not an `async fn`: the connection's task holds only the frame loop's future, not these
     // arguments beside it for the connection's whole life.
     let Upgraded { socket, buffered, server, permit } = upgraded;
