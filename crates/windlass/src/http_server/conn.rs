@@ -24,7 +24,7 @@ use windlass_proto::head::parse_request_head;
 use windlass_proto::{BodyError as FramingError, HeadError};
 
 use super::body::{Body, BodySender, Demand, pipe};
-use super::response::{closing, refusal, says_close};
+use super::response::{closing, connection_has, refusal, says_close};
 use super::upgrade::{ConnectionInfo, OnUpgrade, Upgraded};
 use super::{HttpComponent, HttpConfig};
 use crate::io_server::{IoConnection, ServerContext, Socket};
@@ -61,7 +61,7 @@ pub(super) async fn serve<H: HttpComponent + ?Sized>(inner: &H, config: &HttpCon
         let head_only = request.method() == Method::HEAD;
         // HTTP/1.0 closes after each answer unless the client asks to keep the connection.
         let http10 = request.version() == Version::HTTP_10;
-        let keep_alive_asked = http10 && has_token(request.headers(), "keep-alive");
+        let keep_alive_asked = http10 && connection_has(request.headers(), "keep-alive");
         let last = says_close(request.headers())
             || (http10 && !keep_alive_asked)
             || served >= config.max_requests_per_connection
@@ -168,16 +168,6 @@ fn check(request: &Request<()>, config: &HttpConfig) -> Result<BodyFraming, Box<
         }
     }
     Ok(framing)
-}
-
-/// Whether `Connection` lists `token` (ASCII case-insensitive).
-fn has_token(headers: &http::HeaderMap, token: &str) -> bool {
-    headers
-        .get_all(CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| t.trim().eq_ignore_ascii_case(token))
 }
 
 /// Decodes and discards body bytes already read; true if the body ends within them.

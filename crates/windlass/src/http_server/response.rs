@@ -37,10 +37,15 @@ pub(crate) fn closing(mut response: Response<Body>) -> Response<Body> {
 
 /// Whether a response (or request) says `Connection: close`.
 pub(crate) fn says_close(headers: &http::HeaderMap) -> bool {
+    connection_has(headers, "close")
+}
+
+/// Whether `Connection` lists `token` (ASCII case-insensitive).
+pub(crate) fn connection_has(headers: &http::HeaderMap, token: &str) -> bool {
     headers
         .get_all(CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .any(|token| token.trim().eq_ignore_ascii_case("close"))
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
 }
