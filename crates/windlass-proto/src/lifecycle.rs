@@ -45,7 +45,6 @@
 //! assert_eq!((report.code, report.clean), (CloseCode::GOING_AWAY, true));
 //! ```
 
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::close::{CloseCode, CloseFrame};
@@ -171,21 +170,64 @@ pub enum Action {
 /// [`Action`]s; none of them blocks or fails. There is one deadline at a time: the next
 /// keep-alive check while [`Phase::Open`], the close timeout in any other phase but
 /// [`Phase::Done`].
+///
+/// Every open connection carries one for its whole life, so it is kept small: what is needed
+/// only once closing begins (the report, the close frame to send) is boxed, and pending
+/// actions are bits.
 #[derive(Clone, Debug)]
 pub struct Lifecycle {
     config: LifecycleConfig,
+    deadline: Option<Instant>,
+    /// How the connection ended, once known.
+    report: Option<Box<CloseReport>>,
+    /// The payload of a pending [`Action::SendClose`]; `None` with the action pending is a
+    /// close frame without a payload.
+    close_frame: Option<Box<CloseFrame>>,
+    pending: Pending,
     phase: Phase,
     /// Set by any input since the keep-alive deadline last passed. Only that deadline clears
     /// it, so a ping goes out after a whole interval of silence, never sooner.
     activity: bool,
     /// A keep-alive ping is out and the peer has sent nothing since.
     awaiting_pong: bool,
-    deadline: Option<Instant>,
     /// [`Action::StopSends`] was queued; it is queued once.
     sends_stopped: bool,
-    /// How the connection ended, once known.
-    report: Option<CloseReport>,
-    actions: VecDeque<Action>,
+}
+
+/// The actions not yet polled, one bit each, yielded lowest bit first.
+///
+/// Each action is queued at most once between two polls (a second keep-alive ping could only
+/// be queued by a second deadline, and the first ping's deadline ends the connection), and
+/// the order in which inputs queue them is always this one: a ping only while open, the
+/// slow-consumer pair before the close frame that follows it, the close frame before the
+/// input is dropped and sends stop, and the end last. So a set in this order is the queue.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Pending(u16);
+
+impl Pending {
+    const SEND_PING: u16 = 1 << 0;
+    const DISCARD_QUEUE: u16 = 1 << 1;
+    const SLOW_CONSUMER: u16 = 1 << 2;
+    const KEEP_ALIVE_TIMED_OUT: u16 = 1 << 3;
+    const SEND_CLOSE: u16 = 1 << 4;
+    const DISCARD_INPUT: u16 = 1 << 5;
+    const STOP_SENDS: u16 = 1 << 6;
+    const FINISH_DROP: u16 = 1 << 7;
+    const FINISH_LINGER: u16 = 1 << 8;
+
+    fn push(&mut self, action: u16) {
+        self.0 |= action;
+    }
+
+    /// The lowest pending bit, taken off.
+    fn pop(&mut self) -> Option<u16> {
+        if self.0 == 0 {
+            return None;
+        }
+        let bit = self.0 & self.0.wrapping_neg();
+        self.0 &= !bit;
+        Some(bit)
+    }
 }
 
 impl Lifecycle {
@@ -193,13 +235,14 @@ impl Lifecycle {
     pub fn new(config: LifecycleConfig, now: Instant) -> Self {
         Self {
             config,
+            deadline: config.keep_alive.and_then(|(interval, _)| now.checked_add(interval)),
+            report: None,
+            close_frame: None,
+            pending: Pending::default(),
             phase: Phase::Open,
             activity: false,
             awaiting_pong: false,
-            deadline: config.keep_alive.and_then(|(interval, _)| now.checked_add(interval)),
             sends_stopped: false,
-            report: None,
-            actions: VecDeque::new(),
         }
     }
 
@@ -257,15 +300,15 @@ impl Lifecycle {
             Phase::Open => {
                 // Echo the code only: the reason was the peer's to give (RFC 6455 §5.5.1).
                 let reply = frame.as_ref().map(|f| CloseFrame::new(f.code, ""));
-                self.actions.push_back(Action::SendClose(reply));
-                self.report = Some(match frame {
+                self.send_close(reply);
+                self.set_report(match frame {
                     Some(frame) => CloseReport::from_frame(frame, true),
                     None => CloseReport { code: CloseCode::NO_STATUS, reason: String::new(), clean: true },
                 });
                 self.enter(Phase::Flushing, now);
             }
             Phase::Closing => {
-                if let Some(report) = &mut self.report {
+                if let Some(report) = self.report.as_deref_mut() {
                     report.clean = true;
                 }
                 self.enter(Phase::Flushing, now);
@@ -286,12 +329,12 @@ impl Lifecycle {
         }
         match self.config.framing {
             Framing::WebSocket => {
-                self.actions.push_back(Action::SendClose(Some(frame.clone())));
-                self.report = Some(CloseReport::from_frame(frame, false));
+                self.send_close(Some(frame.clone()));
+                self.set_report(CloseReport::from_frame(frame, false));
                 self.enter(Phase::Closing, now);
             }
             Framing::Lines => {
-                self.report = Some(CloseReport::from_frame(frame, true));
+                self.set_report(CloseReport::from_frame(frame, true));
                 self.enter(Phase::Flushing, now);
             }
         }
@@ -316,10 +359,10 @@ impl Lifecycle {
             Failure::Component => self.close(frame, now),
             Failure::Protocol => {
                 if self.config.framing == Framing::WebSocket && self.phase == Phase::Open {
-                    self.actions.push_back(Action::SendClose(Some(frame.clone())));
+                    self.send_close(Some(frame.clone()));
                 }
-                self.report = Some(CloseReport::from_frame(frame, false));
-                self.actions.push_back(Action::DiscardInput);
+                self.set_report(CloseReport::from_frame(frame, false));
+                self.pending.push(Pending::DISCARD_INPUT);
                 self.enter(Phase::Failing, now);
             }
         }
@@ -332,8 +375,8 @@ impl Lifecycle {
         if self.phase != Phase::Open {
             return;
         }
-        self.actions.push_back(Action::DiscardQueue);
-        self.actions.push_back(Action::SlowConsumer);
+        self.pending.push(Pending::DISCARD_QUEUE);
+        self.pending.push(Pending::SLOW_CONSUMER);
         self.close(CloseFrame::new(CloseCode::POLICY_VIOLATION, "slow consumer"), now);
     }
 
@@ -348,7 +391,7 @@ impl Lifecycle {
     pub fn on_eof(&mut self, now: Instant) {
         match self.phase {
             Phase::Open => {
-                self.report = Some(match self.config.framing {
+                self.set_report(match self.config.framing {
                     Framing::Lines => {
                         CloseReport { code: CloseCode::NORMAL, reason: String::new(), clean: true }
                     }
@@ -357,7 +400,7 @@ impl Lifecycle {
                 self.enter(Phase::Flushing, now);
             }
             Phase::Closing => {
-                self.report = Some(CloseReport::abnormal(NO_CLOSE_FRAME));
+                self.set_report(CloseReport::abnormal(NO_CLOSE_FRAME));
                 self.end();
             }
             Phase::Failing => self.phase = Phase::Flushing,
@@ -376,7 +419,7 @@ impl Lifecycle {
         }
         let was_open = self.phase == Phase::Open;
         if self.report.is_none() {
-            self.report = Some(CloseReport::abnormal(CONNECTION_BROKE));
+            self.set_report(CloseReport::abnormal(CONNECTION_BROKE));
         }
         self.end();
         was_open
@@ -394,7 +437,7 @@ impl Lifecycle {
         }
         let clean = self.report.as_ref().is_some_and(|report| report.clean);
         let just_drop = clean && self.config.framing == Framing::WebSocket && !tls;
-        self.actions.push_back(Action::Finish { shutdown_and_linger: !just_drop });
+        self.pending.push(if just_drop { Pending::FINISH_DROP } else { Pending::FINISH_LINGER });
         self.end();
     }
 
@@ -404,7 +447,7 @@ impl Lifecycle {
         if self.phase == Phase::Done {
             return;
         }
-        self.report = Some(CloseReport::abnormal(ABORTED));
+        self.set_report(CloseReport::abnormal(ABORTED));
         self.end();
     }
 
@@ -424,7 +467,7 @@ impl Lifecycle {
         }
         if self.phase != Phase::Open {
             if self.phase == Phase::Closing || self.report.is_none() {
-                self.report = Some(CloseReport::abnormal(NO_CLOSE_IN_TIME));
+                self.set_report(CloseReport::abnormal(NO_CLOSE_IN_TIME));
             }
             self.end();
             return;
@@ -437,12 +480,12 @@ impl Lifecycle {
             self.awaiting_pong = false;
             self.deadline = now.checked_add(interval);
         } else if self.awaiting_pong {
-            self.actions.push_back(Action::KeepAliveTimedOut(timeout));
-            self.report = Some(CloseReport::abnormal(KEEP_ALIVE_TIMEOUT));
+            self.pending.push(Pending::KEEP_ALIVE_TIMED_OUT);
+            self.set_report(CloseReport::abnormal(KEEP_ALIVE_TIMEOUT));
             self.end();
         } else {
             self.awaiting_pong = true;
-            self.actions.push_back(Action::SendPing);
+            self.pending.push(Pending::SEND_PING);
             self.deadline = now.checked_add(timeout);
         }
     }
@@ -456,13 +499,31 @@ impl Lifecycle {
 
     /// The next thing for the I/O layer to do, oldest first.
     pub fn poll_action(&mut self) -> Option<Action> {
-        self.actions.pop_front()
+        Some(match self.pending.pop()? {
+            Pending::SEND_PING => Action::SendPing,
+            Pending::DISCARD_QUEUE => Action::DiscardQueue,
+            Pending::SLOW_CONSUMER => Action::SlowConsumer,
+            Pending::KEEP_ALIVE_TIMED_OUT => {
+                Action::KeepAliveTimedOut(self.config.keep_alive.map_or(Duration::ZERO, |(_, timeout)| timeout))
+            }
+            Pending::SEND_CLOSE => Action::SendClose(self.close_frame.take().map(|frame| *frame)),
+            Pending::DISCARD_INPUT => Action::DiscardInput,
+            Pending::STOP_SENDS => Action::StopSends,
+            Pending::FINISH_DROP => Action::Finish { shutdown_and_linger: false },
+            _ => Action::Finish { shutdown_and_linger: true },
+        })
+    }
+
+    /// Whether [`poll_action`](Self::poll_action) has something: the I/O layer's cheap check
+    /// after an input that usually queues nothing.
+    pub fn has_actions(&self) -> bool {
+        self.pending.0 != 0
     }
 
     /// How the connection ended, for `on_close`; once [`Phase::Done`] is reached. Without a
     /// report (the I/O layer ended the connection on its own): 1006 "connection ended".
     pub fn take_report(&mut self) -> CloseReport {
-        self.report.take().unwrap_or_else(|| CloseReport::abnormal(ENDED))
+        self.report.take().map_or_else(|| CloseReport::abnormal(ENDED), |report| *report)
     }
 
     /// Leaves [`Phase::Open`] (or moves between closing phases): no more sends, and the close
@@ -482,8 +543,17 @@ impl Lifecycle {
     fn stop_sends(&mut self) {
         if !self.sends_stopped {
             self.sends_stopped = true;
-            self.actions.push_back(Action::StopSends);
+            self.pending.push(Pending::STOP_SENDS);
         }
+    }
+
+    fn send_close(&mut self, frame: Option<CloseFrame>) {
+        self.close_frame = frame.map(Box::new);
+        self.pending.push(Pending::SEND_CLOSE);
+    }
+
+    fn set_report(&mut self, report: CloseReport) {
+        self.report = Some(Box::new(report));
     }
 }
 

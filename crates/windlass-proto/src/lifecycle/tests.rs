@@ -597,3 +597,9 @@ fn deadlines_that_overflow_an_instant_are_never() {
     assert_eq!(lc.poll_timeout(), None);
     assert_eq!(lc.phase(), Phase::Closing);
 }
+
+#[test]
+fn stays_small_enough_to_carry_per_connection() {
+    // Every open connection holds one: the config (56 bytes) and the deadline take most of it.
+    assert!(std::mem::size_of::<Lifecycle>() <= 96, "{}", std::mem::size_of::<Lifecycle>());
+}

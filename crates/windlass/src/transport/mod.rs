@@ -1,6 +1,10 @@
 //! The transport that drives a session over a byte stream: one task per connection that owns
 //! the socket, decodes input (WebSocket frames or lines), calls the component, writes the
-//! session's output, and runs the timers and the close handshake.
+//! session's output, and keeps the clock for the close handshake and keep-alive.
+//!
+//! When to ping, when to give up and what `on_close` hears are decided by the sans-IO
+//! [`Lifecycle`] of `windlass-proto`; this module feeds it what happened with the time, and
+//! carries out the [`Action`]s it queues.
 
 use std::collections::VecDeque;
 use std::future::{Future, poll_fn};
@@ -17,6 +21,7 @@ use futures_util::FutureExt as _;
 use tokio::io::{AsyncWrite, AsyncWriteExt as _};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Instant, Sleep};
+use windlass_proto::lifecycle::{Action, CloseReport, Failure, Framing, Lifecycle, LifecycleConfig, Phase};
 use windlass_proto::{CloseCode, CloseFrame, Event, LineDecoder, OpCode, WsDecoder};
 
 use crate::component::{CloseInfo, MessageComponent};
@@ -56,18 +61,6 @@ pub(crate) struct Timing {
     pub(crate) keep_request: bool,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Phase {
-    Open,
-    /// We sent a close frame and wait for the peer's.
-    Closing,
-    /// The peer broke the protocol: its bytes are discarded; flush our close frame, send FIN.
-    Failing,
-    /// Nothing more to read: flush, send FIN.
-    Flushing,
-    Done,
-}
-
 enum IoEvent {
     Read,
     Eof,
@@ -76,13 +69,6 @@ enum IoEvent {
     Flushed,
     Commands,
     Timer,
-}
-
-#[derive(Debug)]
-struct KeepAlive {
-    interval: Duration,
-    timeout: Duration,
-    awaiting_pong: bool,
 }
 
 // The flags are independent facts about one connection; packing them into a state enum would
@@ -105,21 +91,17 @@ pub(crate) struct Driver<P> {
     /// Swapped with the shared inbox so draining it allocates nothing.
     inbox: Vec<Command>,
     commands: VecDeque<Command>,
-    phase: Phase,
-    fin_sent: bool,
-    /// After `on_close`, read until the peer closes (see [`Socket::linger`]).
-    linger: bool,
-    /// Set when the peer sent anything since the keep-alive timer last fired.
-    activity: bool,
-    keep_alive: Option<KeepAlive>,
-    close_timeout: Duration,
+    /// The close and keep-alive decisions.
+    lifecycle: Lifecycle,
+    /// Set to the lifecycle's deadline while it has one.
     timer: Pin<Box<Sleep>>,
-    deadline: Option<Instant>,
+    /// The lifecycle has a deadline and `timer` is set to it.
+    timer_set: bool,
     /// The timer has been polled since its deadline was last set, so it will wake this task
     /// (which keeps one waker for its whole life); polling it again would change nothing.
     timer_armed: bool,
-    /// How the connection ended, once known; boxed as it is needed only at the end.
-    report: Option<Box<CloseInfo>>,
+    /// After `on_close`, read until the peer closes (see [`Socket::linger`]).
+    linger: bool,
     metrics: Arc<ConnectionMetrics>,
 }
 
@@ -143,6 +125,11 @@ where
         // Bytes the HTTP layer read past the request head are the first frames; if there are
         // none, its buffer is not kept.
         read_buffer::give_back(&mut read_buf);
+        let framing = match wire {
+            Wire::WebSocket(_) => Framing::WebSocket,
+            Wire::Lines(_) => Framing::Lines,
+        };
+        let config = LifecycleConfig { close_timeout: timing.close_timeout, keep_alive: timing.keep_alive, framing };
         Self {
             component,
             socket,
@@ -153,20 +140,11 @@ where
             _permit: permit,
             inbox: Vec::new(),
             commands: VecDeque::new(),
-            phase: Phase::Open,
-            fin_sent: false,
-            linger: false,
-            activity: false,
-            keep_alive: timing.keep_alive.map(|(interval, timeout)| KeepAlive {
-                interval,
-                timeout,
-                awaiting_pong: false,
-            }),
-            close_timeout: timing.close_timeout,
+            lifecycle: Lifecycle::new(config, now()),
             timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
-            deadline: None,
+            timer_set: false,
             timer_armed: false,
-            report: None,
+            linger: false,
             metrics,
         }
     }
@@ -189,9 +167,7 @@ where
         let registration = registry.register(&member);
         drop(member);
         let open = self.metrics.open();
-        if let Some(ka) = &self.keep_alive {
-            self.set_deadline(Some(ka.interval));
-        }
+        self.sync_timer();
         // Bytes the HTTP layer read past the request head are the first frames.
         self.metrics.bytes_received.increment(self.read_buf.len() as u64);
         tracing::debug!(id = %self.conn.id(), remote = %self.conn.remote_addr(), "open");
@@ -211,13 +187,14 @@ where
             self.conn.release_request();
         }
         self.process_input().await;
-        while self.phase != Phase::Done {
+        while self.lifecycle.phase() != Phase::Done {
             match poll_fn(|cx| self.poll_io(cx)).await {
                 IoEvent::Read => {
-                    self.activity = true;
-                    match self.phase {
-                        Phase::Open | Phase::Closing => self.process_input().await,
-                        _ => self.read_buf.clear(),
+                    self.lifecycle.on_activity();
+                    if self.lifecycle.decodes_input() {
+                        self.process_input().await;
+                    } else {
+                        self.read_buf.clear();
                     }
                 }
                 other => Box::pin(self.handle(other)).await,
@@ -227,7 +204,8 @@ where
         drop(registration);
         drop(open);
         if self.linger {
-            Box::pin(self.socket.linger(self.close_timeout.min(MAX_LINGER))).await;
+            let close_timeout = self.lifecycle.config().close_timeout;
+            Box::pin(self.socket.linger(close_timeout.min(MAX_LINGER))).await;
         }
     }
 
@@ -286,7 +264,7 @@ where
             if let Poll::Ready(Err(e)) = Pin::new(&mut self.socket).poll_flush(cx) {
                 return Poll::Ready(IoEvent::Failed(e));
             }
-            if matches!(self.phase, Phase::Failing | Phase::Flushing) && !self.fin_sent {
+            if matches!(self.lifecycle.phase(), Phase::Failing | Phase::Flushing) {
                 return Poll::Ready(IoEvent::Flushed);
             }
         }
@@ -294,8 +272,8 @@ where
         // While our output to this peer is over its limit, read nothing more from it: what it
         // sends may need answers (pongs, echoes) that would only queue up further.
         let shared = self.conn.shared();
-        let backlogged = self.phase == Phase::Open && shared.budget.is_full();
-        if matches!(self.phase, Phase::Open | Phase::Closing | Phase::Failing) && !backlogged {
+        let backlogged = self.lifecycle.phase() == Phase::Open && shared.budget.is_full();
+        if self.lifecycle.wants_read() && !backlogged {
             if self.read_buf.capacity() == 0 {
                 self.read_buf = read_buffer::borrow(READ_CHUNK);
             }
@@ -312,15 +290,15 @@ where
             }
         }
 
-        if self.deadline.is_some() && !self.timer_armed {
+        if self.timer_set && !self.timer_armed {
             if self.timer.as_mut().poll(cx).is_ready() {
-                self.deadline = None;
+                self.timer_set = false;
                 return Poll::Ready(IoEvent::Timer);
             }
             self.timer_armed = true;
         } else if self.timer_armed && self.timer.is_elapsed() {
             self.timer_armed = false;
-            self.deadline = None;
+            self.timer_set = false;
             return Poll::Ready(IoEvent::Timer);
         }
         Poll::Pending
@@ -364,52 +342,30 @@ where
             IoEvent::Read => {}
             IoEvent::Eof => self.on_eof().await,
             IoEvent::Failed(e) => {
-                if self.phase == Phase::Open {
+                if self.lifecycle.on_io_error() {
                     self.report_error(Error::Io(e)).await;
                 }
-                if self.report.is_none() {
-                    self.set_report(abnormal("connection broke"));
-                }
-                self.phase = Phase::Done;
             }
-            IoEvent::Flushed => {
-                // A clean WebSocket close over plain TCP: the peer's close frame is in, and
-                // nothing may follow it, so no input is left to make the kernel answer our
-                // close with a reset. Dropping the socket sends FIN after our last bytes;
-                // neither a separate shutdown nor lingering is needed. (Over TLS the shutdown
-                // also sends `close_notify`.)
-                let peer_closed = self.report.as_ref().is_some_and(|report| report.clean);
-                if peer_closed && matches!(self.wire, Wire::WebSocket(_)) && !self.socket.is_tls() {
-                    self.fin_sent = true;
-                    self.phase = Phase::Done;
-                    return;
-                }
-                // Our last bytes are out: FIN tells the peer we are done; what it still sends is
-                // drained after `on_close`.
-                let _ = tokio::time::timeout(self.close_timeout, self.socket.shutdown()).await;
-                self.fin_sent = true;
-                self.linger = true;
-                self.phase = Phase::Done;
-            }
+            IoEvent::Flushed => self.lifecycle.on_flushed(self.socket.is_tls()),
             IoEvent::Commands => {
                 while let Some(command) = self.commands.pop_front() {
                     match command {
                         // Sends never wait here: `poll_io` queues them as they arrive.
                         Command::Send(_) => {}
-                        Command::Close(frame) => self.start_close(frame),
-                        Command::Overflow => self.overflow().await,
+                        Command::Close(frame) => self.lifecycle.close(frame, now()),
+                        Command::Overflow => self.lifecycle.overflow(now()),
                         Command::Shutdown => {
-                            self.start_close(CloseFrame::new(CloseCode::GOING_AWAY, "server shutting down"));
+                            let frame = CloseFrame::new(CloseCode::GOING_AWAY, "server shutting down");
+                            self.lifecycle.close(frame, now());
                         }
-                        Command::Abort => {
-                            self.set_report(abnormal("server stopped before the close completed"));
-                            self.phase = Phase::Done;
-                        }
+                        Command::Abort => self.lifecycle.abort(),
                     }
+                    self.run_actions().await;
                 }
             }
-            IoEvent::Timer => self.on_timer().await,
+            IoEvent::Timer => self.lifecycle.handle_timeout(now()),
         }
+        self.run_actions().await;
     }
 
     /// Decodes and dispatches everything complete in the read buffer.
@@ -417,7 +373,7 @@ where
     /// The message path, kept in one function: each nested `async fn` would add its own copy
     /// of the message to the state every connection carries.
     async fn process_input(&mut self) {
-        while matches!(self.phase, Phase::Open | Phase::Closing) {
+        while self.lifecycle.decodes_input() {
             let decoded = match &mut self.wire {
                 Wire::WebSocket(decoder) => match decoder.decode(&mut self.read_buf) {
                     Ok(Some(event)) => Ok(self.on_frame_event(event)),
@@ -431,7 +387,7 @@ where
                 },
             };
             match decoded {
-                Ok(Some(msg)) if self.phase == Phase::Open => {
+                Ok(Some(msg)) if self.lifecycle.accepts_messages() => {
                     self.metrics.messages_received.increment(1);
                     match guard(self.component.on_message(&mut self.conn, msg)).await {
                         Ok(()) => self.after_callback().await,
@@ -447,27 +403,18 @@ where
 
     /// Acts on a decoded frame; a data message comes back to be delivered.
     fn on_frame_event(&mut self, event: Event) -> Option<Message> {
-        match (self.phase, event) {
-            (Phase::Open, Event::Text(text)) => return Some(Message::Text(Utf8Bytes::from_validated(text))),
-            (Phase::Open, Event::Binary(bytes)) => return Some(Message::Binary(bytes)),
-            (Phase::Open, Event::Ping(payload)) => {
-                self.conn.push_control(Outgoing::frame(OpCode::Pong, payload));
-            }
-            (Phase::Open, Event::Close(frame)) => {
-                // The peer closes: echo its code, then close the TCP connection (server first).
-                let reply = frame.as_ref().map(|f| CloseFrame::new(f.code, ""));
-                self.conn.push_control(Outgoing::close(reply.as_ref()));
-                self.set_report(match frame {
-                    Some(f) => CloseInfo { code: f.code, reason: f.reason, clean: true },
-                    None => CloseInfo { code: CloseCode::NO_STATUS, reason: String::new(), clean: true },
-                });
-                self.enter(Phase::Flushing);
-            }
-            (Phase::Closing, Event::Close(_)) => {
-                if let Some(report) = &mut self.report {
-                    report.clean = true;
+        let open = self.lifecycle.accepts_messages();
+        match event {
+            Event::Text(text) if open => return Some(Message::Text(Utf8Bytes::from_validated(text))),
+            Event::Binary(bytes) if open => return Some(Message::Binary(bytes)),
+            Event::Ping(payload) if open => self.conn.push_control(Outgoing::frame(OpCode::Pong, payload)),
+            Event::Close(frame) => {
+                self.lifecycle.on_peer_close(frame, now());
+                // A close frame queues only the reply and the end of sends: nothing to await.
+                while let Some(action) = self.lifecycle.poll_action() {
+                    self.apply(action);
                 }
-                self.enter(Phase::Flushing);
+                self.sync_timer();
             }
             // Pongs only prove liveness (already noted); while closing, data is discarded.
             _ => {}
@@ -477,7 +424,7 @@ where
 
     /// Delivers a message outside the message path (the last line of a raw-TCP peer at EOF).
     async fn deliver(&mut self, msg: Message) {
-        if self.phase != Phase::Open {
+        if !self.lifecycle.accepts_messages() {
             return;
         }
         self.metrics.messages_received.increment(1);
@@ -489,152 +436,95 @@ where
 
     async fn after_callback(&mut self) {
         match self.conn.close_request.take() {
-            Some(CloseRequest::Close(frame)) => self.start_close(*frame),
-            Some(CloseRequest::Overflow) => Box::pin(self.overflow()).await,
-            None => {}
+            Some(CloseRequest::Close(frame)) => self.lifecycle.close(*frame, now()),
+            Some(CloseRequest::Overflow) => self.lifecycle.overflow(now()),
+            None => return,
         }
-    }
-
-    /// We close: over WebSocket send a close frame and wait for the peer's; over raw TCP flush
-    /// and close.
-    fn start_close(&mut self, frame: CloseFrame) {
-        if self.phase != Phase::Open {
-            return;
-        }
-        match self.wire {
-            Wire::WebSocket(_) => {
-                self.conn.push_control(Outgoing::close(Some(&frame)));
-                self.set_report(CloseInfo { code: frame.code, reason: frame.reason, clean: false });
-                self.enter(Phase::Closing);
-            }
-            Wire::Lines(_) => {
-                self.set_report(CloseInfo { code: frame.code, reason: frame.reason, clean: true });
-                self.enter(Phase::Flushing);
-            }
-        }
+        Box::pin(self.run_actions()).await;
     }
 
     /// The connection failed: tell the component, then close with the error's code.
     async fn fail(&mut self, error: Error) {
-        if matches!(self.phase, Phase::Done | Phase::Failing | Phase::Flushing) {
-            return;
-        }
         let protocol = matches!(error, Error::Protocol(_) | Error::LineTooLong(_));
+        let failure = if protocol { Failure::Protocol } else { Failure::Component };
         let code = error.close_code();
         let reason = if protocol { error.to_string() } else { "internal error".to_owned() };
-        self.report_error(error).await;
-        let frame = CloseFrame::new(code, &reason);
-        if !protocol {
-            self.start_close(frame);
-            return;
+        if self.lifecycle.fail(failure, code, &reason, now()) {
+            self.report_error(error).await;
         }
-        // The peer's bytes can no longer be parsed: send our close frame (unless one is out
-        // already), then FIN, and only drain what it sends until it closes.
-        if let (Wire::WebSocket(_), Phase::Open) = (&self.wire, self.phase) {
-            self.conn.push_control(Outgoing::close(Some(&frame)));
-        }
-        self.set_report(CloseInfo { code: frame.code, reason: frame.reason, clean: false });
-        self.read_buf.clear();
-        self.enter(Phase::Failing);
+        self.run_actions().await;
     }
 
-    /// The send queue passed its limit under `SlowConsumer::Close`.
-    async fn overflow(&mut self) {
-        if self.phase != Phase::Open {
-            return;
-        }
-        let shared = Arc::clone(self.conn.shared());
-        let dropped = self.conn.outbox.discard_unstarted(&shared);
-        let limit = shared.budget.config.limit;
-        tracing::debug!(id = %self.conn.id(), limit, dropped, "slow consumer");
-        self.report_error(Error::SlowConsumer { limit }).await;
-        self.start_close(CloseFrame::new(CloseCode::POLICY_VIOLATION, "slow consumer"));
-    }
-
+    /// The peer closed its sending side.
     async fn on_eof(&mut self) {
-        match self.phase {
-            Phase::Open => {
-                match &mut self.wire {
-                    Wire::Lines(decoder) => {
-                        match decoder.decode_eof(&mut self.read_buf) {
-                            Ok(Some(line)) => self.deliver(line_message(line)).await,
-                            Ok(None) => {}
-                            Err(e) => self.fail(Error::LineTooLong(e)).await,
-                        }
-                        if self.phase == Phase::Open {
-                            self.set_report(CloseInfo {
-                                code: CloseCode::NORMAL,
-                                reason: String::new(),
-                                clean: true,
-                            });
-                        }
-                    }
-                    Wire::WebSocket(_) => {
-                        self.set_report(abnormal("connection closed without a close frame"));
-                    }
-                }
-                // The peer may only have closed its sending side: what is queued for it (say,
-                // the answer to its last line) is still written before our FIN.
-                if self.phase == Phase::Open {
-                    self.enter(Phase::Flushing);
-                }
+        // A raw-TCP peer's last line may come without its line end.
+        if self.lifecycle.accepts_messages()
+            && let Wire::Lines(decoder) = &mut self.wire
+        {
+            match decoder.decode_eof(&mut self.read_buf) {
+                Ok(Some(line)) => self.deliver(line_message(line)).await,
+                Ok(None) => {}
+                Err(e) => self.fail(Error::LineTooLong(e)).await,
             }
-            Phase::Closing => {
-                self.set_report(abnormal("connection closed without a close frame"));
-                self.phase = Phase::Done;
+        }
+        self.lifecycle.on_eof(now());
+    }
+
+    /// Carries out what the lifecycle queued, in order, then follows its deadline.
+    async fn run_actions(&mut self) {
+        while let Some(action) = self.lifecycle.poll_action() {
+            match action {
+                Action::SlowConsumer => {
+                    let limit = self.conn.shared().budget.config.limit;
+                    self.report_error(Error::SlowConsumer { limit }).await;
+                }
+                Action::KeepAliveTimedOut(timeout) => self.report_error(Error::KeepAliveTimeout(timeout)).await,
+                Action::Finish { shutdown_and_linger: true } => {
+                    // Our last bytes are out: FIN tells the peer we are done; what it still
+                    // sends is drained after `on_close`.
+                    let close_timeout = self.lifecycle.config().close_timeout;
+                    let _ = tokio::time::timeout(close_timeout, self.socket.shutdown()).await;
+                    self.linger = true;
+                }
+                other => self.apply(other),
             }
-            // Nothing more to read, but our close frame may still be on its way out.
-            Phase::Failing => self.phase = Phase::Flushing,
-            Phase::Flushing | Phase::Done => {}
+        }
+        self.sync_timer();
+    }
+
+    /// Carries out one action that needs no waiting.
+    fn apply(&mut self, action: Action) {
+        match action {
+            Action::SendPing => self.conn.push_control(Outgoing::frame(OpCode::Ping, Bytes::new())),
+            Action::SendClose(frame) => self.conn.push_control(Outgoing::close(frame.as_ref())),
+            Action::StopSends => self.conn.shared().set_closing(),
+            Action::DiscardQueue => {
+                let shared = Arc::clone(self.conn.shared());
+                let dropped = self.conn.outbox.discard_unstarted(&shared);
+                tracing::debug!(id = %self.conn.id(), limit = shared.budget.config.limit, dropped, "slow consumer");
+            }
+            Action::DiscardInput => self.read_buf.clear(),
+            // `Finish` without lingering: a clean WebSocket close over plain TCP. The peer's
+            // close frame is in and nothing may follow it, so no input is left to make the
+            // kernel answer our close with a reset; dropping the socket sends FIN after our
+            // last bytes. The rest tell the component or shut down, awaited by `run_actions`;
+            // none comes from the peer's close frame, the only input handled without awaiting.
+            Action::Finish { .. } | Action::SlowConsumer | Action::KeepAliveTimedOut(_) => {}
         }
     }
 
-    async fn on_timer(&mut self) {
-        if self.phase != Phase::Open {
-            // The peer did not finish the close in time. Without its close frame the close
-            // code is 1006 (RFC 6455 §7.1.5); after a failure we keep the code we failed with.
-            if self.phase == Phase::Closing || self.report.is_none() {
-                self.set_report(abnormal("no close frame received in time"));
-            }
-            self.phase = Phase::Done;
-            return;
-        }
-        let Some(ka) = &mut self.keep_alive else {
+    /// Sets the timer to the lifecycle's deadline, if it moved.
+    fn sync_timer(&mut self) {
+        let Some(deadline) = self.lifecycle.poll_timeout() else {
+            self.timer_set = false;
+            self.timer_armed = false;
             return;
         };
-        if self.activity {
-            self.activity = false;
-            ka.awaiting_pong = false;
-            let interval = ka.interval;
-            self.set_deadline(Some(interval));
-        } else if ka.awaiting_pong {
-            let timeout = ka.timeout;
-            self.report_error(Error::KeepAliveTimeout(timeout)).await;
-            self.set_report(abnormal("keep-alive timeout"));
-            self.phase = Phase::Done;
-        } else {
-            ka.awaiting_pong = true;
-            let timeout = ka.timeout;
-            self.conn.push_control(Outgoing::frame(OpCode::Ping, Bytes::new()));
-            self.set_deadline(Some(timeout));
-        }
-    }
-
-    fn set_report(&mut self, report: CloseInfo) {
-        self.report = Some(Box::new(report));
-    }
-
-    fn enter(&mut self, phase: Phase) {
-        self.phase = phase;
-        self.conn.shared().set_closing();
-        self.set_deadline(Some(self.close_timeout));
-    }
-
-    fn set_deadline(&mut self, after: Option<Duration>) {
-        self.deadline = after.map(|d| Instant::now() + d);
-        self.timer_armed = false;
-        if let Some(deadline) = self.deadline {
+        let deadline = Instant::from_std(deadline);
+        if !self.timer_set || self.timer.deadline() != deadline {
             self.timer.as_mut().reset(deadline);
+            self.timer_set = true;
+            self.timer_armed = false;
         }
     }
 
@@ -651,7 +541,8 @@ where
         self.conn.shared().set_closing();
         let shared = Arc::clone(self.conn.shared());
         drop(shared.close_inbox());
-        let report = self.report.take().map_or_else(|| abnormal("connection ended"), |report| *report);
+        let CloseReport { code, reason, clean } = self.lifecycle.take_report();
+        let report = CloseInfo { code, reason, clean };
         crate::stats::close(report.code);
         tracing::debug!(
             id = %self.conn.id(),
@@ -679,8 +570,9 @@ fn write_vectored<const N: usize>(
     Pin::new(socket).poll_write_vectored(cx, &slices[..n])
 }
 
-fn abnormal(reason: &str) -> CloseInfo {
-    CloseInfo { code: CloseCode::ABNORMAL, reason: reason.to_owned(), clean: false }
+/// The lifecycle's clock: tokio's, so that tests with paused time see the same instants.
+fn now() -> std::time::Instant {
+    Instant::now().into_std()
 }
 
 /// A line is text when it is UTF-8, binary otherwise.
