@@ -169,9 +169,10 @@ async fn metrics_report_a_scripted_scenario_exactly() {
         ("windlass_bytes_received_total", "128"),
         // 3 × 18 + 18 + 0 + 28.
         ("windlass_bytes_sent_total", "100"),
-        // Each connection registers the counter of its policy, so /chat's shows up at 0.
+        // Every policy's series is there from the start, at 0 until a queue overflows.
         ("windlass_send_queue_overflows_total{policy=\"close\"}", "0"),
         ("windlass_send_queue_overflows_total{policy=\"drop_message\"}", "3"),
+        ("windlass_send_queue_overflows_total{policy=\"error\"}", "0"),
         ("windlass_closes_total{code=\"1000\"}", "4"),
         ("windlass_closes_total{code=\"1006\"}", "1"),
         ("windlass_closes_total{code=\"1011\"}", "1"),

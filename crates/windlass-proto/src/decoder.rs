@@ -151,13 +151,20 @@ pub struct WsDecoder {
     message: Option<Kind>,
     assembled: BytesMut,
     utf8: Utf8Validator,
-    /// Present when permessage-deflate was agreed.
-    deflate: Option<DeflateParams>,
+    /// Present when permessage-deflate was agreed; boxed, as every connection carries the
+    /// field and most agree on no compression.
+    deflate: Option<Box<InflateState>>,
+    /// The message in progress had RSV1 set on its first frame.
+    compressed: bool,
+}
+
+/// What a decoder needs for compressed messages.
+#[derive(Debug)]
+struct InflateState {
+    params: DeflateParams,
     /// Created at the first compressed message; without client context takeover it goes back
     /// to a per-thread pool after each message, so idle connections hold none.
     inflater: Option<Inflater>,
-    /// The message in progress had RSV1 set on its first frame.
-    compressed: bool,
     /// Inflated bytes of the compressed message in progress.
     inflated: Vec<u8>,
 }
@@ -172,16 +179,14 @@ impl WsDecoder {
             assembled: BytesMut::new(),
             utf8: Utf8Validator::new(),
             deflate: None,
-            inflater: None,
             compressed: false,
-            inflated: Vec::new(),
         }
     }
 
     /// Accepts compressed messages (RSV1 on a message's first frame) as agreed in `params`.
     /// The message size limit then applies to the inflated size.
     pub fn with_deflate(mut self, params: DeflateParams) -> Self {
-        self.deflate = Some(params);
+        self.deflate = Some(Box::new(InflateState { params, inflater: None, inflated: Vec::new() }));
         self
     }
 
@@ -333,14 +338,15 @@ impl WsDecoder {
     /// Inflates one frame of a compressed message, validating text as it is inflated.
     fn inflate_frame(&mut self, fin: bool, payload: &[u8]) -> Result<Option<Event>, ProtocolError> {
         let limit = self.config.max_message_size;
-        let Some(params) = self.deflate else {
+        let Some(state) = self.deflate.as_deref_mut() else {
             return Err(ProtocolError::ReservedBits(0b100));
         };
-        let inflater = self.inflater.get_or_insert_with(|| Inflater::pooled(&params));
-        let start = self.inflated.len();
-        let mut result = inflater.inflate(payload, &mut self.inflated, limit);
+        let params = state.params;
+        let inflater = state.inflater.get_or_insert_with(|| Inflater::pooled(&params));
+        let start = state.inflated.len();
+        let mut result = inflater.inflate(payload, &mut state.inflated, limit);
         if fin && result.is_ok() {
-            result = inflater.finish_message(&mut self.inflated, limit);
+            result = inflater.finish_message(&mut state.inflated, limit);
         }
         result.map_err(|e| match e {
             InflateError::TooBig { limit } => {
@@ -349,19 +355,19 @@ impl WsDecoder {
             _ => ProtocolError::InvalidCompressedData,
         })?;
         if self.message == Some(Kind::Text) {
-            self.utf8.feed(&self.inflated[start..]).map_err(|_| ProtocolError::InvalidUtf8)?;
+            self.utf8.feed(&state.inflated[start..]).map_err(|_| ProtocolError::InvalidUtf8)?;
         }
         if !fin {
             return Ok(None);
         }
-        if params.client_no_context_takeover {
-            if let Some(inflater) = self.inflater.take() {
-                inflater.recycle();
-            }
+        if params.client_no_context_takeover
+            && let Some(inflater) = state.inflater.take()
+        {
+            inflater.recycle();
         }
+        let data = Bytes::from(std::mem::take(&mut state.inflated));
         let kind = self.message.take().ok_or(ProtocolError::UnexpectedContinuation)?;
         self.compressed = false;
-        let data = Bytes::from(std::mem::take(&mut self.inflated));
         Ok(Some(match kind {
             Kind::Text => {
                 self.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;

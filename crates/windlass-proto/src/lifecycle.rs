@@ -176,7 +176,7 @@ pub enum Action {
 /// actions are bits.
 #[derive(Clone, Debug)]
 pub struct Lifecycle {
-    config: LifecycleConfig,
+    config: Timing,
     deadline: Option<Instant>,
     /// How the connection ended, once known.
     report: Option<Box<CloseReport>>,
@@ -192,6 +192,56 @@ pub struct Lifecycle {
     awaiting_pong: bool,
     /// [`Action::StopSends`] was queued; it is queued once.
     sends_stopped: bool,
+}
+
+/// [`LifecycleConfig`] in 8-byte nanoseconds rather than 16-byte [`Duration`]s (and no
+/// `Option`): 24 bytes fewer in every connection. A duration past `u64::MAX` nanoseconds (584
+/// years) is [`Duration::MAX`], a deadline never reached.
+#[derive(Clone, Copy, Debug)]
+struct Timing {
+    close_timeout: u64,
+    /// Zero: no keep-alive.
+    keep_alive_interval: u64,
+    keep_alive_timeout: u64,
+    framing: Framing,
+}
+
+impl Timing {
+    fn new(config: LifecycleConfig) -> Self {
+        let (interval, timeout) = config.keep_alive.map_or((0, 0), |(i, t)| (nanos(i), nanos(t)));
+        Self {
+            close_timeout: nanos(config.close_timeout),
+            // A zero interval still pings: one nanosecond is as good as nothing.
+            keep_alive_interval: if config.keep_alive.is_some() { interval.max(1) } else { 0 },
+            keep_alive_timeout: timeout,
+            framing: config.framing,
+        }
+    }
+
+    fn close_timeout(self) -> Duration {
+        duration(self.close_timeout)
+    }
+
+    fn keep_alive(self) -> Option<(Duration, Duration)> {
+        (self.keep_alive_interval != 0)
+            .then(|| (duration(self.keep_alive_interval), duration(self.keep_alive_timeout)))
+    }
+
+    fn config(self) -> LifecycleConfig {
+        LifecycleConfig {
+            close_timeout: self.close_timeout(),
+            keep_alive: self.keep_alive(),
+            framing: self.framing,
+        }
+    }
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+fn duration(nanos: u64) -> Duration {
+    if nanos == u64::MAX { Duration::MAX } else { Duration::from_nanos(nanos) }
 }
 
 /// The actions not yet polled, one bit each, yielded lowest bit first.
@@ -234,7 +284,7 @@ impl Lifecycle {
     /// An open connection; the keep-alive deadline, if any, is `now` plus its interval.
     pub fn new(config: LifecycleConfig, now: Instant) -> Self {
         Self {
-            config,
+            config: Timing::new(config),
             deadline: config.keep_alive.and_then(|(interval, _)| now.checked_add(interval)),
             report: None,
             close_frame: None,
@@ -247,8 +297,8 @@ impl Lifecycle {
     }
 
     /// The configuration this machine runs with.
-    pub fn config(&self) -> &LifecycleConfig {
-        &self.config
+    pub fn config(&self) -> LifecycleConfig {
+        self.config.config()
     }
 
     /// Where the connection is.
@@ -472,7 +522,7 @@ impl Lifecycle {
             self.end();
             return;
         }
-        let Some((interval, timeout)) = self.config.keep_alive else {
+        let Some((interval, timeout)) = self.config.keep_alive() else {
             return;
         };
         if self.activity {
@@ -503,9 +553,9 @@ impl Lifecycle {
             Pending::SEND_PING => Action::SendPing,
             Pending::DISCARD_QUEUE => Action::DiscardQueue,
             Pending::SLOW_CONSUMER => Action::SlowConsumer,
-            Pending::KEEP_ALIVE_TIMED_OUT => {
-                Action::KeepAliveTimedOut(self.config.keep_alive.map_or(Duration::ZERO, |(_, timeout)| timeout))
-            }
+            Pending::KEEP_ALIVE_TIMED_OUT => Action::KeepAliveTimedOut(
+                self.config.keep_alive().map_or(Duration::ZERO, |(_, timeout)| timeout),
+            ),
             Pending::SEND_CLOSE => Action::SendClose(self.close_frame.take().map(|frame| *frame)),
             Pending::DISCARD_INPUT => Action::DiscardInput,
             Pending::STOP_SENDS => Action::StopSends,
@@ -531,7 +581,7 @@ impl Lifecycle {
     fn enter(&mut self, phase: Phase, now: Instant) {
         self.phase = phase;
         self.stop_sends();
-        self.deadline = now.checked_add(self.config.close_timeout);
+        self.deadline = now.checked_add(self.config.close_timeout());
     }
 
     fn end(&mut self) {

@@ -600,6 +600,26 @@ fn deadlines_that_overflow_an_instant_are_never() {
 
 #[test]
 fn stays_small_enough_to_carry_per_connection() {
-    // Every open connection holds one: the config (56 bytes) and the deadline take most of it.
-    assert!(std::mem::size_of::<Lifecycle>() <= 96, "{}", std::mem::size_of::<Lifecycle>());
+    // Every open connection holds one.
+    assert!(std::mem::size_of::<Lifecycle>() <= 72, "{}", std::mem::size_of::<Lifecycle>());
+}
+
+#[test]
+fn config_reads_back_as_given() {
+    for config in [
+        config(Framing::WebSocket, true),
+        config(Framing::Lines, false),
+        LifecycleConfig {
+            close_timeout: Duration::MAX,
+            keep_alive: Some((Duration::MAX, Duration::ZERO)),
+            framing: Framing::WebSocket,
+        },
+        LifecycleConfig {
+            close_timeout: Duration::from_nanos(1),
+            keep_alive: Some((Duration::from_millis(300), Duration::from_millis(200))),
+            framing: Framing::Lines,
+        },
+    ] {
+        assert_eq!(Lifecycle::new(config, Instant::now()).config(), config);
+    }
 }

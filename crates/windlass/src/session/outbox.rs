@@ -9,7 +9,6 @@ use std::sync::{Mutex, OnceLock};
 
 use bytes::Bytes;
 use futures_util::task::AtomicWaker;
-use metrics::Counter;
 use windlass_proto::deflate::{DeflateParams, Deflater};
 use windlass_proto::{CloseFrame, FrameHead, OpCode};
 
@@ -488,18 +487,11 @@ pub(crate) struct Budget {
     queued: AtomicUsize,
     pub(crate) config: QueueConfig,
     dropped: AtomicU64,
-    /// `windlass_send_queue_overflows_total{policy}`, registered once per session.
-    overflows: Counter,
 }
 
 impl Budget {
     pub(crate) fn new(config: QueueConfig) -> Self {
-        Self {
-            queued: AtomicUsize::new(0),
-            config,
-            dropped: AtomicU64::new(0),
-            overflows: crate::stats::overflows(config.policy.label()),
-        }
+        Self { queued: AtomicUsize::new(0), config, dropped: AtomicU64::new(0) }
     }
 
     /// Applies the limit: a message is accepted while fewer than `limit` bytes wait, so the
@@ -515,7 +507,9 @@ impl Budget {
         if admitted.is_ok() {
             return Admission::Accept;
         }
-        self.overflows.increment(1);
+        // Looked up here rather than kept per session: every session would carry it, few
+        // ever overflow.
+        crate::stats::overflows(self.config.policy.label()).increment(1);
         match self.config.policy {
             SlowConsumer::Close => Admission::Overflow,
             SlowConsumer::DropMessage => {
@@ -654,6 +648,13 @@ impl Shared {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_policy_label_is_registered_up_front() {
+        for policy in [SlowConsumer::Close, SlowConsumer::DropMessage, SlowConsumer::Error] {
+            assert!(crate::stats::OVERFLOW_POLICIES.contains(&policy.label()), "{policy:?}");
+        }
+    }
 
     fn queue_of(items: &[Outgoing]) -> WriteQueue {
         let mut q = WriteQueue::default();

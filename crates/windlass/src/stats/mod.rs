@@ -38,6 +38,11 @@ pub(crate) struct ConnectionMetrics {
 
 impl ConnectionMetrics {
     pub(crate) fn new() -> Self {
+        // The overflow series exist from the start, at 0, as Prometheus prefers; they are
+        // looked up only when a queue overflows.
+        for policy in OVERFLOW_POLICIES {
+            let _registered = overflows(policy);
+        }
         Self {
             messages_received: counter!(MESSAGES_RECEIVED),
             messages_sent: counter!(MESSAGES_SENT),
@@ -73,6 +78,9 @@ pub(crate) fn handshake(status: StatusCode) {
 pub(crate) fn close(code: CloseCode) {
     counter!(CLOSES, "code" => code.0.to_string()).increment(1);
 }
+
+/// The names of the slow-consumer policies, as [`overflows`] labels them.
+pub(crate) const OVERFLOW_POLICIES: [&str; 3] = ["close", "drop_message", "error"];
 
 /// The overflow counter for a connection whose slow-consumer policy is named `policy`.
 pub(crate) fn overflows(policy: &'static str) -> Counter {

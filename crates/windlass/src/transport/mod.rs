@@ -6,7 +6,6 @@
 //! [`Lifecycle`] of `windlass-proto`; this module feeds it what happened with the time, and
 //! carries out the [`Action`]s it queues.
 
-use std::collections::VecDeque;
 use std::future::{Future, poll_fn};
 use std::io::{self, IoSlice};
 use std::ops::Deref;
@@ -88,9 +87,9 @@ pub(crate) struct Driver<P> {
     keep_request: bool,
     /// The connection's place under `max_connections`, given back when the driver ends.
     _permit: Option<OwnedSemaphorePermit>,
-    /// Swapped with the shared inbox so draining it allocates nothing.
+    /// Swapped with the shared inbox so draining it allocates nothing; after `poll_io` it
+    /// holds the commands other than sends, in order, for [`handle`](Self::handle).
     inbox: Vec<Command>,
-    commands: VecDeque<Command>,
     /// The close and keep-alive decisions.
     lifecycle: Lifecycle,
     /// Set to the lifecycle's deadline while it has one.
@@ -129,7 +128,8 @@ where
             Wire::WebSocket(_) => Framing::WebSocket,
             Wire::Lines(_) => Framing::Lines,
         };
-        let config = LifecycleConfig { close_timeout: timing.close_timeout, keep_alive: timing.keep_alive, framing };
+        let config =
+            LifecycleConfig { close_timeout: timing.close_timeout, keep_alive: timing.keep_alive, framing };
         Self {
             component,
             socket,
@@ -139,7 +139,6 @@ where
             keep_request: timing.keep_request,
             _permit: permit,
             inbox: Vec::new(),
-            commands: VecDeque::new(),
             lifecycle: Lifecycle::new(config, now()),
             timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
             timer_set: false,
@@ -249,11 +248,13 @@ where
     /// Waits for the next thing to do, writing whatever is queued meanwhile.
     fn poll_io(&mut self, cx: &mut Context<'_>) -> Poll<IoEvent> {
         self.conn.shared().waker.register(cx.waker());
-        self.conn.shared().take_commands(&mut self.inbox);
-        if !self.inbox.is_empty() {
-            self.accept_commands();
+        if self.inbox.is_empty() {
+            self.conn.shared().take_commands(&mut self.inbox);
+            if !self.inbox.is_empty() {
+                self.accept_commands();
+            }
         }
-        if !self.commands.is_empty() {
+        if !self.inbox.is_empty() {
             return Poll::Ready(IoEvent::Commands);
         }
 
@@ -304,21 +305,21 @@ where
         Poll::Pending
     }
 
-    /// Takes what other tasks posted: sends join the write queue at once, the rest waits in
-    /// `commands` for [`handle`](Self::handle).
+    /// Takes what other tasks posted: sends join the write queue at once, the rest stay in
+    /// `inbox` for [`handle`](Self::handle).
     fn accept_commands(&mut self) {
-        let mut inbox = std::mem::take(&mut self.inbox);
-        for command in inbox.drain(..) {
+        let mut posted = std::mem::take(&mut self.inbox);
+        let mut others = Vec::new();
+        let (outbox, shared) = self.conn.outbox_mut();
+        for command in posted.drain(..) {
             match command {
-                Command::Send(item) => {
-                    let (outbox, shared) = self.conn.outbox_mut();
-                    outbox.take_posted(shared, item);
-                }
-                other => self.commands.push_back(other),
+                Command::Send(item) => outbox.take_posted(shared, item),
+                other => others.push(other),
             }
         }
-        // The emptied vector is kept for the next swap, so taking commands allocates nothing.
-        self.inbox = inbox;
+        // Without other commands the emptied vector is kept for the next swap, so taking
+        // sends allocates nothing.
+        self.inbox = if others.is_empty() { posted } else { others };
     }
 
     fn reserve_read_space(&mut self) {
@@ -348,7 +349,10 @@ where
             }
             IoEvent::Flushed => self.lifecycle.on_flushed(self.socket.is_tls()),
             IoEvent::Commands => {
-                while let Some(command) = self.commands.pop_front() {
+                // The emptied vector goes back for the next swap, so taking commands allocates
+                // nothing.
+                let mut commands = std::mem::take(&mut self.inbox);
+                for command in commands.drain(..) {
                     match command {
                         // Sends never wait here: `poll_io` queues them as they arrive.
                         Command::Send(_) => {}
@@ -362,6 +366,7 @@ where
                     }
                     self.run_actions().await;
                 }
+                self.inbox = commands;
             }
             IoEvent::Timer => self.lifecycle.handle_timeout(now()),
         }
@@ -478,7 +483,9 @@ where
                     let limit = self.conn.shared().budget.config.limit;
                     self.report_error(Error::SlowConsumer { limit }).await;
                 }
-                Action::KeepAliveTimedOut(timeout) => self.report_error(Error::KeepAliveTimeout(timeout)).await,
+                Action::KeepAliveTimedOut(timeout) => {
+                    self.report_error(Error::KeepAliveTimeout(timeout)).await;
+                }
                 Action::Finish { shutdown_and_linger: true } => {
                     // Our last bytes are out: FIN tells the peer we are done; what it still
                     // sends is drained after `on_close`.
