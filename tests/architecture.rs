@@ -20,6 +20,8 @@ const LAYERS: &[&[&str]] = &[
     &["transport", "plain", "blacklist", "service", "router", "origin", "auth"],
     // Servers built on a transport, and what builds on the decorators.
     &["line_server", "ws_server", "pool", "proxy", "metrics"],
+    // The event layer: Engine.IO sessions over HttpServer and WsServer, Socket.IO above.
+    &["event_server"],
     // The facade.
     &["app"],
 ];

@@ -23,8 +23,8 @@ const PING: u8 = 0x9;
 const PONG: u8 = 0xA;
 
 /// Echoes like [`Recorder`] (and records like it), and closes on command: `close-me` closes with
-/// 4000 "bye", `close-long` with a reason too long for a control frame, `close-1005` with a
-/// code that may not be sent.
+/// 4000 "bye", `close-long` with a reason too long for a control frame, `close-1006` with a
+/// code that may not be sent, `close-1005` without a code.
 #[derive(Clone, Default)]
 struct Echo {
     rec: Recorder,
@@ -42,6 +42,7 @@ impl MessageComponent for Echo {
             Some("close-me") => conn.close(CloseCode(4000), "bye"),
             Some("close-long") => conn.close(CloseCode(4001), &"é".repeat(100)),
             Some("close-1005") => conn.close(CloseCode::NO_STATUS, "not on the wire"),
+            Some("close-1006") => conn.close(CloseCode::ABNORMAL, "not on the wire"),
             _ => return self.rec.on_message(conn, msg).await,
         }
         Ok(())
@@ -565,7 +566,7 @@ async fn server_close_without_a_reply_times_out_unclean() {
 }
 
 #[tokio::test]
-async fn close_reasons_are_cut_to_fit_and_unsendable_codes_replaced() {
+async fn close_reasons_are_cut_to_fit_unsendable_codes_replaced_and_1005_sends_no_code() {
     let (server, rec) = start(|ws| ws).await;
     let (mut stream, _) = open(&server, &rec).await;
     stream.write_all(&client_frame(true, TEXT, b"close-long")).await.unwrap();
@@ -576,9 +577,15 @@ async fn close_reasons_are_cut_to_fit_and_unsendable_codes_replaced() {
     assert_eq!(std::str::from_utf8(&frame.payload[2..]).unwrap(), "é".repeat(61));
     drop(stream);
     let (mut stream, _) = open(&server, &rec).await;
-    stream.write_all(&client_frame(true, TEXT, b"close-1005")).await.unwrap();
+    stream.write_all(&client_frame(true, TEXT, b"close-1006")).await.unwrap();
     let frame = read_frame(&mut stream).await;
     assert_eq!(frame, ServerFrame { b0: 0x88, payload: close_payload(1000, "not on the wire") });
+    drop(stream);
+    // 1005 ("no status") asks for a close frame without a payload (as Engine.IO closes).
+    let (mut stream, _) = open(&server, &rec).await;
+    stream.write_all(&client_frame(true, TEXT, b"close-1005")).await.unwrap();
+    let frame = read_frame(&mut stream).await;
+    assert_eq!(frame, ServerFrame { b0: 0x88, payload: Vec::new() });
     drop(stream);
     server.stop().await;
 }

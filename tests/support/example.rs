@@ -26,9 +26,15 @@ pub struct Example {
 impl Example {
     /// Starts example `name` on an ephemeral port and waits for its `listening on ADDR` line.
     pub async fn start(name: &str, args: &[&str]) -> Self {
+        Self::start_with_env(name, args, &[]).await
+    }
+
+    /// Starts example `name` with `env` added to its environment.
+    pub async fn start_with_env(name: &str, args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Self {
         let mut child = Command::new(example_binary(name))
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .kill_on_drop(true)

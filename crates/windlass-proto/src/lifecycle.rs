@@ -371,7 +371,8 @@ impl Lifecycle {
     /// Ignored unless [`Phase::Open`].
     ///
     /// On WebSocket the close frame goes out and the peer's is awaited ([`Phase::Closing`]);
-    /// the report is our code, not clean until the peer answers. On lines what is queued is
+    /// the report is our code, not clean until the peer answers. A frame with code 1005 (no
+    /// status) goes out without a payload. On lines what is queued is
     /// written, then FIN ([`Phase::Flushing`]); the report is our code, clean.
     pub fn close(&mut self, frame: CloseFrame, now: Instant) {
         if self.phase != Phase::Open {
@@ -379,7 +380,9 @@ impl Lifecycle {
         }
         match self.config.framing {
             Framing::WebSocket => {
-                self.send_close(Some(frame.clone()));
+                // 1005 may not be sent: it asks for a close frame without a payload.
+                let payload = (frame.code != CloseCode::NO_STATUS).then(|| frame.clone());
+                self.send_close(payload);
                 self.set_report(CloseReport::from_frame(frame, false));
                 self.enter(Phase::Closing, now);
             }

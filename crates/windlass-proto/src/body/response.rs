@@ -1,7 +1,5 @@
 //! Writing a response head and chunked body framing.
 
-use std::io::Write as _;
-
 use http::header::{CONTENT_LENGTH, HeaderName, TRANSFER_ENCODING};
 use http::{HeaderMap, StatusCode};
 
@@ -70,8 +68,21 @@ pub(crate) fn write_status_line(status: StatusCode, dst: &mut Vec<u8>) {
 
 /// `Content-Length: {n}\r\n`.
 pub(crate) fn write_content_length(n: u64, dst: &mut Vec<u8>) {
-    // Writing to a Vec cannot fail.
-    let _ = write!(dst, "Content-Length: {n}\r\n");
+    dst.extend_from_slice(b"Content-Length: ");
+    // Digits by hand: `write!` costs a formatter per response.
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    dst.extend_from_slice(&digits[at..]);
+    dst.extend_from_slice(CRLF);
 }
 
 /// One `name: value\r\n` line per field of `headers`, except those named in `skip`.

@@ -8,8 +8,8 @@ use std::pin::{Pin, pin};
 use std::task::Poll;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use http::header::{CONNECTION, CONTENT_LENGTH, DATE, EXPECT, HOST, HeaderValue};
+use bytes::{Buf as _, Bytes, BytesMut};
+use http::header::{CONNECTION, DATE, EXPECT, HOST, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Version};
 use http_body::Body as _;
 use http_body_util::BodyExt as _;
@@ -24,7 +24,7 @@ use windlass_proto::head::parse_request_head;
 use windlass_proto::{BodyError as FramingError, HeadError};
 
 use super::body::{Body, BodySender, Demand, pipe};
-use super::response::{closing, connection_has, refusal, says_close};
+use super::response::{closing, refusal, says_close};
 use super::upgrade::{ConnectionInfo, OnUpgrade, Upgraded};
 use super::{HttpComponent, HttpConfig};
 use crate::io_server::{IoConnection, ServerContext, Socket};
@@ -35,8 +35,9 @@ const REFUSAL_LINGER: Duration = Duration::from_secs(2);
 /// Serves requests on one connection until it closes or is upgraded.
 pub(super) async fn serve<H: HttpComponent + ?Sized>(inner: &H, config: &HttpConfig, conn: IoConnection) {
     let IoConnection { socket, id, remote_addr, server, permit } = conn;
-    let info = ConnectionInfo { id, remote_addr, tls: socket.is_tls() };
-    let mut conn = HttpConn { socket, buf: BytesMut::with_capacity(1024), config, server };
+    let info = ConnectionInfo { id, remote_addr, tls: socket.is_tls(), own_server: true };
+    let mut conn =
+        HttpConn { socket, buf: BytesMut::with_capacity(1024), head: Vec::new(), idle: None, config, server };
     let mut served: u64 = 0;
     loop {
         let first = served == 0;
@@ -51,7 +52,8 @@ pub(super) async fn serve<H: HttpComponent + ?Sized>(inner: &H, config: &HttpCon
         };
         served += 1;
         tracing::debug!(method = %request.method(), uri = %request.uri(), "request");
-        let framing = match check(&request, config) {
+        let facts = HeadFacts::of(request.headers());
+        let framing = match check(&request, &facts, config) {
             Ok(framing) => framing,
             Err(refused) => {
                 conn.refuse(*refused).await;
@@ -61,12 +63,12 @@ pub(super) async fn serve<H: HttpComponent + ?Sized>(inner: &H, config: &HttpCon
         let head_only = request.method() == Method::HEAD;
         // HTTP/1.0 closes after each answer unless the client asks to keep the connection.
         let http10 = request.version() == Version::HTTP_10;
-        let keep_alive_asked = http10 && connection_has(request.headers(), "keep-alive");
-        let last = says_close(request.headers())
+        let keep_alive_asked = http10 && facts.keep_alive;
+        let last = facts.close
             || (http10 && !keep_alive_asked)
             || served >= config.max_requests_per_connection
             || conn.server.shutdown.is_cancelled();
-        let expect_continue = request.headers().contains_key(EXPECT);
+        let expect_continue = facts.expects > 0;
         let mut decoder = BodyDecoder::new(framing, config.body);
         let (sender, body) = if framing == BodyFraming::Empty {
             (None, Body::empty())
@@ -76,7 +78,6 @@ pub(super) async fn serve<H: HttpComponent + ?Sized>(inner: &H, config: &HttpCon
         };
         let mut request = request.map(|()| body);
         request.extensions_mut().insert(info);
-        request.extensions_mut().insert(OwnServer);
         let Some(exchange) =
             conn.exchange(inner.on_request(request), sender, &mut decoder, expect_continue).await
         else {
@@ -89,7 +90,7 @@ pub(super) async fn serve<H: HttpComponent + ?Sized>(inner: &H, config: &HttpCon
         let body_done = exchange.body_ok && skip_buffered(&mut decoder, &mut conn.buf);
         if response.status() == StatusCode::SWITCHING_PROTOCOLS {
             if let Some(run) = response.extensions().get::<OnUpgrade>().and_then(OnUpgrade::take) {
-                crate::stats::handshake(StatusCode::SWITCHING_PROTOCOLS);
+                conn.server.metrics.handshake(StatusCode::SWITCHING_PROTOCOLS);
                 let HttpConn { socket, buf, server, .. } = conn;
                 let tracker = server.tracker.clone();
                 let upgraded = Upgraded { socket, buffered: buf, server, permit: Some(permit) };
@@ -131,14 +132,58 @@ pub(super) async fn serve<H: HttpComponent + ?Sized>(inner: &H, config: &HttpCon
     }
 }
 
+/// What the server needs from a request's fields, found in one pass over them rather than a
+/// hashed lookup per field name.
+#[derive(Default)]
+struct HeadFacts {
+    hosts: usize,
+    expects: usize,
+    /// `Content-Length` or `Transfer-Encoding` is present: the framing must be worked out.
+    body_fields: bool,
+    /// `Connection` lists `close`.
+    close: bool,
+    /// `Connection` lists `keep-alive`.
+    keep_alive: bool,
+}
+
+impl HeadFacts {
+    fn of(headers: &http::HeaderMap) -> Self {
+        let mut facts = Self::default();
+        for (name, value) in headers {
+            if *name == HOST {
+                facts.hosts += 1;
+            } else if *name == EXPECT {
+                facts.expects += 1;
+            } else if *name == CONNECTION {
+                for token in value.as_bytes().split(|&b| b == b',') {
+                    let token = token.trim_ascii();
+                    facts.close |= token.eq_ignore_ascii_case(b"close");
+                    facts.keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+                }
+            } else if *name == http::header::CONTENT_LENGTH || *name == http::header::TRANSFER_ENCODING {
+                facts.body_fields = true;
+            }
+        }
+        facts
+    }
+}
+
 /// Checks what the head parser leaves to the server: body framing, `Host`, `Expect`.
-fn check(request: &Request<()>, config: &HttpConfig) -> Result<BodyFraming, Box<Response<Body>>> {
-    let framing = request_framing(request.headers()).map_err(|e: HeadError| {
-        tracing::debug!(error = %e, status = e.status().as_u16(), "request framing refused");
-        Box::new(refusal(e.status(), &[], &e.to_string()))
-    })?;
+fn check(
+    request: &Request<()>,
+    facts: &HeadFacts,
+    config: &HttpConfig,
+) -> Result<BodyFraming, Box<Response<Body>>> {
+    let framing = if facts.body_fields {
+        request_framing(request.headers()).map_err(|e: HeadError| {
+            tracing::debug!(error = %e, status = e.status().as_u16(), "request framing refused");
+            Box::new(refusal(e.status(), &[], &e.to_string()))
+        })?
+    } else {
+        BodyFraming::Empty
+    };
     // RFC 9112 §3.2: exactly one Host field (HTTP/1.0 may send none).
-    let hosts = request.headers().get_all(HOST).iter().count();
+    let hosts = facts.hosts;
     if hosts > 1 || (hosts == 0 && request.version() != Version::HTTP_10) {
         return Err(Box::new(refusal(
             StatusCode::BAD_REQUEST,
@@ -146,9 +191,10 @@ fn check(request: &Request<()>, config: &HttpConfig) -> Result<BodyFraming, Box<
             "a request must carry exactly one Host header",
         )));
     }
-    if let Some(expect) = request.headers().get(EXPECT) {
-        if !expect.as_bytes().eq_ignore_ascii_case(b"100-continue")
-            || request.headers().get_all(EXPECT).iter().count() > 1
+    if facts.expects > 0
+        && let Some(expect) = request.headers().get(EXPECT)
+        && (!expect.as_bytes().eq_ignore_ascii_case(b"100-continue") || facts.expects > 1)
+    {
         {
             return Err(Box::new(refusal(
                 StatusCode::EXPECTATION_FAILED,
@@ -184,11 +230,6 @@ fn skip_buffered(decoder: &mut BodyDecoder, buf: &mut BytesMut) -> bool {
     }
 }
 
-/// Marks a request that came through windlass's own `HttpServer`: an upgrade answer is handed
-/// the raw socket (see [`OnUpgrade`]), not a host server's upgrade.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct OwnServer;
-
 enum HeadOutcome {
     Request(Request<()>),
     Refused(HeadError),
@@ -206,6 +247,10 @@ struct HttpConn<'a> {
     socket: Socket,
     /// Bytes read and not yet used: the rest of a head, body bytes, pipelined requests.
     buf: BytesMut,
+    /// The response head being written, kept between responses for its allocation.
+    head: Vec<u8>,
+    /// What a kept-alive connection waits on between requests, made at its first wait.
+    idle: Option<Box<IdleWatch>>,
     config: &'a HttpConfig,
     server: ServerContext,
 }
@@ -215,38 +260,41 @@ impl HttpConn<'_> {
     /// connection may idle for the keep-alive timeout; once a head has begun it must be
     /// complete within the head timeout.
     async fn read_head(&mut self, first: bool) -> HeadOutcome {
-        let shutdown = self.server.shutdown.clone();
-        let head_deadline = Instant::now() + self.config.head_timeout;
-        if !first && self.buf.is_empty() {
-            let idle = tokio::time::sleep(self.config.keep_alive_timeout);
-            // Biased: when the next request is already there the idle timer is never polled,
-            // so it is never put in the timer wheel.
+        let Self { socket, buf, config, server, idle, .. } = self;
+        let shutdown = &server.shutdown;
+        let started = Instant::now();
+        if !first && buf.is_empty() {
+            let idle = idle.get_or_insert_with(|| {
+                Box::new(IdleWatch {
+                    timer: Box::pin(tokio::time::sleep_until(started + config.keep_alive_timeout)),
+                    shutdown: Box::pin(shutdown.clone().cancelled_owned()),
+                })
+            });
+            let until = started + config.keep_alive_timeout;
+            // Biased: when the next request is already there the watch is never polled.
             tokio::select! {
                 biased;
-                read = read_more(&mut self.socket, &mut self.buf) => {
+                read = read_more(socket, buf) => {
                     if read.is_err() {
                         return HeadOutcome::Gone;
                     }
                 }
-                () = idle => return HeadOutcome::Gone,
-                () = shutdown.cancelled() => return HeadOutcome::Gone,
+                () = idle.expired(until) => return HeadOutcome::Gone,
             }
         }
-        let deadline = if first { head_deadline } else { Instant::now() + self.config.head_timeout };
+        // Most heads arrive whole in one read: parse before any timer is made.
+        if let Some(outcome) = parse_head(buf, config) {
+            return outcome;
+        }
+        // The head timeout runs from the head's first byte (after an idle wait, about now).
+        let deadline = if first { started } else { Instant::now() } + config.head_timeout;
         let read = async {
             loop {
-                if !self.buf.is_empty() {
-                    match parse_request_head(&self.buf, &self.config.head) {
-                        Ok(Some((request, head_len))) => {
-                            let _ = self.buf.split_to(head_len);
-                            return HeadOutcome::Request(request);
-                        }
-                        Ok(None) => {}
-                        Err(e) => return HeadOutcome::Refused(e),
-                    }
-                }
-                if read_more(&mut self.socket, &mut self.buf).await.is_err() {
+                if read_more(socket, buf).await.is_err() {
                     return HeadOutcome::Gone;
+                }
+                if let Some(outcome) = parse_head(buf, config) {
+                    return outcome;
                 }
             }
         };
@@ -356,13 +404,10 @@ impl HttpConn<'_> {
         head_only: bool,
         http10: bool,
     ) -> io::Result<()> {
-        let (parts, mut body) = response.into_parts();
+        let (parts, body) = response.into_parts();
         let status = parts.status;
-        let mut headers = parts.headers;
-        if !headers.contains_key(DATE) {
-            headers.insert(DATE, super::date::now());
-        }
-        crate::stats::handshake(status);
+        let headers = parts.headers;
+        self.server.metrics.handshake(status);
         let bodiless = status.is_informational()
             || status == StatusCode::NO_CONTENT
             || status == StatusCode::NOT_MODIFIED;
@@ -374,17 +419,42 @@ impl HttpConn<'_> {
             None if head_only || http10 => ResponseFraming::None,
             None => ResponseFraming::Chunked,
         };
-        let mut head = Vec::with_capacity(256);
-        headers.remove(CONTENT_LENGTH);
+        let mut head = std::mem::take(&mut self.head);
+        head.clear();
         encode_response_head(status, &headers, framing, &mut head);
-        if head_only || bodiless {
-            return self.socket.write_all(&head).await;
+        if !headers.contains_key(DATE) {
+            // Written into the head rather than inserted in the map: no map growth, no
+            // hashing, per response.
+            head.truncate(head.len() - CRLF.len());
+            head.extend_from_slice(b"date: ");
+            super::date::with_now(|date| head.extend_from_slice(date));
+            head.extend_from_slice(CRLF);
+            head.extend_from_slice(CRLF);
         }
-        if let Some(full) = body.as_full() {
-            return write_all_vectored(&mut self.socket, &mut [IoSlice::new(&head), IoSlice::new(full)])
-                .await;
+        let written = if head_only || bodiless {
+            self.socket.write_all(&head).await
+        } else if let Some(full) = body.as_full() {
+            write_all_vectored(&mut self.socket, &mut [IoSlice::new(&head), IoSlice::new(full)]).await
+        } else {
+            self.socket.write_all(&head).await?;
+            self.head = head;
+            return self.write_body(body, framing, exact).await;
+        };
+        // Kept for the next response unless one was unusually large.
+        if head.capacity() <= 4096 {
+            self.head = head;
         }
-        self.socket.write_all(&head).await?;
+        written
+    }
+
+    /// Writes a streamed body after its head, chunk by chunk as the body yields it, watching
+    /// for the client going away meanwhile.
+    async fn write_body(
+        &mut self,
+        mut body: Body,
+        framing: ResponseFraming,
+        exact: Option<u64>,
+    ) -> io::Result<()> {
         let chunked = framing == ResponseFraming::Chunked;
         let mut left = exact.unwrap_or(u64::MAX);
         let watch_limit = self.config.head.max_head_bytes;
@@ -449,6 +519,52 @@ impl HttpConn<'_> {
         if let Ok(Ok(())) = tokio::time::timeout(REFUSAL_LINGER, self.socket.shutdown()).await {
             self.socket.linger(REFUSAL_LINGER).await;
         }
+    }
+}
+
+/// The idle timeout and the server's shutdown, kept for a connection's life: waiting for
+/// the next request then costs no timer registration and no new shutdown waiter per
+/// request, only when the timer fires (once per timeout) is it set again.
+struct IdleWatch {
+    timer: Pin<Box<Sleep>>,
+    shutdown: Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>,
+}
+
+impl IdleWatch {
+    /// Completes at `until` or at shutdown, whichever comes first.
+    async fn expired(&mut self, until: Instant) {
+        poll_fn(|cx| {
+            if self.shutdown.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(());
+            }
+            // The timer may be set to an earlier wait's end: when it fires before `until`,
+            // it is set again rather than made anew.
+            while self.timer.as_mut().poll(cx).is_ready() {
+                if self.timer.deadline() >= until {
+                    return Poll::Ready(());
+                }
+                self.timer.as_mut().reset(until);
+            }
+            Poll::Pending
+        })
+        .await;
+    }
+}
+
+/// Parses a request head at the front of `buf`, taking its bytes; `None` until it is whole.
+fn parse_head(buf: &mut BytesMut, config: &HttpConfig) -> Option<HeadOutcome> {
+    if buf.is_empty() {
+        return None;
+    }
+    match parse_request_head(buf, &config.head) {
+        Ok(Some((request, head_len))) => {
+            // `advance`, not `split_to`: splitting would turn the buffer into a shared one,
+            // an allocation per request.
+            buf.advance(head_len);
+            Some(HeadOutcome::Request(request))
+        }
+        Ok(None) => None,
+        Err(e) => Some(HeadOutcome::Refused(e)),
     }
 }
 

@@ -12,8 +12,13 @@ thread_local! {
     static CACHED: RefCell<(u64, HeaderValue)> = const { RefCell::new((u64::MAX, HeaderValue::from_static(""))) };
 }
 
-/// Now, as an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
-pub(crate) fn now() -> HeaderValue {
+/// Calls `f` with now as an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), without copying
+/// it.
+pub(crate) fn with_now<R>(f: impl FnOnce(&[u8]) -> R) -> R {
+    with_cached(|value| f(value.as_bytes()))
+}
+
+fn with_cached<R>(f: impl FnOnce(&HeaderValue) -> R) -> R {
     let now = SystemTime::now();
     let second = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     CACHED.with(|cached| {
@@ -25,7 +30,7 @@ pub(crate) fn now() -> HeaderValue {
                 .unwrap_or_else(|_| HeaderValue::from_static(""));
             *cached = (second, value);
         }
-        cached.1.clone()
+        f(&cached.1)
     })
 }
 
@@ -35,8 +40,8 @@ mod tests {
 
     #[test]
     fn the_date_is_an_imf_fixdate_of_now() {
-        let value = now();
-        let text = value.to_str().unwrap();
+        let text = with_now(|date| String::from_utf8(date.to_vec()).unwrap());
+        let text = text.as_str();
         assert_eq!(text.len(), 29, "{text}");
         assert!(text.ends_with(" GMT"), "{text}");
         let parsed = httpdate::parse_http_date(text).unwrap();

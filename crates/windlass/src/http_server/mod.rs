@@ -14,7 +14,6 @@ use http::{Request, Response};
 use windlass_proto::{BodyLimits, HeadLimits};
 
 pub use body::{Body, BodyError};
-pub(crate) use conn::OwnServer;
 pub use upgrade::ConnectionInfo;
 pub(crate) use upgrade::{OnUpgrade, Upgraded};
 

@@ -20,6 +20,9 @@ pub struct ConnectionInfo {
     pub(crate) id: ConnectionId,
     pub(crate) remote_addr: SocketAddr,
     pub(crate) tls: bool,
+    /// The request came through windlass's own [`HttpServer`](crate::HttpServer), which can
+    /// hand its raw socket over (rather than through another server, such as axum).
+    pub(crate) own_server: bool,
 }
 
 impl ConnectionInfo {
@@ -28,7 +31,7 @@ impl ConnectionInfo {
     /// extensions (say, from axum's `ConnectInfo`). Without it, such requests report the
     /// address `0.0.0.0:0`.
     pub fn for_remote_addr(remote_addr: SocketAddr) -> Self {
-        Self { id: ConnectionId::next(), remote_addr, tls: false }
+        Self { id: ConnectionId::next(), remote_addr, tls: false, own_server: false }
     }
 
     /// The connection's id; every request on one keep-alive connection has the same.

@@ -168,8 +168,10 @@ impl Connection {
     /// Starts closing the connection once the current callback returns.
     ///
     /// Over WebSocket this sends a close frame with `code` and `reason` (cut to 123 bytes) and
-    /// waits for the peer's; over raw TCP it flushes what is queued and closes. A code that may
-    /// not be sent on the wire (1005, 1006, 1015, unassigned) is replaced by 1000.
+    /// waits for the peer's; over raw TCP it flushes what is queued and closes.
+    /// [`CloseCode::NO_STATUS`] (1005) sends a close frame without a code (and without a
+    /// reason); another code that may not be sent on the wire (1006, 1015, unassigned) is
+    /// replaced by 1000.
     pub fn close(&mut self, code: CloseCode, reason: &str) {
         if self.close_request.is_none() && !self.shared.is_closing() {
             self.close_request = Some(CloseRequest::Close(Box::new(close_frame(code, reason))));
@@ -206,6 +208,10 @@ impl fmt::Debug for Connection {
 }
 
 fn close_frame(code: CloseCode, reason: &str) -> CloseFrame {
+    // 1005 ("no status") asks for a close frame without a code, and so without a reason.
+    if code == CloseCode::NO_STATUS {
+        return CloseFrame::new(code, "");
+    }
     let code = if code.is_sendable() {
         code
     } else {

@@ -5,6 +5,8 @@
 //! registered once per connection (a registry lookup when the connection opens), so a message
 //! costs one relaxed atomic increment per counter, and a write one per vectored write.
 
+use std::sync::OnceLock;
+
 use http::StatusCode;
 use metrics::{Counter, Gauge, counter, gauge};
 use windlass_proto::CloseCode;
@@ -34,7 +36,14 @@ pub(crate) struct ConnectionMetrics {
     pub(crate) bytes_received: Counter,
     pub(crate) bytes_sent: Counter,
     open: Gauge,
+    /// `windlass_handshakes_total` of the statuses most answers have, each looked up at its
+    /// first answer: a lookup per request (a label string made, the registry searched) costs
+    /// as much as a keep-alive request's parsing.
+    handshakes: [OnceLock<Counter>; COMMON_STATUSES.len()],
 }
+
+/// The statuses whose counters a server keeps at hand.
+const COMMON_STATUSES: [u16; 8] = [101, 200, 204, 304, 400, 403, 404, 426];
 
 impl ConnectionMetrics {
     pub(crate) fn new() -> Self {
@@ -49,6 +58,16 @@ impl ConnectionMetrics {
             bytes_received: counter!(BYTES_RECEIVED),
             bytes_sent: counter!(BYTES_SENT),
             open: gauge!(CONNECTIONS_OPEN),
+            handshakes: Default::default(),
+        }
+    }
+
+    /// Counts an answer to a handshake or plain HTTP request.
+    pub(crate) fn handshake(&self, status: StatusCode) {
+        let code = status.as_u16();
+        match COMMON_STATUSES.iter().position(|&common| common == code) {
+            Some(i) => self.handshakes[i].get_or_init(|| handshakes(code)).increment(1),
+            None => handshakes(code).increment(1),
         }
     }
 
@@ -69,9 +88,8 @@ impl Drop for OpenGuard {
     }
 }
 
-/// Counts an answer to a handshake or plain HTTP request.
-pub(crate) fn handshake(status: StatusCode) {
-    counter!(HANDSHAKES, "status" => status.as_u16().to_string()).increment(1);
+fn handshakes(status: u16) -> Counter {
+    counter!(HANDSHAKES, "status" => status.to_string())
 }
 
 /// Counts an ended connection by its close code.

@@ -22,7 +22,7 @@ use windlass_proto::{DecoderConfig, WsDecoder};
 
 use crate::component::MessageComponent;
 use crate::http_server::response::refusal;
-use crate::http_server::{Body, ConnectionInfo, HttpComponent, OnUpgrade, OwnServer, Upgraded};
+use crate::http_server::{Body, ConnectionInfo, HttpComponent, OnUpgrade, Upgraded};
 use crate::io_server::{ServerContext, Socket};
 use crate::session::{Connection, DEFAULT_SEND_QUEUE, Outgoing, QueueConfig, Shared, SlowConsumer, WireKind};
 use crate::transport::{Driver, Timing, Wire};
@@ -220,7 +220,8 @@ impl<C: MessageComponent> HttpComponent for WsServer<C> {
         let deflate = agreement.map(|a| a.params);
         let component = Arc::clone(&self.component);
         let config = self.config.clone();
-        if request.extensions().get::<OwnServer>().is_none() {
+        let own_server = request.extensions().get::<ConnectionInfo>().is_some_and(|info| info.own_server);
+        if !own_server {
             // Mounted in another server (axum): upgrade through hyper's own upgrade.
             let Some(on_upgrade) = request.extensions_mut().remove::<hyper::upgrade::OnUpgrade>() else {
                 tracing::warn!("WebSocket request with no connection to upgrade");
@@ -267,7 +268,6 @@ impl<C: MessageComponent> HttpComponent for WsServer<C> {
         let mut request = request.map(|_| ());
         // The request's extensions become the connection's for its whole life: the HTTP
         // layer's own entries are not kept (the connection knows its id and address).
-        request.extensions_mut().remove::<OwnServer>();
         request.extensions_mut().remove::<ConnectionInfo>();
         response.extensions_mut().insert(OnUpgrade::new(move |upgraded: Upgraded| {
             run(component, &config, request, info, accepted.protocol, deflate, head, upgraded)

@@ -1,0 +1,263 @@
+//! Namespaces: their sockets, rooms, connection handlers and middleware.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+use serde::Serialize;
+
+use super::broadcast::BroadcastOperator;
+use super::engine::lock;
+use super::socket::{EmitError, Socket};
+use super::{IoInner, Value};
+
+pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+type ConnectionHandler = Arc<dyn Fn(Socket) -> BoxFuture<()> + Send + Sync>;
+type Middleware = Arc<dyn Fn(Socket) -> BoxFuture<Result<(), ConnectError>> + Send + Sync>;
+
+/// A refusal from a namespace middleware: the client gets `CONNECT_ERROR` with
+/// `{"message", "data"}` (Node's `next(err)` with `err.data`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConnectError {
+    message: String,
+    data: Option<Value>,
+}
+
+impl ConnectError {
+    /// A refusal with `message`.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self { message: message.into(), data: None }
+    }
+
+    /// The refusal with details for the client (`err.data`).
+    pub fn with_data<T: Serialize + ?Sized>(mut self, data: &T) -> Self {
+        self.data = windlass_sio_proto::to_value(data).ok();
+        self
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    pub(crate) fn into_parts(self) -> (String, Option<Value>) {
+        (self.message, self.data)
+    }
+}
+
+impl std::fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ConnectError {}
+
+/// Which sockets are in which rooms, both ways.
+#[derive(Default)]
+pub(crate) struct Rooms {
+    members: HashMap<Arc<str>, HashSet<Arc<str>>>,
+    /// Each socket's rooms in the order it joined them (its own id first), as Node's
+    /// `socket.rooms` set iterates.
+    of_socket: HashMap<Arc<str>, Vec<Arc<str>>>,
+}
+
+pub(crate) struct NsInner {
+    pub(crate) name: Arc<str>,
+    pub(crate) io: Weak<IoInner>,
+    handlers: Mutex<Vec<ConnectionHandler>>,
+    middleware: Mutex<Vec<Middleware>>,
+    pub(crate) sockets: Mutex<HashMap<Arc<str>, Socket>>,
+    pub(crate) rooms: Mutex<Rooms>,
+    /// Ids of acknowledgements the server asks for, shared by the namespace's sockets.
+    next_ack: AtomicU64,
+}
+
+impl NsInner {
+    pub(crate) fn new(name: String, io: Weak<IoInner>) -> Arc<Self> {
+        Arc::new(Self {
+            name: Arc::from(name),
+            io,
+            handlers: Mutex::new(Vec::new()),
+            middleware: Mutex::new(Vec::new()),
+            sockets: Mutex::new(HashMap::new()),
+            rooms: Mutex::new(Rooms::default()),
+            next_ack: AtomicU64::new(0),
+        })
+    }
+
+    pub(crate) fn next_ack_id(&self) -> u64 {
+        self.next_ack.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn connection_handlers(&self) -> Vec<ConnectionHandler> {
+        lock(&self.handlers).clone()
+    }
+
+    pub(crate) fn middleware(&self) -> Vec<Middleware> {
+        lock(&self.middleware).clone()
+    }
+
+    pub(crate) fn add_socket(&self, socket: &Socket) {
+        lock(&self.sockets).insert(Arc::clone(&socket.inner.id), socket.clone());
+    }
+
+    pub(crate) fn remove_socket(&self, id: &str) {
+        lock(&self.sockets).remove(id);
+        let mut rooms = lock(&self.rooms);
+        if let Some(joined) = rooms.of_socket.remove(id) {
+            for room in joined {
+                if let Some(members) = rooms.members.get_mut(&room) {
+                    members.remove(id);
+                    if members.is_empty() {
+                        rooms.members.remove(&room);
+                    }
+                }
+            }
+        }
+    }
+
+    pub(crate) fn join(&self, id: &Arc<str>, room: Arc<str>) {
+        let mut rooms = lock(&self.rooms);
+        let joined = rooms.of_socket.entry(Arc::clone(id)).or_default();
+        if joined.contains(&room) {
+            return;
+        }
+        joined.push(Arc::clone(&room));
+        rooms.members.entry(room).or_default().insert(Arc::clone(id));
+    }
+
+    pub(crate) fn leave(&self, id: &str, room: &str) {
+        let mut rooms = lock(&self.rooms);
+        if let Some(joined) = rooms.of_socket.get_mut(id) {
+            joined.retain(|r| &**r != room);
+        }
+        if let Some(members) = rooms.members.get_mut(room) {
+            members.remove(id);
+            if members.is_empty() {
+                rooms.members.remove(room);
+            }
+        }
+    }
+
+    pub(crate) fn rooms_of(&self, id: &str) -> Vec<Arc<str>> {
+        lock(&self.rooms).of_socket.get(id).cloned().unwrap_or_default()
+    }
+
+    pub(crate) fn room_size(&self, room: &str) -> usize {
+        lock(&self.rooms).members.get(room).map_or(0, HashSet::len)
+    }
+
+    /// The sockets a broadcast reaches: those in any of `rooms` (every socket when empty),
+    /// once each, but none in `except`.
+    pub(crate) fn targets(&self, rooms: &[Arc<str>], except: &[Arc<str>]) -> Vec<Socket> {
+        let index = lock(&self.rooms);
+        let sockets = lock(&self.sockets);
+        let excluded: HashSet<&str> = except
+            .iter()
+            .filter_map(|room| index.members.get(room))
+            .flat_map(|members| members.iter().map(|id| &**id))
+            .collect();
+        if rooms.is_empty() {
+            return sockets
+                .iter()
+                .filter(|(id, _)| !excluded.contains(&***id))
+                .map(|(_, socket)| socket.clone())
+                .collect();
+        }
+        let mut seen: HashSet<&str> = HashSet::new();
+        let mut out = Vec::new();
+        for members in rooms.iter().filter_map(|room| index.members.get(room)) {
+            for id in members {
+                if !excluded.contains(&**id)
+                    && seen.insert(&**id)
+                    && let Some(socket) = sockets.get(id)
+                {
+                    out.push(socket.clone());
+                }
+            }
+        }
+        out
+    }
+}
+
+/// A namespace: Node's `io.of(name)`.
+#[derive(Clone)]
+pub struct Namespace {
+    pub(crate) inner: Arc<NsInner>,
+}
+
+impl std::fmt::Debug for Namespace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Namespace").field("name", &self.inner.name).finish_non_exhaustive()
+    }
+}
+
+impl Namespace {
+    /// The name (`/`, `/admin`).
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// Runs `handler` for every socket that joins (Node's `nsp.on("connection")`). Several
+    /// handlers run in the order they were added.
+    pub fn on_connection<F, Fut>(&self, handler: F)
+    where
+        F: Fn(Socket) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        lock(&self.inner.handlers).push(Arc::new(move |socket| Box::pin(handler(socket))));
+    }
+
+    /// Adds a connect middleware (Node's `nsp.use`): it runs before a socket joins, in the
+    /// order added; an `Err` refuses the socket with `CONNECT_ERROR`.
+    pub fn middleware<F, Fut>(&self, middleware: F)
+    where
+        F: Fn(Socket) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), ConnectError>> + Send + 'static,
+    {
+        lock(&self.inner.middleware).push(Arc::new(move |socket| Box::pin(middleware(socket))));
+    }
+
+    /// Emits to every socket of the namespace.
+    pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
+        self.broadcast().emit(event, data)
+    }
+
+    /// A broadcast to every socket of the namespace, to narrow with `to` / `except`.
+    pub fn broadcast(&self) -> BroadcastOperator {
+        BroadcastOperator::new(Arc::clone(&self.inner))
+    }
+
+    /// A broadcast to the sockets in `room`.
+    pub fn to(&self, room: impl Into<String>) -> BroadcastOperator {
+        self.broadcast().to(room)
+    }
+
+    /// Same as [`to`](Self::to) (Node's `in`).
+    pub fn within(&self, room: impl Into<String>) -> BroadcastOperator {
+        self.to(room)
+    }
+
+    /// A broadcast to every socket but those in `room`.
+    pub fn except(&self, room: impl Into<String>) -> BroadcastOperator {
+        self.broadcast().except(room)
+    }
+
+    /// The connected sockets.
+    pub fn sockets(&self) -> Vec<Socket> {
+        lock(&self.inner.sockets).values().cloned().collect()
+    }
+
+    /// The socket with `id`, if connected here.
+    pub fn socket(&self, id: &str) -> Option<Socket> {
+        lock(&self.inner.sockets).get(id).cloned()
+    }
+
+    /// How many sockets are in `room`.
+    pub fn room_size(&self, room: &str) -> usize {
+        self.inner.room_size(room)
+    }
+}

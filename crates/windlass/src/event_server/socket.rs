@@ -1,0 +1,451 @@
+//! A socket: one client in one namespace.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http::HeaderMap;
+use serde::Serialize;
+use windlass_sio_proto::socket::{Packet, RESERVED_EVENTS};
+
+use super::ack::{AckError, Acks};
+use super::broadcast::{BroadcastOperator, encode};
+use super::client::Client;
+use super::engine::{CloseReason, lock};
+use super::event::Event;
+use super::namespace::{BoxFuture, Namespace, NsInner};
+use super::{Value, spawn_handler};
+
+type EventHandler = Arc<dyn Fn(Socket, Event) -> BoxFuture<()> + Send + Sync>;
+type DisconnectHandler = Arc<dyn Fn(Socket, DisconnectReason) -> BoxFuture<()> + Send + Sync>;
+
+/// Why a socket left its namespace, as Socket.IO names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DisconnectReason {
+    /// The connection failed.
+    TransportError,
+    /// The client closed the connection.
+    TransportClose,
+    /// The server closed the connection (`disconnect(true)`).
+    ForcedClose,
+    /// A ping went unanswered.
+    PingTimeout,
+    /// The client sent something that is not Socket.IO.
+    ParseError,
+    /// The server is shutting down.
+    ServerShuttingDown,
+    /// The server closed the connection after the client broke the protocol's order (a
+    /// packet for a namespace it has not joined).
+    ForcedServerClose,
+    /// The client left the namespace (`socket.disconnect()` on the client).
+    ClientNamespaceDisconnect,
+    /// The server removed the socket (`socket.disconnect()` here).
+    ServerNamespaceDisconnect,
+}
+
+impl DisconnectReason {
+    /// The reason as Socket.IO names it (`"client namespace disconnect"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::TransportError => "transport error",
+            Self::TransportClose => "transport close",
+            Self::ForcedClose => "forced close",
+            Self::PingTimeout => "ping timeout",
+            Self::ParseError => "parse error",
+            Self::ServerShuttingDown => "server shutting down",
+            Self::ForcedServerClose => "forced server close",
+            Self::ClientNamespaceDisconnect => "client namespace disconnect",
+            Self::ServerNamespaceDisconnect => "server namespace disconnect",
+        }
+    }
+
+    /// Whether the client may recover the session after this (Node's recoverable reasons).
+    pub fn is_recoverable(self) -> bool {
+        matches!(
+            self,
+            Self::TransportError
+                | Self::TransportClose
+                | Self::ForcedClose
+                | Self::PingTimeout
+                | Self::ServerShuttingDown
+                | Self::ForcedServerClose
+        )
+    }
+}
+
+impl From<CloseReason> for DisconnectReason {
+    fn from(reason: CloseReason) -> Self {
+        match reason {
+            CloseReason::TransportClose => Self::TransportClose,
+            CloseReason::TransportError => Self::TransportError,
+            CloseReason::PingTimeout => Self::PingTimeout,
+            CloseReason::ParseError => Self::ParseError,
+            CloseReason::ForcedClose => Self::ForcedClose,
+            CloseReason::ServerShuttingDown => Self::ServerShuttingDown,
+        }
+    }
+}
+
+impl std::fmt::Display for DisconnectReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why an emit failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EmitError {
+    /// The event name is one Socket.IO keeps for itself (`connect`, `disconnect`, …).
+    #[error("\"{0}\" is a reserved event name")]
+    Reserved(String),
+    /// The data could not be turned into Socket.IO's JSON.
+    #[error("cannot serialize the event's data: {0}")]
+    Serialize(#[from] windlass_sio_proto::ValueError),
+    /// The socket is disconnected.
+    #[error("the socket is disconnected")]
+    Disconnected,
+}
+
+/// What a client sent when it joined, as Node's `socket.handshake`.
+#[derive(Clone, Debug)]
+pub struct Handshake {
+    /// The request headers of the connection's first request.
+    pub headers: HeaderMap,
+    /// Its path and query.
+    pub url: String,
+    /// Its query string.
+    pub query: String,
+    /// The client's address.
+    pub address: SocketAddr,
+    /// Whether it came over TLS.
+    pub secure: bool,
+    /// When the connection opened, in milliseconds since the Unix epoch.
+    pub issued: u64,
+    /// The CONNECT packet's payload (`auth` on the client); an empty object when none.
+    pub auth: Value,
+}
+
+pub(crate) struct SocketInner {
+    pub(crate) id: Arc<str>,
+    /// The private id a client recovers its session with (recovery on only).
+    pub(crate) pid: Option<Arc<str>>,
+    pub(crate) ns: Arc<NsInner>,
+    pub(crate) client: Arc<Client>,
+    pub(crate) handshake: Handshake,
+    pub(crate) recovered: bool,
+    handlers: Mutex<HashMap<String, Vec<EventHandler>>>,
+    any: Mutex<Vec<EventHandler>>,
+    disconnecting: Mutex<Vec<DisconnectHandler>>,
+    disconnected: Mutex<Vec<DisconnectHandler>>,
+    pub(crate) acks: Acks,
+    pub(crate) connected: AtomicBool,
+    extensions: Mutex<http::Extensions>,
+}
+
+/// One client in one namespace: Node's `socket`.
+///
+/// Cheap to clone; every clone is the same socket.
+#[derive(Clone)]
+pub struct Socket {
+    pub(crate) inner: Arc<SocketInner>,
+}
+
+impl std::fmt::Debug for Socket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Socket")
+            .field("id", &self.inner.id)
+            .field("nsp", &self.inner.ns.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Socket {
+    pub(crate) fn new(
+        id: Arc<str>,
+        pid: Option<Arc<str>>,
+        ns: Arc<NsInner>,
+        client: Arc<Client>,
+        handshake: Handshake,
+        recovered: bool,
+    ) -> Self {
+        Self {
+            inner: Arc::new(SocketInner {
+                id,
+                pid,
+                ns,
+                client,
+                handshake,
+                recovered,
+                handlers: Mutex::new(HashMap::new()),
+                any: Mutex::new(Vec::new()),
+                disconnecting: Mutex::new(Vec::new()),
+                disconnected: Mutex::new(Vec::new()),
+                acks: Acks::default(),
+                connected: AtomicBool::new(false),
+                extensions: Mutex::new(http::Extensions::new()),
+            }),
+        }
+    }
+
+    /// The socket's id (also the name of its own room).
+    pub fn id(&self) -> &str {
+        &self.inner.id
+    }
+
+    /// The Engine.IO session's id (Node's `socket.conn.id`): shared by the sockets of one
+    /// client in several namespaces.
+    pub fn engine_id(&self) -> &str {
+        &self.inner.client.session.sid
+    }
+
+    /// The namespace.
+    pub fn namespace(&self) -> Namespace {
+        Namespace { inner: Arc::clone(&self.inner.ns) }
+    }
+
+    /// What the client sent when it joined.
+    pub fn handshake(&self) -> &Handshake {
+        &self.inner.handshake
+    }
+
+    /// Whether this socket's session was recovered after a disconnection.
+    pub fn recovered(&self) -> bool {
+        self.inner.recovered
+    }
+
+    /// Whether the socket is connected.
+    pub fn connected(&self) -> bool {
+        self.inner.connected.load(Ordering::Acquire)
+    }
+
+    /// Runs `handler` for every `event` the client emits. Several handlers for one event run
+    /// in the order they were added, each with the same arguments.
+    ///
+    /// A handler's code up to its first `.await` runs before the next packet is read, so
+    /// what it emits keeps the client's order; past that it runs on its own task, so awaiting
+    /// (an acknowledgement, say) never stops this socket from reading.
+    pub fn on<F, Fut>(&self, event: impl Into<String>, handler: F)
+    where
+        F: Fn(Socket, Event) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        lock(&self.inner.handlers)
+            .entry(event.into())
+            .or_default()
+            .push(Arc::new(move |socket, event| Box::pin(handler(socket, event))));
+    }
+
+    /// Runs `handler` for every event the client emits, before its own handlers (Node's
+    /// `onAny`).
+    pub fn on_any<F, Fut>(&self, handler: F)
+    where
+        F: Fn(Socket, Event) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        lock(&self.inner.any).push(Arc::new(move |socket, event| Box::pin(handler(socket, event))));
+    }
+
+    /// Runs `handler` when the socket is about to leave, its rooms still readable (Node's
+    /// `disconnecting`).
+    pub fn on_disconnecting<F, Fut>(&self, handler: F)
+    where
+        F: Fn(Socket, DisconnectReason) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        lock(&self.inner.disconnecting)
+            .push(Arc::new(move |socket, reason| Box::pin(handler(socket, reason))));
+    }
+
+    /// Runs `handler` once the socket has left (Node's `disconnect`).
+    pub fn on_disconnect<F, Fut>(&self, handler: F)
+    where
+        F: Fn(Socket, DisconnectReason) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        lock(&self.inner.disconnected)
+            .push(Arc::new(move |socket, reason| Box::pin(handler(socket, reason))));
+    }
+
+    /// Emits `event` with one argument, `data`.
+    pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
+        self.emit_args(event, vec![windlass_sio_proto::to_value(data)?])
+    }
+
+    /// Emits `event` with any number of arguments.
+    pub fn emit_args(&self, event: &str, args: Vec<Value>) -> Result<(), EmitError> {
+        check_event(event)?;
+        if !self.connected() {
+            return Err(EmitError::Disconnected);
+        }
+        if self.inner.pid.is_some() {
+            // With recovery on, what a socket is sent is kept like a broadcast to its own
+            // room, so that it can be replayed (as Node does).
+            return BroadcastOperator::new(Arc::clone(&self.inner.ns)).to(self.id()).emit_args(event, args);
+        }
+        self.send_packet(&Packet::event(self.inner.ns.name.to_string(), event, args));
+        Ok(())
+    }
+
+    /// Emits `event` with `data` and waits for the client's acknowledgement (without a time
+    /// limit: see [`timeout`](Self::timeout)).
+    pub async fn emit_with_ack<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> Result<Vec<Value>, AckError> {
+        self.emit_args_with_ack(event, vec![windlass_sio_proto::to_value(data)?], None).await
+    }
+
+    /// Sets a time limit for the acknowledgement of the next emit (Node's
+    /// `socket.timeout(ms).emitWithAck(…)`).
+    pub fn timeout(&self, timeout: Duration) -> TimedSocket<'_> {
+        TimedSocket { socket: self, timeout }
+    }
+
+    pub(crate) async fn emit_args_with_ack(
+        &self,
+        event: &str,
+        args: Vec<Value>,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<Value>, AckError> {
+        check_event(event)?;
+        if !self.connected() {
+            return Err(AckError::Disconnected);
+        }
+        let id = self.inner.ns.next_ack_id();
+        let answer = self.inner.acks.register(id);
+        self.send_packet(&Packet::event(self.inner.ns.name.to_string(), event, args).with_id(id));
+        self.inner.acks.wait(id, answer, timeout).await
+    }
+
+    /// Joins `room`.
+    pub fn join(&self, room: impl Into<String>) {
+        self.inner.ns.join(&self.inner.id, Arc::from(room.into()));
+    }
+
+    /// Leaves `room`.
+    pub fn leave(&self, room: &str) {
+        self.inner.ns.leave(&self.inner.id, room);
+    }
+
+    /// The rooms the socket is in, its own id first, then in the order joined.
+    pub fn rooms(&self) -> Vec<String> {
+        self.inner.ns.rooms_of(&self.inner.id).iter().map(ToString::to_string).collect()
+    }
+
+    /// A broadcast to the sockets in `room`, this one left out (Node's `socket.to(room)`).
+    pub fn to(&self, room: impl Into<String>) -> BroadcastOperator {
+        self.broadcast().to(room)
+    }
+
+    /// A broadcast to every other socket of the namespace (Node's `socket.broadcast`).
+    pub fn broadcast(&self) -> BroadcastOperator {
+        BroadcastOperator::new(Arc::clone(&self.inner.ns)).except(self.id())
+    }
+
+    /// A broadcast to every other socket but those in `room`.
+    pub fn except(&self, room: impl Into<String>) -> BroadcastOperator {
+        self.broadcast().except(room)
+    }
+
+    /// Removes the socket from its namespace (the client sees `io server disconnect`);
+    /// with `close`, also closes the client's connection, leaving every namespace.
+    pub fn disconnect(&self, close: bool) {
+        if !self.connected() {
+            return;
+        }
+        if close {
+            self.inner.client.disconnect_all();
+            self.inner.client.session.close(CloseReason::ForcedClose);
+        } else {
+            self.send_packet(&Packet::disconnect(self.inner.ns.name.to_string()));
+            self.on_close(DisconnectReason::ServerNamespaceDisconnect);
+        }
+    }
+
+    /// Closes the client's connection without telling it to leave its namespaces (Node's
+    /// `socket.conn.close()`): the sockets disconnect with `forced close`, a reason that lets
+    /// a client with connection state recovery get its session back.
+    pub fn close_connection(&self) {
+        self.inner.client.session.close(CloseReason::ForcedClose);
+    }
+
+    /// Typed data kept with the socket (Node's `socket.data`), for the whole connection.
+    pub fn extensions(&self) -> std::sync::MutexGuard<'_, http::Extensions> {
+        lock(&self.inner.extensions)
+    }
+
+    pub(crate) fn send_packet(&self, packet: &Packet) {
+        self.inner.client.session.send(encode(packet));
+    }
+
+    /// An event from the client.
+    pub(crate) fn on_event(&self, name: String, args: Vec<Value>, ack: Option<u64>) {
+        let event = Event::new(name, args, ack.map(|id| (self.clone(), id)));
+        let any = lock(&self.inner.any).clone();
+        let handlers = lock(&self.inner.handlers).get(event.name()).cloned().unwrap_or_default();
+        for handler in any.iter().chain(handlers.iter()) {
+            spawn_handler(handler(self.clone(), event.clone()));
+        }
+    }
+
+    /// The socket leaves its namespace: `disconnecting` (rooms readable), the rooms
+    /// emptied, then `disconnect`. Once.
+    pub(crate) fn on_close(&self, reason: DisconnectReason) {
+        if !self.inner.connected.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        for handler in lock(&self.inner.disconnecting).clone() {
+            spawn_handler(handler(self.clone(), reason));
+        }
+        if reason.is_recoverable()
+            && let Some(pid) = &self.inner.pid
+            && let Some(io) = self.inner.ns.io.upgrade()
+        {
+            io.recovery.keep(pid, self, self.inner.ns.rooms_of(&self.inner.id));
+        }
+        self.inner.ns.remove_socket(&self.inner.id);
+        self.inner.client.remove(&self.inner.ns.name);
+        self.inner.acks.clear();
+        for handler in lock(&self.inner.disconnected).clone() {
+            spawn_handler(handler(self.clone(), reason));
+        }
+        tracing::debug!(id = %self.inner.id, nsp = %self.inner.ns.name, reason = reason.as_str(), "socket disconnected");
+    }
+}
+
+/// A socket whose next emit waits at most a time for its acknowledgement.
+#[derive(Debug)]
+pub struct TimedSocket<'a> {
+    socket: &'a Socket,
+    timeout: Duration,
+}
+
+impl TimedSocket<'_> {
+    /// Emits `event` with `data` and waits for the acknowledgement; [`AckError::Timeout`] when
+    /// none came in time.
+    pub async fn emit_with_ack<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> Result<Vec<Value>, AckError> {
+        let args = vec![windlass_sio_proto::to_value(data)?];
+        self.socket.emit_args_with_ack(event, args, Some(self.timeout)).await
+    }
+
+    /// Emits `event` with any number of arguments and waits for the acknowledgement.
+    pub async fn emit_args_with_ack(&self, event: &str, args: Vec<Value>) -> Result<Vec<Value>, AckError> {
+        self.socket.emit_args_with_ack(event, args, Some(self.timeout)).await
+    }
+}
+
+pub(crate) fn check_event(event: &str) -> Result<(), EmitError> {
+    if RESERVED_EVENTS.contains(&event) {
+        return Err(EmitError::Reserved(event.to_owned()));
+    }
+    Ok(())
+}
