@@ -32,6 +32,7 @@ pub struct BroadcastOperator {
     rooms: Vec<Arc<str>>,
     except: Vec<Arc<str>>,
     volatile: bool,
+    compress: bool,
     timeout: Option<Duration>,
 }
 
@@ -48,7 +49,7 @@ impl std::fmt::Debug for BroadcastOperator {
 
 impl BroadcastOperator {
     pub(crate) fn new(ns: Arc<NsInner>) -> Self {
-        Self { ns, rooms: Vec::new(), except: Vec::new(), volatile: false, timeout: None }
+        Self { ns, rooms: Vec::new(), except: Vec::new(), volatile: false, compress: true, timeout: None }
     }
 
     /// Also to the sockets in `room` (the union of every room given, each socket once).
@@ -75,6 +76,13 @@ impl BroadcastOperator {
     /// keeping up (Node's `volatile`).
     pub fn volatile(mut self) -> Self {
         self.volatile = true;
+        self
+    }
+
+    /// Whether to compress the packet on WebSocket transports that agreed on
+    /// permessage-deflate (Node's `compress`); default true.
+    pub fn compress(mut self, compress: bool) -> Self {
+        self.compress = compress;
         self
     }
 
@@ -120,7 +128,7 @@ impl BroadcastOperator {
             if self.volatile {
                 socket.inner.client.session.send_volatile(encoded.iter().cloned());
             } else {
-                socket.inner.client.session.send(encoded.iter().cloned());
+                socket.inner.client.session.send_with(encoded.iter().cloned(), self.compress);
             }
         }
     }

@@ -18,9 +18,13 @@ use super::engine::{CloseReason, lock};
 use super::event::Event;
 use super::namespace::{BoxFuture, Namespace, NsInner};
 use super::{Value, spawn_handler};
+use crate::error::BoxError;
 
 type EventHandler = Arc<dyn Fn(Socket, Event) -> BoxFuture<()> + Send + Sync>;
 type DisconnectHandler = Arc<dyn Fn(Socket, DisconnectReason) -> BoxFuture<()> + Send + Sync>;
+type PacketMiddleware = Arc<dyn Fn(&Socket, &mut Event) -> Result<(), BoxError> + Send + Sync>;
+type ErrorHandler = Arc<dyn Fn(&Socket, &BoxError) + Send + Sync>;
+type OutgoingListener = Arc<dyn Fn(&Socket, &str, &[Value]) + Send + Sync>;
 
 /// Why a socket left its namespace, as Socket.IO names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -141,6 +145,9 @@ pub(crate) struct SocketInner {
     any: Mutex<Vec<EventHandler>>,
     disconnecting: Mutex<Vec<DisconnectHandler>>,
     disconnected: Mutex<Vec<DisconnectHandler>>,
+    middleware: Mutex<Vec<PacketMiddleware>>,
+    errors: Mutex<Vec<ErrorHandler>>,
+    outgoing: Mutex<Vec<OutgoingListener>>,
     pub(crate) acks: Acks,
     pub(crate) connected: AtomicBool,
     extensions: Mutex<http::Extensions>,
@@ -184,6 +191,9 @@ impl Socket {
                 any: Mutex::new(Vec::new()),
                 disconnecting: Mutex::new(Vec::new()),
                 disconnected: Mutex::new(Vec::new()),
+                middleware: Mutex::new(Vec::new()),
+                errors: Mutex::new(Vec::new()),
+                outgoing: Mutex::new(Vec::new()),
                 acks: Acks::default(),
                 connected: AtomicBool::new(false),
                 extensions: Mutex::new(http::Extensions::new()),
@@ -249,6 +259,34 @@ impl Socket {
         lock(&self.inner.any).push(Arc::new(move |socket, event| Box::pin(handler(socket, event))));
     }
 
+    /// Adds a per-packet middleware (Node's `socket.use`): it sees every incoming event before
+    /// the listeners, in the order added, and may change it; an `Err` drops the event and goes
+    /// to the [`on_error`](Self::on_error) handlers instead.
+    pub fn use_middleware<F>(&self, middleware: F)
+    where
+        F: Fn(&Socket, &mut Event) -> Result<(), BoxError> + Send + Sync + 'static,
+    {
+        lock(&self.inner.middleware).push(Arc::new(middleware));
+    }
+
+    /// Runs `handler` with the error of a per-packet middleware that refused an event (Node's
+    /// `socket.on("error")`).
+    pub fn on_error<F>(&self, handler: F)
+    where
+        F: Fn(&Socket, &BoxError) + Send + Sync + 'static,
+    {
+        lock(&self.inner.errors).push(Arc::new(handler));
+    }
+
+    /// Runs `listener` for every event this socket emits, with its name and arguments
+    /// (Node's `onAnyOutgoing`).
+    pub fn on_any_outgoing<F>(&self, listener: F)
+    where
+        F: Fn(&Socket, &str, &[Value]) + Send + Sync + 'static,
+    {
+        lock(&self.inner.outgoing).push(Arc::new(listener));
+    }
+
     /// Runs `handler` when the socket is about to leave, its rooms still readable (Node's
     /// `disconnecting`).
     pub fn on_disconnecting<F, Fut>(&self, handler: F)
@@ -281,6 +319,7 @@ impl Socket {
         if !self.connected() {
             return Err(EmitError::Disconnected);
         }
+        self.notify_outgoing(event, &args);
         if self.inner.pid.is_some() {
             // With recovery on, what a socket is sent is kept like a broadcast to its own
             // room, so that it can be replayed (as Node does).
@@ -316,6 +355,7 @@ impl Socket {
         if !self.connected() {
             return Err(AckError::Disconnected);
         }
+        self.notify_outgoing(event, &args);
         let id = self.inner.ns.next_ack_id();
         let answer = self.inner.acks.register(id);
         self.send_packet(&Packet::event(self.inner.ns.name.to_string(), event, args).with_id(id));
@@ -384,8 +424,26 @@ impl Socket {
     }
 
     /// An event from the client.
+    fn notify_outgoing(&self, event: &str, args: &[Value]) {
+        let listeners = lock(&self.inner.outgoing).clone();
+        for listener in listeners {
+            listener(self, event, args);
+        }
+    }
+
     pub(crate) fn on_event(&self, name: String, args: Vec<Value>, ack: Option<u64>) {
-        let event = Event::new(name, args, ack.map(|id| (self.clone(), id)));
+        let mut event = Event::new(name, args, ack.map(|id| (self.clone(), id)));
+        let middleware = lock(&self.inner.middleware).clone();
+        for run in middleware {
+            if let Err(error) = run(self, &mut event) {
+                tracing::debug!(id = %self.inner.id, %error, "event refused by a middleware");
+                let handlers = lock(&self.inner.errors).clone();
+                for handler in handlers {
+                    handler(self, &error);
+                }
+                return;
+            }
+        }
         let any = lock(&self.inner.any).clone();
         let handlers = lock(&self.inner.handlers).get(event.name()).cloned().unwrap_or_default();
         for handler in any.iter().chain(handlers.iter()) {

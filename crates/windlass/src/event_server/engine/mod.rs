@@ -69,6 +69,9 @@ pub struct EngineConfig {
     /// Most bytes queued for one session before it counts as a slow consumer and is closed;
     /// default 16 MiB.
     pub max_send_queue: usize,
+    /// permessage-deflate on WebSocket transports (`perMessageDeflate`); default off, as in
+    /// Node. With it on, a broadcast's `compress(false)` sends uncompressed.
+    pub per_message_deflate: Option<windlass_proto::deflate::DeflateConfig>,
 }
 
 impl Default for EngineConfig {
@@ -82,6 +85,7 @@ impl Default for EngineConfig {
             websocket: true,
             cors_origin: Some(HeaderValue::from_static("*")),
             max_send_queue: 16 << 20,
+            per_message_deflate: None,
         }
     }
 }
@@ -129,14 +133,18 @@ pub(crate) struct Engine {
 impl Engine {
     pub(crate) fn new(config: EngineConfig, handler: Arc<dyn EngineHandler>) -> Self {
         let max_payload = config.max_payload;
+        let deflate = config.per_message_deflate;
         let shared = Arc::new(EngineShared { config, sessions: Mutex::new(HashMap::new()), handler });
         // Engine.IO runs its own heartbeat (pings are packets, not frames); the frame loop's
         // keep-alive would only add a second one.
-        let ws = WsServer::new(EngineWs { shared: Arc::clone(&shared) })
+        let mut ws = WsServer::new(EngineWs { shared: Arc::clone(&shared) })
             .max_message_size(max_payload)
             .max_frame_size(max_payload)
             .no_keep_alive()
             .keep_request(true);
+        if let Some(deflate) = deflate {
+            ws = ws.deflate(deflate);
+        }
         Self { shared, ws }
     }
 

@@ -195,6 +195,11 @@ impl EngineSession {
     /// Sends packets, in order: on the WebSocket at once, or queued for the next GET.
     /// Returns false if the session is closed.
     pub(crate) fn send(self: &Arc<Self>, packets: impl IntoIterator<Item = Outgoing>) -> bool {
+        self.send_with(packets, true)
+    }
+
+    /// Sends packets, compressed on a WebSocket with permessage-deflate only if `compress`.
+    pub(crate) fn send_with(self: &Arc<Self>, packets: impl IntoIterator<Item = Outgoing>, compress: bool) -> bool {
         let mut state = lock(&self.state);
         if state.closed.is_some() {
             return false;
@@ -202,7 +207,7 @@ impl EngineSession {
         if let (Transport::WebSocket, Some(ws)) = (state.transport, &state.ws) {
             for packet in packets {
                 // A send to a closed WebSocket fails; its close ends the session.
-                let _ = ws.send(packet.to_message());
+                let _ = if compress { ws.send(packet.to_message()) } else { ws.send_uncompressed(packet.to_message()) };
             }
             return true;
         }
