@@ -6,7 +6,7 @@
 //! Run with:
 //!
 //! ```text
-//! npm ci --prefix tests/sio-reference     # the client bundle comes from npm socket.io-client
+//! npm ci                                   # the client bundle: npm socket.io-client (package.json)
 //! cargo run --release --example socketio_scenario -- --listen 127.0.0.1:3001
 //! ```
 
@@ -28,7 +28,7 @@ usage: socketio_scenario [--listen ADDR]
   --listen ADDR   address to listen on (default 127.0.0.1:8080; port 0 picks one)
 
 The client bundle is read from node_modules/socket.io-client (here or in a parent
-directory, or $WINDLASS_SOCKET_IO_CLIENT): npm ci --prefix tests/sio-reference";
+directory: `npm ci` in the repository installs it), or from $WINDLASS_SOCKET_IO_CLIENT";
 
 /// An object from key-value pairs, keys in the order given.
 fn obj<const N: usize>(pairs: [(&str, Value); N]) -> Value {
