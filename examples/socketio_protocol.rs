@@ -59,7 +59,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
         ..SocketIoConfig::default()
     });
     io.on_connection(|socket| async move {
-        let _ = socket.emit("auth", &socket.handshake().auth);
+        let _ = socket.emit("auth", &socket.handshake().auth());
         socket.on("message", |socket, mut event| async move {
             let _ = socket.emit_args("message-back", event.take_args());
         });
@@ -69,7 +69,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
         });
     });
     io.of("/custom").on_connection(|socket| async move {
-        let _ = socket.emit("auth", &socket.handshake().auth);
+        let _ = socket.emit("auth", &socket.handshake().auth());
     });
 
     let raw = EngineIoServer::new("/engine.io/", engine(), Echo);

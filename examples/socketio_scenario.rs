@@ -30,9 +30,10 @@ usage: socketio_scenario [--listen ADDR]
 The client bundle is read from node_modules/socket.io-client (here or in a parent
 directory: `npm ci` in the repository installs it), or from $WINDLASS_SOCKET_IO_CLIENT";
 
-/// An object from key-value pairs, keys in the order given.
-fn obj<const N: usize>(pairs: [(&str, Value); N]) -> Value {
-    Value::Object(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect::<Map>())
+/// An object from key-value pairs, keys in the order given; a `None` value leaves its key
+/// out, as JavaScript's `undefined` (a missing argument or field) does in JSON.
+fn obj<const N: usize>(pairs: [(&str, Option<Value>); N]) -> Value {
+    Value::Object(pairs.into_iter().filter_map(|(k, v)| Some((k.to_owned(), v?))).collect::<Map>())
 }
 
 fn text(s: &str) -> Value {
@@ -44,7 +45,7 @@ fn rooms_of(socket: &Socket) -> Value {
 }
 
 fn ok() -> Value {
-    obj([("ok", Value::Bool(true))])
+    obj([("ok", Some(Value::Bool(true)))])
 }
 
 /// The first argument as a field map, or an empty one.
@@ -52,13 +53,14 @@ fn arg_object(event: &Event) -> Map {
     event.args().first().and_then(Value::as_object).cloned().unwrap_or_default()
 }
 
-fn field(map: &Map, key: &str) -> Value {
-    map.get(key).cloned().unwrap_or(Value::Null)
+/// A field of an argument object; `None` when absent (`undefined`).
+fn field(map: &Map, key: &str) -> Option<Value> {
+    map.get(key).cloned()
 }
 
-fn bursts(io: &SocketIo, room: &str, count: u64, tag: &Value) {
+fn bursts(io: &SocketIo, room: &str, count: u64, tag: Option<&Value>) {
     for seq in 0..count {
-        let _ = io.to(room).emit("burst", &obj([("tag", tag.clone()), ("seq", Value::from(seq))]));
+        let _ = io.to(room).emit("burst", &obj([("tag", tag.cloned()), ("seq", Some(Value::from(seq)))]));
     }
 }
 
@@ -68,10 +70,10 @@ fn root(io: &SocketIo) {
         let io = server.clone();
         async move {
             let welcome = obj([
-                ("id", text(socket.id())),
-                ("engineId", text(socket.engine_id())),
-                ("nsp", text("/")),
-                ("recovered", Value::Bool(socket.recovered())),
+                ("id", Some(text(socket.id()))),
+                ("engineId", Some(text(socket.engine_id()))),
+                ("nsp", Some(text("/"))),
+                ("recovered", Some(Value::Bool(socket.recovered()))),
             ]);
             let _ = socket.emit("welcome", &welcome);
             handlers(&io, &socket);
@@ -89,42 +91,39 @@ fn handlers(io: &SocketIo, socket: &Socket) {
     socket.on("chat message", move |socket, event| {
         let io = io2.clone();
         async move {
-            let payload = obj([
-                ("from", text(socket.id())),
-                ("text", event.args().first().cloned().unwrap_or(Value::Null)),
-            ]);
+            let payload = obj([("from", Some(text(socket.id()))), ("text", event.args().first().cloned())]);
             let _ = io.emit("chat message", &payload);
         }
     });
     socket.on("broadcast message", |socket, event| async move {
-        let payload = event.args().first().cloned().unwrap_or(Value::Null);
+        let payload = event.args().first().cloned();
         let _ = socket
             .broadcast()
-            .emit("broadcast message", &obj([("from", text(socket.id())), ("payload", payload)]));
+            .emit("broadcast message", &obj([("from", Some(text(socket.id()))), ("payload", payload)]));
     });
     socket.on("join", |socket, event| async move {
         if let Some(room) = event.args().first().and_then(Value::as_str) {
             socket.join(room);
         }
-        let _ = event.ack(&obj([("rooms", rooms_of(&socket))]));
+        let _ = event.ack(&obj([("rooms", Some(rooms_of(&socket)))]));
     });
     socket.on("leave", |socket, event| async move {
         if let Some(room) = event.args().first().and_then(Value::as_str) {
             socket.leave(room);
         }
-        let _ = event.ack(&obj([("rooms", rooms_of(&socket))]));
+        let _ = event.ack(&obj([("rooms", Some(rooms_of(&socket)))]));
     });
     socket.on("room size", |socket, event| async move {
         let room = event.args().first().and_then(Value::as_str).unwrap_or_default().to_owned();
         let size = socket.namespace().room_size(&room);
-        let _ = event.ack(&obj([("size", Value::from(size as u64))]));
+        let _ = event.ack(&obj([("size", Some(Value::from(size as u64)))]));
     });
     socket.on("to room", |socket, event| async move {
         let args = arg_object(&event);
         let room = field(&args, "room");
-        if let Some(name) = room.as_str() {
+        if let Some(name) = room.as_ref().and_then(Value::as_str) {
             let message = obj([
-                ("from", text(socket.id())),
+                ("from", Some(text(socket.id()))),
                 ("room", room.clone()),
                 ("payload", field(&args, "payload")),
             ]);
@@ -139,11 +138,13 @@ fn handlers(io: &SocketIo, socket: &Socket) {
             let args = arg_object(&event);
             let rooms = field(&args, "rooms");
             let mut target = io.of("/").broadcast();
-            for room in rooms.as_array().into_iter().flatten().filter_map(Value::as_str) {
+            for room in
+                rooms.as_ref().and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str)
+            {
                 target = target.to(room);
             }
             let message = obj([
-                ("from", text(socket.id())),
+                ("from", Some(text(socket.id()))),
                 ("rooms", rooms.clone()),
                 ("payload", field(&args, "payload")),
             ]);
@@ -157,9 +158,11 @@ fn handlers(io: &SocketIo, socket: &Socket) {
         async move {
             let args = arg_object(&event);
             let (room, except) = (field(&args, "room"), field(&args, "except"));
-            if let (Some(r), Some(e)) = (room.as_str(), except.as_str()) {
+            if let (Some(r), Some(e)) =
+                (room.as_ref().and_then(Value::as_str), except.as_ref().and_then(Value::as_str))
+            {
                 let message = obj([
-                    ("from", text(socket.id())),
+                    ("from", Some(text(socket.id()))),
                     ("room", room.clone()),
                     ("except", except.clone()),
                     ("payload", field(&args, "payload")),
@@ -174,8 +177,8 @@ fn handlers(io: &SocketIo, socket: &Socket) {
         let io = io2.clone();
         async move {
             let args = arg_object(&event);
-            if let Some(id) = field(&args, "id").as_str() {
-                let message = obj([("from", text(socket.id())), ("payload", field(&args, "payload"))]);
+            if let Some(id) = field(&args, "id").as_ref().and_then(Value::as_str) {
+                let message = obj([("from", Some(text(socket.id()))), ("payload", field(&args, "payload"))]);
                 let _ = io.to(id).emit("private message", &message);
             }
             let _ = event.ack(&ok());
@@ -183,28 +186,25 @@ fn handlers(io: &SocketIo, socket: &Socket) {
     });
     socket.on("ask", |socket, event| async move {
         let args = arg_object(&event);
-        let timeout = field(&args, "timeout").as_u64().unwrap_or(1000);
+        let timeout = field(&args, "timeout").as_ref().and_then(Value::as_u64).unwrap_or(1000);
         let question = field(&args, "question");
         let reply =
             match socket.timeout(Duration::from_millis(timeout)).emit_with_ack("question", &question).await {
-                Ok(answer) => obj([
-                    ("ok", Value::Bool(true)),
-                    ("answer", answer.into_iter().next().unwrap_or(Value::Null)),
-                ]),
-                Err(e) => obj([("ok", Value::Bool(false)), ("error", text(&e.to_string()))]),
+                Ok(answer) => obj([("ok", Some(Value::Bool(true))), ("answer", answer.into_iter().next())]),
+                Err(e) => obj([("ok", Some(Value::Bool(false))), ("error", Some(text(&e.to_string())))]),
             };
         let _ = event.ack(&reply);
     });
     socket.on("binary push", |socket, event| async move {
         let data = obj([
-            ("text", text("bin")),
-            ("one", Value::Binary(Bytes::from_static(&[1, 2, 3]))),
+            ("text", Some(text("bin"))),
+            ("one", Some(Value::Binary(Bytes::from_static(&[1, 2, 3])))),
             (
                 "list",
-                Value::Array(vec![
+                Some(Value::Array(vec![
                     Value::Binary(Bytes::from_static(b"hello")),
-                    obj([("deep", Value::Binary(Bytes::from_static(&[0xff, 0x00, 0x80])))]),
-                ]),
+                    obj([("deep", Some(Value::Binary(Bytes::from_static(&[0xff, 0x00, 0x80]))))]),
+                ])),
             ),
         ]);
         let _ = socket.emit("binary data", &data);
@@ -215,12 +215,12 @@ fn handlers(io: &SocketIo, socket: &Socket) {
         let _ = event.ack(&ok());
     });
     socket.on("double", |socket, event| async move {
-        let n = event.args().first().cloned().unwrap_or(Value::Null);
-        let _ = socket.emit("double reply", &obj([("handler", Value::from(1_u64)), ("n", n)]));
+        let n = event.args().first().cloned();
+        let _ = socket.emit("double reply", &obj([("handler", Some(Value::from(1_u64))), ("n", n)]));
     });
     socket.on("double", |socket, event| async move {
-        let n = event.args().first().cloned().unwrap_or(Value::Null);
-        let _ = socket.emit("double reply", &obj([("handler", Value::from(2_u64)), ("n", n)]));
+        let n = event.args().first().cloned();
+        let _ = socket.emit("double reply", &obj([("handler", Some(Value::from(2_u64))), ("n", n)]));
     });
     socket.on_any(|socket, event| async move {
         if event.name().starts_with("any:") {
@@ -229,7 +229,7 @@ fn handlers(io: &SocketIo, socket: &Socket) {
             if event.wants_ack() {
                 args.push(Value::Null);
             }
-            let seen = obj([("event", text(event.name())), ("args", Value::Array(args))]);
+            let seen = obj([("event", Some(text(event.name()))), ("args", Some(Value::Array(args)))]);
             let _ = socket.emit("any seen", &seen);
         }
     });
@@ -241,11 +241,11 @@ fn handlers(io: &SocketIo, socket: &Socket) {
         let io = io2.clone();
         async move {
             let args = arg_object(&event);
-            let count = field(&args, "count").as_u64().unwrap_or(0);
-            if let Some(room) = field(&args, "room").as_str() {
-                bursts(&io, room, count, &field(&args, "tag"));
+            let count = field(&args, "count").as_ref().and_then(Value::as_u64).unwrap_or(0);
+            if let Some(room) = field(&args, "room").as_ref().and_then(Value::as_str) {
+                bursts(&io, room, count, field(&args, "tag").as_ref());
             }
-            let _ = event.ack(&obj([("sent", Value::from(count))]));
+            let _ = event.ack(&obj([("sent", Some(Value::from(count)))]));
         }
     });
     let io2 = io.clone();
@@ -253,20 +253,24 @@ fn handlers(io: &SocketIo, socket: &Socket) {
         let io = io2.clone();
         async move {
             let args = arg_object(&event);
-            let target = field(&args, "id").as_str().and_then(|id| io.of("/").socket(id));
+            let target =
+                field(&args, "id").as_ref().and_then(Value::as_str).and_then(|id| io.of("/").socket(id));
             let Some(target) = target.filter(|t| t.id() != socket.id()) else {
-                let _ = event.ack(&obj([("ok", Value::Bool(false))]));
+                let _ = event.ack(&obj([("ok", Some(Value::Bool(false)))]));
                 return;
             };
-            let room = field(&args, "room").as_str().unwrap_or_default().to_owned();
-            let count = field(&args, "count").as_u64().unwrap_or(0);
+            let room = field(&args, "room").as_ref().and_then(Value::as_str).unwrap_or_default().to_owned();
+            let count = field(&args, "count").as_ref().and_then(Value::as_u64).unwrap_or(0);
             let tag = field(&args, "tag");
             let event = event.clone();
             target.on_disconnect(move |_, reason| {
                 let (io, room, tag, event) = (io.clone(), room.clone(), tag.clone(), event.clone());
                 async move {
-                    bursts(&io, &room, count, &tag);
-                    let _ = event.ack(&obj([("ok", Value::Bool(true)), ("reason", text(reason.as_str()))]));
+                    bursts(&io, &room, count, tag.as_ref());
+                    let _ = event.ack(&obj([
+                        ("ok", Some(Value::Bool(true))),
+                        ("reason", Some(text(reason.as_str()))),
+                    ]));
                 }
             });
             target.close_connection();
@@ -277,9 +281,9 @@ fn handlers(io: &SocketIo, socket: &Socket) {
         let io = io2.clone();
         async move {
             let report = obj([
-                ("id", text(socket.id())),
-                ("rooms", rooms_of(&socket)),
-                ("reason", text(reason.as_str())),
+                ("id", Some(text(socket.id()))),
+                ("rooms", Some(rooms_of(&socket))),
+                ("reason", Some(text(reason.as_str()))),
             ]);
             let _ = io.to("watchers").emit("disconnecting report", &report);
         }
@@ -289,9 +293,9 @@ fn handlers(io: &SocketIo, socket: &Socket) {
         let io = io2.clone();
         async move {
             let report = obj([
-                ("id", text(socket.id())),
-                ("rooms", Value::Array(vec![])),
-                ("reason", text(reason.as_str())),
+                ("id", Some(text(socket.id()))),
+                ("rooms", Some(Value::Array(vec![]))),
+                ("reason", Some(text(reason.as_str()))),
             ]);
             let _ = io.to("watchers").emit("disconnect report", &report);
         }
@@ -301,15 +305,15 @@ fn handlers(io: &SocketIo, socket: &Socket) {
 fn admin(io: &SocketIo) {
     let admin = io.of("/admin");
     admin.middleware(|socket| async move {
-        if socket.handshake().auth.get("token").and_then(Value::as_str) == Some("s3cret") {
+        if socket.handshake().auth().get("token").and_then(Value::as_str) == Some("s3cret") {
             Ok(())
         } else {
-            Err(ConnectError::new("unauthorized").with_data(&obj([("reason", text("bad token"))])))
+            Err(ConnectError::new("unauthorized").with_data(&obj([("reason", Some(text("bad token")))])))
         }
     });
     admin.on_connection(|socket| async move {
         // A recovered socket's auth is `{pid, offset}`: no token, and JSON then has no key.
-        let token = socket.handshake().auth.get("token").cloned();
+        let token = socket.handshake().auth().get("token").cloned();
         let mut welcome = Map::new();
         welcome.insert("id", text(socket.id()));
         welcome.insert("engineId", text(socket.engine_id()));
@@ -333,10 +337,10 @@ fn admin(io: &SocketIo) {
             }
         });
         socket.on("admin news", |socket, event| async move {
-            let payload = event.args().first().cloned().unwrap_or(Value::Null);
+            let payload = event.args().first().cloned();
             let _ = socket
                 .namespace()
-                .emit("admin news", &obj([("from", text(socket.id())), ("payload", payload)]));
+                .emit("admin news", &obj([("from", Some(text(socket.id()))), ("payload", payload)]));
         });
     });
 }

@@ -35,21 +35,19 @@ impl EngineHandler for SioHandler {
             connects: Mutex::new(ConnectQueue::default()),
         });
         session.attach(Arc::clone(&client) as _);
-        // A client that joins no namespace in time is let go (Node's `connectTimeout`).
-        if let Some(io) = self.io.upgrade() {
-            let timeout = io.config.connect_timeout;
-            let session = Arc::clone(session);
-            tokio::spawn(async move {
-                tokio::select! {
-                    () = session.closed.cancelled() => {}
-                    () = tokio::time::sleep(timeout) => {
-                        if !client.joined.load(Ordering::Acquire) {
-                            tracing::debug!(sid = %session.sid, "no namespace joined in time");
-                            session.close(CloseReason::ForcedClose);
-                        }
-                    }
-                }
-            });
+    }
+
+    fn connect_deadline(&self) -> Option<std::time::Duration> {
+        self.io.upgrade().map(|io| io.config.connect_timeout)
+    }
+
+    /// A client that joined no namespace in time is let go (Node's `connectTimeout`).
+    fn on_connect_deadline(&self, session: &Arc<EngineSession>) {
+        if let Some(client) = Self::client(session)
+            && !client.joined.load(Ordering::Acquire)
+        {
+            tracing::debug!(sid = %session.sid, "no namespace joined in time");
+            session.close(CloseReason::ForcedClose);
         }
     }
 
@@ -245,16 +243,7 @@ impl Client {
     }
 
     fn handshake(&self, auth: Value) -> Handshake {
-        let engine = &self.session.handshake;
-        Handshake {
-            headers: engine.headers.clone(),
-            url: engine.url.clone(),
-            query: engine.query.clone(),
-            address: engine.remote_addr,
-            secure: engine.secure,
-            issued: engine.issued,
-            auth,
-        }
+        Handshake::new(Arc::clone(&self.session.handshake), auth)
     }
 
     fn send(&self, packet: &Packet) {

@@ -56,10 +56,13 @@ impl std::fmt::Display for ConnectError {
 impl std::error::Error for ConnectError {}
 
 /// Which sockets are in which rooms, both ways.
+///
+/// A socket's own room (its id) is not stored: it is the socket itself, found in the
+/// namespace's sockets, which saves a set and two map entries per socket.
 #[derive(Default)]
 pub(crate) struct Rooms {
     members: HashMap<Arc<str>, HashSet<Arc<str>>>,
-    /// Each socket's rooms in the order it joined them (its own id first), as Node's
+    /// Each socket's joined rooms in the order it joined them (after its own id), as Node's
     /// `socket.rooms` set iterates.
     of_socket: HashMap<Arc<str>, Vec<Arc<str>>>,
 }
@@ -120,6 +123,9 @@ impl NsInner {
     }
 
     pub(crate) fn join(&self, id: &Arc<str>, room: Arc<str>) {
+        if *room == **id {
+            return;
+        }
         let mut rooms = lock(&self.rooms);
         let joined = rooms.of_socket.entry(Arc::clone(id)).or_default();
         if joined.contains(&room) {
@@ -142,12 +148,23 @@ impl NsInner {
         }
     }
 
-    pub(crate) fn rooms_of(&self, id: &str) -> Vec<Arc<str>> {
-        lock(&self.rooms).of_socket.get(id).cloned().unwrap_or_default()
+    /// The socket's rooms: its own id first, then those it joined, in order; none once it
+    /// has left the namespace.
+    pub(crate) fn rooms_of(&self, id: &Arc<str>) -> Vec<Arc<str>> {
+        if !lock(&self.sockets).contains_key(id) {
+            return Vec::new();
+        }
+        let rooms = lock(&self.rooms);
+        let joined = rooms.of_socket.get(id).map_or(&[][..], Vec::as_slice);
+        let mut all = Vec::with_capacity(1 + joined.len());
+        all.push(Arc::clone(id));
+        all.extend(joined.iter().cloned());
+        all
     }
 
     pub(crate) fn room_size(&self, room: &str) -> usize {
-        lock(&self.rooms).members.get(room).map_or(0, HashSet::len)
+        let joined = lock(&self.rooms).members.get(room).map_or(0, HashSet::len);
+        joined + usize::from(lock(&self.sockets).contains_key(room))
     }
 
     /// The sockets a broadcast reaches: those in any of `rooms` (every socket when empty),
@@ -155,10 +172,13 @@ impl NsInner {
     pub(crate) fn targets(&self, rooms: &[Arc<str>], except: &[Arc<str>]) -> Vec<Socket> {
         let index = lock(&self.rooms);
         let sockets = lock(&self.sockets);
+        // A room named by a socket id holds that socket (its own room) besides any joiners.
+        let own = |room: &Arc<str>| sockets.get_key_value(room).map(|(id, _)| &**id);
         let excluded: HashSet<&str> = except
             .iter()
             .filter_map(|room| index.members.get(room))
             .flat_map(|members| members.iter().map(|id| &**id))
+            .chain(except.iter().filter_map(own))
             .collect();
         if rooms.is_empty() {
             return sockets
@@ -169,10 +189,11 @@ impl NsInner {
         }
         let mut seen: HashSet<&str> = HashSet::new();
         let mut out = Vec::new();
-        for members in rooms.iter().filter_map(|room| index.members.get(room)) {
-            for id in members {
-                if !excluded.contains(&**id)
-                    && seen.insert(&**id)
+        for room in rooms {
+            let joined = index.members.get(room).into_iter().flatten().map(|id| &**id);
+            for id in own(room).into_iter().chain(joined) {
+                if !excluded.contains(id)
+                    && seen.insert(id)
                     && let Some(socket) = sockets.get(id)
                 {
                     out.push(socket.clone());

@@ -114,23 +114,53 @@ pub enum EmitError {
     Disconnected,
 }
 
-/// What a client sent when it joined, as Node's `socket.handshake`.
+/// What a client sent when it joined, as Node's `socket.handshake`: the request that opened
+/// its connection (shared by its sockets in every namespace) and the CONNECT packet's auth.
 #[derive(Clone, Debug)]
 pub struct Handshake {
+    engine: Arc<super::engine::session::Handshake>,
+    auth: Value,
+}
+
+impl Handshake {
+    pub(crate) fn new(engine: Arc<super::engine::session::Handshake>, auth: Value) -> Self {
+        Self { engine, auth }
+    }
+
     /// The request headers of the connection's first request.
-    pub headers: HeaderMap,
+    pub fn headers(&self) -> &HeaderMap {
+        &self.engine.headers
+    }
+
     /// Its path and query.
-    pub url: String,
+    pub fn url(&self) -> &str {
+        &self.engine.url
+    }
+
     /// Its query string.
-    pub query: String,
+    pub fn query(&self) -> &str {
+        &self.engine.query
+    }
+
     /// The client's address.
-    pub address: SocketAddr,
+    pub fn address(&self) -> SocketAddr {
+        self.engine.remote_addr
+    }
+
     /// Whether it came over TLS.
-    pub secure: bool,
+    pub fn secure(&self) -> bool {
+        self.engine.secure
+    }
+
     /// When the connection opened, in milliseconds since the Unix epoch.
-    pub issued: u64,
+    pub fn issued(&self) -> u64 {
+        self.engine.issued
+    }
+
     /// The CONNECT packet's payload (`auth` on the client); an empty object when none.
-    pub auth: Value,
+    pub fn auth(&self) -> &Value {
+        &self.auth
+    }
 }
 
 pub(crate) struct SocketInner {

@@ -36,6 +36,15 @@ pub(crate) trait EngineHandler: Send + Sync + 'static {
     fn on_message(&self, session: &Arc<EngineSession>, message: EngineMessage);
     /// The session closed; nothing more can be sent on it.
     fn on_close(&self, session: &Arc<EngineSession>, reason: CloseReason);
+    /// How long after opening a session [`on_connect_deadline`](Self::on_connect_deadline)
+    /// is called (Socket.IO's `connectTimeout`); `None` for never.
+    fn connect_deadline(&self) -> Option<Duration> {
+        None
+    }
+    /// The connect deadline passed (once per session).
+    fn on_connect_deadline(&self, session: &Arc<EngineSession>) {
+        let _ = session;
+    }
 }
 
 /// One Engine.IO message: text or binary.

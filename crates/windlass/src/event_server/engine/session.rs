@@ -4,6 +4,7 @@ use std::any::Any;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::{BufMut as _, Bytes, BytesMut};
 use http::HeaderMap;
@@ -122,7 +123,7 @@ pub(crate) struct EngineSession {
     pong: Notify,
     /// Cancelled when the session closes.
     pub(crate) closed: CancellationToken,
-    pub(crate) handshake: Handshake,
+    pub(crate) handshake: Arc<Handshake>,
     /// The handler's state for this session (the Socket.IO client); dropped at the close,
     /// as it holds the session.
     attachment: Mutex<Option<Arc<dyn Any + Send + Sync>>>,
@@ -161,7 +162,7 @@ impl EngineSession {
             readable: Notify::new(),
             pong: Notify::new(),
             closed: CancellationToken::new(),
-            handshake,
+            handshake: Arc::new(handshake),
             attachment: Mutex::new(None),
         });
         shared.insert(&session);
@@ -199,7 +200,11 @@ impl EngineSession {
     }
 
     /// Sends packets, compressed on a WebSocket with permessage-deflate only if `compress`.
-    pub(crate) fn send_with(self: &Arc<Self>, packets: impl IntoIterator<Item = Outgoing>, compress: bool) -> bool {
+    pub(crate) fn send_with(
+        self: &Arc<Self>,
+        packets: impl IntoIterator<Item = Outgoing>,
+        compress: bool,
+    ) -> bool {
         let mut state = lock(&self.state);
         if state.closed.is_some() {
             return false;
@@ -207,7 +212,11 @@ impl EngineSession {
         if let (Transport::WebSocket, Some(ws)) = (state.transport, &state.ws) {
             for packet in packets {
                 // A send to a closed WebSocket fails; its close ends the session.
-                let _ = if compress { ws.send(packet.to_message()) } else { ws.send_uncompressed(packet.to_message()) };
+                let _ = if compress {
+                    ws.send(packet.to_message())
+                } else {
+                    ws.send_uncompressed(packet.to_message())
+                };
             }
             return true;
         }
@@ -481,27 +490,44 @@ fn drain_payload(state: &mut State) -> Bytes {
     out.freeze()
 }
 
-/// Pings every `ping_interval`; closes the session when a ping goes unanswered for
-/// `ping_timeout`.
+/// Pings every `ping_interval` and closes the session when a ping goes unanswered for
+/// `ping_timeout`; also tells the handler when its connect deadline passes. One task per
+/// session, its timers kept for the session's life rather than made per ping.
 async fn heartbeat(session: Arc<EngineSession>) {
     let interval = session.shared.config.ping_interval;
     let timeout = session.shared.config.ping_timeout;
     let closed = session.closed.clone();
+    let start = tokio::time::Instant::now();
+    let connect_after = session.shared.handler.connect_deadline();
+    let mut connect_pending = connect_after.is_some();
+    let connect = tokio::time::sleep_until(start + connect_after.unwrap_or(Duration::ZERO));
+    let next_ping = tokio::time::sleep_until(start + interval);
+    let pong_deadline = tokio::time::sleep_until(start + interval + timeout);
+    let pong = session.pong.notified();
+    tokio::pin!(connect, next_ping, pong_deadline, pong);
+    let mut awaiting = false;
     loop {
         tokio::select! {
             () = closed.cancelled() => return,
-            () = tokio::time::sleep(interval) => {}
-        }
-        let pong = session.pong.notified();
-        tokio::pin!(pong);
-        pong.as_mut().enable();
-        if !session.send_text(b"2") {
-            return;
-        }
-        tokio::select! {
-            () = closed.cancelled() => return,
-            () = &mut pong => {}
-            () = tokio::time::sleep(timeout) => {
+            () = &mut connect, if connect_pending => {
+                connect_pending = false;
+                session.shared.handler.on_connect_deadline(&session);
+            }
+            () = &mut next_ping, if !awaiting => {
+                // Armed before the ping goes out, so that a fast pong is not missed.
+                pong.set(session.pong.notified());
+                pong.as_mut().enable();
+                if !session.send_text(b"2") {
+                    return;
+                }
+                awaiting = true;
+                pong_deadline.as_mut().reset(tokio::time::Instant::now() + timeout);
+            }
+            () = &mut pong, if awaiting => {
+                awaiting = false;
+                next_ping.as_mut().reset(tokio::time::Instant::now() + interval);
+            }
+            () = &mut pong_deadline, if awaiting => {
                 session.close(CloseReason::PingTimeout);
                 return;
             }
