@@ -1,5 +1,6 @@
 //! One HTTP/1.1 request head, parsed under limits.
 
+use bytes::{Bytes, BytesMut};
 use http::{HeaderName, HeaderValue, Method, Request, StatusCode, Uri, Version};
 
 /// Limits on a request head.
@@ -89,6 +90,40 @@ pub fn parse_request_head(
     buf: &[u8],
     limits: &HeadLimits,
 ) -> Result<Option<(Request<()>, usize)>, HeadError> {
+    parse(buf, limits, true, |range| Part::Copied(&buf[range]))
+}
+
+/// Parses a request head from the front of `buf` and takes its bytes off: the same as
+/// [`parse_request_head`], but the request target and the field values are slices of the
+/// head's bytes rather than copies, so a request costs no allocation per field. (The buffer
+/// turns into a shared one at the first head taken, once per connection.)
+pub fn take_request_head(buf: &mut BytesMut, limits: &HeadLimits) -> Result<Option<Request<()>>, HeadError> {
+    // First pass on the borrowed buffer: is a whole, valid head there?
+    let Some(head_len) = parse(buf, limits, false, |range| Part::Copied(&buf[range]))?.map(|(_, len)| len)
+    else {
+        return Ok(None);
+    };
+    // Second pass on the head alone, now shared: the request keeps slices of it. An error
+    // found only here (a bad target or value) ends the connection anyway.
+    let head = buf.split_to(head_len).freeze();
+    parse(&head, limits, true, |range| Part::Shared(head.slice(range)))
+        .map(|parsed| parsed.map(|(request, _)| request))
+}
+
+/// How the parser gets the bytes of the target and of each value.
+enum Part<'a> {
+    Copied(&'a [u8]),
+    Shared(Bytes),
+}
+
+/// Parses a head; with `build` false, stops once the head is known whole and its line and
+/// version valid (the returned request is then empty).
+fn parse<'b>(
+    buf: &'b [u8],
+    limits: &HeadLimits,
+    build: bool,
+    part: impl Fn(std::ops::Range<usize>) -> Part<'b>,
+) -> Result<Option<(Request<()>, usize)>, HeadError> {
     // The usual limit fits on the stack: no allocation per parse attempt (the server parses
     // its growing buffer after every read).
     let mut on_stack = [httparse::EMPTY_HEADER; STACK_HEADERS];
@@ -134,16 +169,31 @@ pub fn parse_request_head(
     }
     let method = Method::from_bytes(req.method.unwrap_or_default().as_bytes())
         .map_err(|_| HeadError::Malformed("invalid method"))?;
-    let uri: Uri =
-        req.path.unwrap_or_default().parse().map_err(|_| HeadError::Malformed("invalid request target"))?;
+    if !build {
+        return Ok(Some((Request::new(()), head_len)));
+    }
+    // Where a slice of `buf` lies in it.
+    let range_of = |slice: &[u8]| {
+        let start = slice.as_ptr() as usize - buf.as_ptr() as usize;
+        start..start + slice.len()
+    };
+    let path = req.path.unwrap_or_default();
+    let uri = match part(range_of(path.as_bytes())) {
+        Part::Copied(bytes) => Uri::try_from(bytes),
+        Part::Shared(bytes) => Uri::from_maybe_shared(bytes),
+    }
+    .map_err(|_| HeadError::Malformed("invalid request target"))?;
     // Built in place rather than through `Request::builder()`, whose error plumbing costs a
     // closure per part on every request.
     let mut map = http::HeaderMap::with_capacity(req.headers.len());
     for header in req.headers.iter() {
         let name = HeaderName::from_bytes(header.name.as_bytes())
             .map_err(|_| HeadError::Malformed("invalid header name"))?;
-        let value = HeaderValue::from_bytes(header.value)
-            .map_err(|_| HeadError::Malformed("invalid header value"))?;
+        let value = match part(range_of(header.value)) {
+            Part::Copied(bytes) => HeaderValue::from_bytes(bytes),
+            Part::Shared(bytes) => HeaderValue::from_maybe_shared(bytes),
+        }
+        .map_err(|_| HeadError::Malformed("invalid header value"))?;
         map.append(name, value);
     }
     let mut request = Request::new(());

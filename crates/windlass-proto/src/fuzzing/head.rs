@@ -9,7 +9,7 @@ use http::{HeaderMap, Method, Request, StatusCode, Version};
 use super::{Knobs, scaled};
 use crate::deflate::negotiate;
 use crate::handshake::{self, Accepted, HandshakeError};
-use crate::head::{HeadError, HeadLimits, parse_request_head};
+use crate::head::{HeadError, HeadLimits, parse_request_head, take_request_head};
 
 /// `max_head_bytes` by the low nibble of the first byte: the default, then limits short inputs
 /// can reach.
@@ -63,6 +63,19 @@ pub fn request_head(data: &[u8]) {
 
 fn parse_checked(input: &[u8], limits: &HeadLimits) -> Parsed {
     let result = parse_request_head(input, limits);
+    // The server's zero-copy form decides the same, gives the same request, and takes
+    // exactly the head's bytes.
+    let mut buf = bytes::BytesMut::from(input);
+    let taken = take_request_head(&mut buf, limits);
+    match (&taken, &result) {
+        (Ok(None), Ok(None)) => assert_eq!(buf.len(), input.len(), "nothing taken without a head"),
+        (Ok(Some(a)), Ok(Some(b))) => {
+            assert!(same_head(&(a.clone(), b.1), b), "the zero-copy parse differs");
+            assert_eq!(buf.len(), input.len() - b.1, "the zero-copy parse took other bytes than the head");
+        }
+        (Err(a), Err(b)) => assert_eq!(a, b, "the zero-copy parse fails differently"),
+        _ => panic!("zero-copy parse {taken:?}, copying parse {result:?}"),
+    }
     match &result {
         Ok(None) => assert!(
             input.len() < limits.max_head_bytes,

@@ -8,7 +8,7 @@ use std::pin::{Pin, pin};
 use std::task::Poll;
 use std::time::Duration;
 
-use bytes::{Buf as _, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use http::header::{CONNECTION, DATE, EXPECT, HOST, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Version};
 use http_body::Body as _;
@@ -20,7 +20,7 @@ use windlass_proto::body::{
     BodyDecoder, BodyFraming, CRLF, Decoded, LAST_CHUNK, ResponseFraming, chunk_prefix, encode_response_head,
     request_framing,
 };
-use windlass_proto::head::parse_request_head;
+use windlass_proto::head::take_request_head;
 use windlass_proto::{BodyError as FramingError, HeadError};
 
 use super::body::{Body, BodySender, Demand, pipe};
@@ -552,17 +552,13 @@ impl IdleWatch {
 }
 
 /// Parses a request head at the front of `buf`, taking its bytes; `None` until it is whole.
+/// The request's target and field values are slices of the head's bytes, not copies.
 fn parse_head(buf: &mut BytesMut, config: &HttpConfig) -> Option<HeadOutcome> {
     if buf.is_empty() {
         return None;
     }
-    match parse_request_head(buf, &config.head) {
-        Ok(Some((request, head_len))) => {
-            // `advance`, not `split_to`: splitting would turn the buffer into a shared one,
-            // an allocation per request.
-            buf.advance(head_len);
-            Some(HeadOutcome::Request(request))
-        }
+    match take_request_head(buf, &config.head) {
+        Ok(Some(request)) => Some(HeadOutcome::Request(request)),
         Ok(None) => None,
         Err(e) => Some(HeadOutcome::Refused(e)),
     }

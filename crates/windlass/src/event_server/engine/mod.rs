@@ -149,8 +149,7 @@ impl Engine {
         let mut ws = WsServer::new(EngineWs { shared: Arc::clone(&shared) })
             .max_message_size(max_payload)
             .max_frame_size(max_payload)
-            .no_keep_alive()
-            .keep_request(true);
+            .no_keep_alive();
         if let Some(deflate) = deflate {
             ws = ws.deflate(deflate);
         }
