@@ -5,6 +5,11 @@
 //! stamp; the publisher's tracker knows how many subscribers still wait for each message, which
 //! gives the time to the last recipient and, in closed loop, when to publish the next one.
 //! `slow` is the same workload at a fixed rate with some subscribers that stop reading.
+//!
+//! `broadcast --sio` is the same over Socket.IO (see [`crate::sio`]): every connection joins
+//! the namespace `/`, the publisher emits `42["fanout","<stamp + padding>"]` and each
+//! subscriber gets `42["tick","<stamp + padding>"]` (the server passes the event on to the rest
+//! of its room), a text packet of `--size` bytes. Everyone answers the server's pings.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -22,6 +27,7 @@ use crate::conn::{self, ConnError};
 use crate::frame::{self, Decoder, Event, OP_BINARY, OP_TEXT};
 use crate::procfs::Pid;
 use crate::report::Summary;
+use crate::sio;
 use crate::stats::{self, Percentiles, Run, nanos};
 use crate::upgrade::Target;
 
@@ -45,6 +51,7 @@ struct Setup<'a> {
     rate: Option<f64>,
     slow_count: usize,
     slow_after: u64,
+    sio: bool,
 }
 
 pub(crate) async fn run_broadcast(args: &BroadcastArgs) -> Result<Summary, Fatal> {
@@ -57,6 +64,7 @@ pub(crate) async fn run_broadcast(args: &BroadcastArgs) -> Result<Summary, Fatal
         rate: args.rate,
         slow_count: 0,
         slow_after: 0,
+        sio: args.sio,
     })
     .await
 }
@@ -71,6 +79,7 @@ pub(crate) async fn run_slow(args: &SlowArgs) -> Result<Summary, Fatal> {
         rate: Some(args.rate),
         slow_count: args.slow_count.min(args.connections),
         slow_after: args.slow_after,
+        sio: false,
     })
     .await?;
     summary.slow_count = Some(args.slow_count.min(args.connections));
@@ -96,11 +105,24 @@ struct Shared {
     published: Cell<u64>,
     /// Subscribers whose upgrade succeeded.
     subscribed: Cell<usize>,
+    /// Socket.IO packets instead of bare messages.
+    sio: bool,
 }
+
+/// Bytes of a Socket.IO tick around its string: `42["tick","` and `"]`.
+const SIO_TICK_OVERHEAD: usize = sio::TICK_PREFIX.len() + sio::STRING_END.len();
 
 async fn run(setup: Setup<'_>) -> Result<Summary, Fatal> {
     let common = setup.common;
-    let target = Rc::new(Target::resolve(&common.url).await?);
+    if setup.sio && setup.size < SIO_TICK_OVERHEAD + STAMP_LEN {
+        return Err(Fatal::Args(format!(
+            "--sio: --size {} is less than the {} bytes of an empty tick and a stamp",
+            setup.size,
+            SIO_TICK_OVERHEAD + STAMP_LEN
+        )));
+    }
+    let target = Target::resolve(&common.url).await?;
+    let target = Rc::new(if setup.sio { target.socket_io() } else { target });
     let server = common.server_pid.map(Pid::Of);
     let rss_baseline = server.and_then(|p| p.rss_bytes().ok());
     let run = Run::new(common.quiet, setup.subscribers + 1, CONNECT_CONCURRENCY);
@@ -116,6 +138,7 @@ async fn run(setup: Setup<'_>) -> Result<Summary, Fatal> {
         last_recipient: RefCell::new(stats::histogram()),
         published: Cell::new(0),
         subscribed: Cell::new(0),
+        sio: setup.sio,
     });
     let mut tasks: Vec<JoinHandle<()>> = (0..setup.subscribers)
         .map(|i| {
@@ -143,7 +166,8 @@ async fn run(setup: Setup<'_>) -> Result<Summary, Fatal> {
         task.abort();
     }
 
-    let mut summary = Summary::timed(setup.mode, &common.url, &run, window, common.warmup);
+    let mode = if setup.sio { "sio-broadcast" } else { setup.mode };
+    let mut summary = Summary::timed(mode, &common.url, &run, window, common.warmup);
     summary.connections = setup.subscribers;
     summary.connected = shared.subscribed.get();
     summary.size = setup.size;
@@ -186,6 +210,7 @@ async fn subscriber(i: usize, run: Rc<Run>, target: Rc<Target>, shared: Rc<Share
     let mut stream = connected.stream;
     let mut buf = connected.leftover;
     let mut decoder = Decoder::default();
+    let pong = sio::pong_frame(fastrand::u32(..).to_ne_bytes());
     let stopped = run.stopped();
     tokio::pin!(stopped);
     let mut received = 0;
@@ -206,7 +231,12 @@ async fn subscriber(i: usize, run: Rc<Run>, target: Rc<Target>, shared: Rc<Share
             r = next => r.and_then(|checked| checked),
         };
         match stamp {
-            Ok((seq, sent_us)) => {
+            Ok(None) => {
+                if let Err(e) = stream.write_all(&pong).await {
+                    break Some(e.into());
+                }
+            }
+            Ok(Some((seq, sent_us))) => {
                 received += 1;
                 if !slow {
                     shared.deliver(&run, seq, sent_us, Instant::now());
@@ -225,8 +255,24 @@ async fn subscriber(i: usize, run: Rc<Run>, target: Rc<Target>, shared: Rc<Share
     drop(connected.open);
 }
 
-/// The stamp of a delivered message, if it is one of ours.
-fn check(shared: &Shared, opcode: u8, payload: &[u8]) -> Result<(u32, u32), ConnError> {
+/// The stamp of a delivered message, if it is one of ours; `None` for a Socket.IO ping.
+fn check(shared: &Shared, opcode: u8, payload: &[u8]) -> Result<Option<(u32, u32)>, ConnError> {
+    if shared.sio {
+        if opcode == OP_TEXT && payload == sio::PING {
+            return Ok(None);
+        }
+        if opcode != OP_TEXT || payload.len() != shared.size || !payload.starts_with(sio::TICK_PREFIX) {
+            let shown = String::from_utf8_lossy(&payload[..payload.len().min(60)]).into_owned();
+            return Err(ConnError::Mismatch(format!(
+                "packet of {} bytes with opcode {opcode:#x} ({shown:?}), expected a {}-byte tick",
+                payload.len(),
+                shared.size
+            )));
+        }
+        return parse_stamp(&payload[sio::TICK_PREFIX.len()..])
+            .map(Some)
+            .ok_or_else(|| ConnError::Mismatch("no sequence/timestamp stamp".into()));
+    }
     if opcode != shared.opcode || payload.len() != shared.size {
         return Err(ConnError::Mismatch(format!(
             "message of {} bytes with opcode {opcode:#x}, expected {} bytes with {:#x}",
@@ -235,7 +281,7 @@ fn check(shared: &Shared, opcode: u8, payload: &[u8]) -> Result<(u32, u32), Conn
             shared.opcode
         )));
     }
-    parse_stamp(payload).ok_or_else(|| ConnError::Mismatch("no sequence/timestamp stamp".into()))
+    parse_stamp(payload).map(Some).ok_or_else(|| ConnError::Mismatch("no sequence/timestamp stamp".into()))
 }
 
 impl Shared {
@@ -256,11 +302,20 @@ impl Shared {
 async fn publisher(run: Rc<Run>, target: Rc<Target>, shared: Rc<Shared>, rate: Option<f64>) {
     let Some(mut connected) = run.connect("publisher", &target).await else { return };
     let (mut rd, mut wr) = connected.stream.split();
-    let mut message = frame::client_frame(
-        shared.opcode,
-        &frame::ascii_payload(shared.size, 0),
-        fastrand::u32(..).to_ne_bytes(),
-    );
+    let mask = fastrand::u32(..).to_ne_bytes();
+    // Where the stamp goes in the payload, and the payload's length.
+    let (mut message, stamp_at, payload_len) = if shared.sio {
+        let text = frame::ascii_payload(shared.size - SIO_TICK_OVERHEAD, 0);
+        let packet = sio::string_packet(sio::FANOUT_PREFIX, &text);
+        (frame::client_frame(OP_TEXT, &packet, mask), sio::FANOUT_PREFIX.len(), packet.len())
+    } else {
+        (frame::client_frame(shared.opcode, &frame::ascii_payload(shared.size, 0), mask), 0, shared.size)
+    };
+    let pong = sio::pong_frame(mask);
+    // Socket.IO: pings the reader saw, answered before the next publish.
+    let pongs_due = Cell::new(0u32);
+    let mut decoder = Decoder::default();
+    let mut buf = connected.leftover;
     run.started().await;
 
     let publish = async {
@@ -285,7 +340,16 @@ async fn publisher(run: Rc<Run>, target: Rc<Target>, shared: Rc<Shared>, rate: O
             let now = Instant::now();
             let sent = if interval.is_some() { intended.min(now) } else { now };
             let sent_ns = run.ns_since_epoch(sent);
-            frame::patch_payload(&mut message, shared.size, 0, &stamp(seq as u32, (sent_ns / 1000) as u32));
+            while pongs_due.get() > 0 {
+                pongs_due.set(pongs_due.get() - 1);
+                wr.write_all(&pong).await?;
+            }
+            frame::patch_payload(
+                &mut message,
+                payload_len,
+                stamp_at,
+                &stamp(seq as u32, (sent_ns / 1000) as u32),
+            );
             shared.tracker.borrow_mut().publish(seq, sent_ns, shared.expected.get());
             if run.measuring() {
                 shared.published.set(shared.published.get() + 1);
@@ -316,12 +380,26 @@ async fn publisher(run: Rc<Run>, target: Rc<Target>, shared: Rc<Shared>, rate: O
         }
         Ok::<(), ConnError>(())
     };
-    // The bench protocol sends nothing back to a publisher; read anyway to notice a close.
+    // The bench protocol sends nothing back to a publisher; read anyway to notice a close
+    // (and, over Socket.IO, the server's pings).
     let listen = async {
         let stopped = run.stopped();
         tokio::pin!(stopped);
         let mut scratch = [0u8; 4096];
         loop {
+            if shared.sio {
+                let next = conn::next_event(&mut rd, &mut buf, &mut decoder, |event| match event {
+                    Event::Message { payload, .. } => Some(Ok(payload == sio::PING)),
+                    Event::Close(code) => Some(Err(ConnError::ServerClosed(code))),
+                    Event::Ping | Event::Pong => None,
+                });
+                tokio::select! {
+                    biased;
+                    () = &mut stopped => return Ok(()),
+                    r = next => if r?? { pongs_due.set(pongs_due.get() + 1) },
+                }
+                continue;
+            }
             tokio::select! {
                 biased;
                 () = &mut stopped => return Ok(()),
@@ -332,7 +410,7 @@ async fn publisher(run: Rc<Run>, target: Rc<Target>, shared: Rc<Shared>, rate: O
     if let Err(e) = tokio::try_join!(publish, listen) {
         run.error("publisher", e);
     }
-    let _ = connected.stream.write_all(&frame::close_frame(frame::CLOSE_NORMAL, [1, 2, 3, 4])).await;
+    let _ = connected.stream.write_all(&frame::close_frame(frame::CLOSE_NORMAL, mask)).await;
 }
 
 /// The 16-byte payload prefix: sequence number and send time in microseconds, 8 hex digits each.

@@ -33,6 +33,9 @@ pub(crate) enum Mode {
     /// Broadcast at a fixed rate while some subscribers stop reading: the others' latency and
     /// the server's memory each second. --slow-count 0 gives the baseline.
     Slow(SlowArgs),
+    /// Socket.IO events with an acknowledgement: each connection emits `ack` with one string
+    /// and waits for the server to acknowledge it with the same string (closed loop).
+    SioAck(AckArgs),
 }
 
 /// Options every mode takes.
@@ -97,6 +100,12 @@ pub(crate) struct BroadcastArgs {
     /// Publish at this many messages per second instead of waiting for the last recipient.
     #[arg(long, value_parser = positive_rate)]
     pub(crate) rate: Option<f64>,
+    /// Socket.IO (Engine.IO v4 over WebSocket; the URL's path defaults to /socket.io/): every
+    /// connection joins `/`, the publisher emits `fanout` with one string, subscribers get
+    /// `tick` with it. --size is then the bytes of the delivered packet `42["tick","..."]`,
+    /// at least 29.
+    #[arg(long, conflicts_with = "binary")]
+    pub(crate) sio: bool,
 }
 
 /// `slow` options.
@@ -142,12 +151,29 @@ pub(crate) struct IdleArgs {
     /// The server's process id (required: memory is read from /proc/PID/status).
     #[arg(long, value_name = "PID")]
     pub(crate) server_pid: u32,
+    /// Socket.IO: every connection also joins the namespace `/` (Engine.IO v4 over WebSocket;
+    /// the URL's path defaults to /socket.io/) and answers the server's pings.
+    #[arg(long)]
+    pub(crate) sio: bool,
     /// Also write the summary as JSON to this file.
     #[arg(long, value_name = "PATH")]
     pub(crate) json: Option<PathBuf>,
     /// No progress lines on stderr.
     #[arg(long)]
     pub(crate) quiet: bool,
+}
+
+/// `sio-ack` options.
+#[derive(Debug, Args)]
+pub(crate) struct AckArgs {
+    #[command(flatten)]
+    pub(crate) common: Common,
+    /// Connections.
+    #[arg(long, short = 'c', default_value_t = 100, value_parser = at_least_one)]
+    pub(crate) connections: usize,
+    /// Bytes of the string each event carries (and its acknowledgement brings back).
+    #[arg(long, short = 's', default_value_t = 20)]
+    pub(crate) size: usize,
 }
 
 /// `handshake` options.
@@ -224,6 +250,10 @@ mod tests {
         assert!(Cli::try_parse_from(["w", "echo", "ws://h:1/", "--connections", "0"]).is_err());
         assert!(Cli::try_parse_from(["w", "echo", "http://h:1/"]).is_err());
         assert!(Cli::try_parse_from(["w", "idle", "ws://h:1/"]).is_err()); // --server-pid required
+        assert!(Cli::try_parse_from(["w", "broadcast", "ws://h:1/", "--sio", "--binary"]).is_err());
+        let cli = Cli::try_parse_from(["w", "sio-ack", "ws://h:1/", "-c", "7"]).unwrap();
+        let Mode::SioAck(ack) = cli.mode else { panic!("not sio-ack") };
+        assert_eq!((ack.connections, ack.size), (7, 20));
         let err = Cli::try_parse_from(["w", "echo"]).unwrap_err();
         assert_eq!(err.exit_code(), 2);
     }

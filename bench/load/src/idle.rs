@@ -4,6 +4,9 @@
 //! waits for the server to settle, reads `VmRSS` again and divides the growth by the
 //! connections open. The result includes the server's user-space memory only; the kernel's
 //! socket buffers (a few KB per socket) are not in `VmRSS`.
+//!
+//! With `--sio` every connection also joins the Socket.IO namespace `/` before it counts as
+//! open, and answers the server's pings while it waits.
 
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -13,14 +16,17 @@ use tokio::task::JoinHandle;
 
 use crate::Fatal;
 use crate::cli::IdleArgs;
-use crate::conn::ConnError;
+use crate::conn::{self, ConnError};
+use crate::frame::{Decoder, Event};
 use crate::procfs::{self, Pid};
 use crate::report::Summary;
+use crate::sio;
 use crate::stats::{self, Run, nanos};
 use crate::upgrade::Target;
 
 pub(crate) async fn run(args: &IdleArgs) -> Result<Summary, Fatal> {
-    let target = Rc::new(Target::resolve(&args.url).await?);
+    let target = Target::resolve(&args.url).await?;
+    let target = Rc::new(if args.sio { target.socket_io() } else { target });
     let server = Pid::Of(args.server_pid);
     let rss_error = |source| Fatal::ServerPid { pid: args.server_pid, source };
     let baseline = server.rss_bytes().map_err(rss_error)?;
@@ -33,7 +39,7 @@ pub(crate) async fn run(args: &IdleArgs) -> Result<Summary, Fatal> {
     run.set_measuring(true);
     let began = Instant::now();
     let tasks: Vec<JoinHandle<()>> = (0..args.connections)
-        .map(|conn| tokio::task::spawn_local(hold(conn, Rc::clone(&run), Rc::clone(&target))))
+        .map(|conn| tokio::task::spawn_local(hold(conn, Rc::clone(&run), Rc::clone(&target), args.sio)))
         .collect();
     run.all_connected().await;
     let open_seconds = began.elapsed().as_secs_f64();
@@ -55,7 +61,7 @@ pub(crate) async fn run(args: &IdleArgs) -> Result<Summary, Fatal> {
 
     let connected = run.connected() as u64;
     Ok(Summary {
-        mode: "idle",
+        mode: if args.sio { "sio-idle" } else { "idle" },
         url: args.url.clone(),
         connections: args.connections,
         connected: run.connected(),
@@ -78,11 +84,19 @@ pub(crate) async fn run(args: &IdleArgs) -> Result<Summary, Fatal> {
     })
 }
 
-/// Opens one connection and keeps it until the run stops, reading only to notice a close.
-async fn hold(conn: usize, run: Rc<Run>, target: Rc<Target>) {
+/// Opens one connection and keeps it until the run stops, reading only to notice a close
+/// (and, over Socket.IO, to answer pings).
+async fn hold(conn: usize, run: Rc<Run>, target: Rc<Target>, sio: bool) {
     let label = format!("connection {conn}");
     let Some(mut connected) = run.connect(&label, &target).await else { return };
     run.complete(nanos(connected.handshake));
+    if sio {
+        if let Err(e) = answer_pings(&run, &mut connected.stream, &mut connected.leftover).await {
+            run.error(&label, e);
+        }
+        drop(connected.open);
+        return;
+    }
     let mut scratch = [0u8; 64];
     let stopped = run.stopped();
     tokio::pin!(stopped);
@@ -100,4 +114,31 @@ async fn hold(conn: usize, run: Rc<Run>, target: Rc<Target>) {
         run.error(&label, e);
     }
     drop(connected.open);
+}
+
+/// Reads a Socket.IO connection until the run stops, answering each ping with a pong.
+async fn answer_pings(
+    run: &Run,
+    stream: &mut tokio::net::TcpStream,
+    buf: &mut bytes::BytesMut,
+) -> Result<(), ConnError> {
+    use tokio::io::AsyncWriteExt as _;
+    let pong = sio::pong_frame(fastrand::u32(..).to_ne_bytes());
+    let mut decoder = Decoder::default();
+    let stopped = run.stopped();
+    tokio::pin!(stopped);
+    loop {
+        let next = conn::next_event(stream, buf, &mut decoder, |event| match event {
+            Event::Message { payload, .. } => Some(Ok(payload == sio::PING)),
+            Event::Close(code) => Some(Err(ConnError::ServerClosed(code))),
+            Event::Ping | Event::Pong => None,
+        });
+        let pinged = tokio::select! {
+            () = &mut stopped => return Ok(()),
+            r = next => r??,
+        };
+        if pinged {
+            stream.write_all(&pong).await?;
+        }
+    }
 }

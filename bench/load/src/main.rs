@@ -9,6 +9,9 @@
 //! windlass-load slow      ws://127.0.0.1:9001/ [-c 1000] [--rate 2000] [--slow-count 1] [--slow-after 100]
 //! windlass-load handshake ws://127.0.0.1:9001/ [-c 50] [-s 20]
 //! windlass-load idle      ws://127.0.0.1:9001/ --server-pid PID [-c 10000] [--settle 2]
+//! windlass-load broadcast ws://127.0.0.1:9001/ --sio [-c 100] [-s 128]     (Socket.IO)
+//! windlass-load idle      ws://127.0.0.1:9001/ --sio --server-pid PID      (Socket.IO)
+//! windlass-load sio-ack   ws://127.0.0.1:9001/ [-c 100] [-s 20]            (Socket.IO)
 //!   common: [--duration 10] [--warmup 2] [--server-pid PID] [--json PATH] [--quiet]
 //! ```
 //!
@@ -33,6 +36,7 @@ mod frame;
 mod idle;
 mod procfs;
 mod report;
+mod sio;
 mod stats;
 mod upgrade;
 
@@ -58,6 +62,8 @@ pub(crate) enum Fatal {
     Json { path: PathBuf, source: std::io::Error },
     #[error("cannot start the runtime: {0}")]
     Runtime(std::io::Error),
+    #[error("{0}")]
+    Args(String),
 }
 
 /// Fails the run when its connect phase left no connection to load.
@@ -100,6 +106,7 @@ fn run(cli: &Cli) -> Result<Summary, Fatal> {
         Mode::Slow(a) => (a.common.server_pid, &a.common.json),
         Mode::Handshake(a) => (a.common.server_pid, &a.common.json),
         Mode::Idle(a) => (Some(a.server_pid), &a.json),
+        Mode::SioAck(a) => (a.common.server_pid, &a.common.json),
     };
     if let Some(pid) = server_pid {
         procfs::Pid::Of(pid).cpu_seconds().map_err(|source| Fatal::ServerPid { pid, source })?;
@@ -111,6 +118,7 @@ fn run(cli: &Cli) -> Result<Summary, Fatal> {
             Mode::Slow(args) => broadcast::run_slow(args).await,
             Mode::Handshake(args) => cycle::run(args).await,
             Mode::Idle(args) => idle::run(args).await,
+            Mode::SioAck(args) => sio::run_ack(args).await,
         }
     })?;
     if let Some(path) = json {

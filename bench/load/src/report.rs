@@ -144,7 +144,7 @@ impl Summary {
                 ),
             );
         }
-        if self.mode == "idle" {
+        if self.mode.ends_with("idle") {
             line("open time", format!("{:.2} s", self.duration_s));
         } else {
             line("size", format!("{} B {}", self.size, if self.binary { "binary" } else { "text" }));

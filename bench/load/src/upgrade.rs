@@ -29,6 +29,8 @@ pub(crate) struct Target {
     host: String,
     /// Request target, `/` when the URL has none.
     path: String,
+    /// Join the Socket.IO namespace `/` after the upgrade ([`crate::sio::connect`]).
+    sio: bool,
 }
 
 /// A URL the load generator cannot use.
@@ -69,6 +71,9 @@ pub(crate) enum UpgradeError {
     /// The accept header is missing or does not match the key.
     #[error("bad Sec-WebSocket-Accept: {0}")]
     Accept(String),
+    /// The Engine.IO open packet or the Socket.IO CONNECT reply did not come.
+    #[error("Socket.IO handshake: {0}")]
+    SocketIo(String),
 }
 
 impl Target {
@@ -81,7 +86,17 @@ impl Target {
             .map_err(|e| bad(format!("cannot resolve: {e}")))?
             .next()
             .ok_or_else(|| bad("host resolves to nothing".into()))?;
-        Ok(Self { addr, host: parts.host, path: parts.path })
+        Ok(Self { addr, host: parts.host, path: parts.path, sio: false })
+    }
+
+    /// The same target for Socket.IO: every connection joins the namespace `/` after its
+    /// upgrade, and a URL without a path gets Engine.IO's ([`crate::sio::PATH`]).
+    pub(crate) fn socket_io(mut self) -> Self {
+        self.sio = true;
+        if self.path == "/" {
+            crate::sio::PATH.clone_into(&mut self.path);
+        }
+        self
     }
 
     /// Connects, upgrades, and returns the stream with any bytes the server sent after its
@@ -106,6 +121,9 @@ impl Target {
             }
             if let Some(head_len) = check_response(&buf, &key)? {
                 buf.advance(head_len);
+                if self.sio {
+                    crate::sio::connect(&mut stream, &mut buf).await?;
+                }
                 return Ok((stream, buf));
             }
             if buf.len() > MAX_HEAD {

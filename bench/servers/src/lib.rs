@@ -13,6 +13,11 @@
 //! (which serves nothing else): `--mode http` answers `GET /` with [`HELLO`] as
 //! [`HELLO_CONTENT_TYPE`] and keeps the connection alive. The WebSocket comparators refuse it.
 //!
+//! Socket.IO has one too, `--mode sio`, served by windlass, `socketioxide-server` (which serves
+//! nothing else) and Node `socket.io` (`node/sio-server.js`): Engine.IO v4 and Socket.IO v5 at
+//! `/socket.io/`, each socket of `/` in one room, an event acknowledged with its own arguments
+//! and an event passed on to the room ([`SIO_ROOM`]).
+//!
 //! Each server is the plain server its library's documentation shows, on a `current_thread`
 //! runtime (the runner pins every server to one core). Three settings are the same for all, so
 //! that they measure the libraries rather than the setup: `TCP_NODELAY` (windlass and Node's
@@ -43,7 +48,21 @@ pub enum Mode {
     Broadcast,
     /// No WebSocket: answer `GET /` with [`HELLO`] over keep-alive HTTP/1.1.
     Http,
+    /// Socket.IO (Engine.IO v4, Socket.IO v5) at `/socket.io/`: see [`SIO_ROOM`].
+    Sio,
 }
+
+/// `--mode sio`: every socket that joins the namespace `/` joins this room; the event
+/// [`SIO_ACK_EVENT`] is acknowledged with its own arguments, and [`SIO_FANOUT_EVENT`] is sent on
+/// to every other socket of the room as [`SIO_TICK_EVENT`], same arguments (Node's
+/// `socket.to("bench").emit("tick", ...args)`).
+pub const SIO_ROOM: &str = "bench";
+/// See [`SIO_ROOM`].
+pub const SIO_ACK_EVENT: &str = "ack";
+/// See [`SIO_ROOM`].
+pub const SIO_FANOUT_EVENT: &str = "fanout";
+/// See [`SIO_ROOM`].
+pub const SIO_TICK_EVENT: &str = "tick";
 
 /// The body every server in `--mode http` answers `GET /` with: 13 bytes.
 pub const HELLO: &[u8] = b"Hello, world!";
@@ -74,6 +93,10 @@ pub enum Options {
     WithHttp,
     /// `--mode http` only, the default: a plain HTTP server (hyper).
     HttpOnly,
+    /// `--mode echo|broadcast|http|sio`: WebSocket, plain HTTP and Socket.IO (windlass).
+    WithHttpAndSio,
+    /// `--mode sio` only, the default: a Socket.IO server (socketioxide).
+    SioOnly,
 }
 
 impl Options {
@@ -86,6 +109,13 @@ impl Options {
                 &[("echo", Mode::Echo), ("broadcast", Mode::Broadcast), ("http", Mode::Http)]
             }
             Options::HttpOnly => &[("http", Mode::Http)],
+            Options::WithHttpAndSio => &[
+                ("echo", Mode::Echo),
+                ("broadcast", Mode::Broadcast),
+                ("http", Mode::Http),
+                ("sio", Mode::Sio),
+            ],
+            Options::SioOnly => &[("sio", Mode::Sio)],
         }
     }
 
@@ -356,6 +386,12 @@ mod tests {
         assert!(parse(&args, Options::Common).is_err());
         assert!(parse(&args, Options::WithReadBuffer).is_err());
         assert!(parse(&["--listen", "127.0.0.1:0", "--mode", "echo"], Options::HttpOnly).is_err());
+        let sio = ["--listen", "127.0.0.1:0", "--mode", "sio"];
+        assert_eq!(parse(&sio, Options::WithHttpAndSio).unwrap().mode, Mode::Sio);
+        assert_eq!(parse(&sio, Options::SioOnly).unwrap().mode, Mode::Sio);
+        assert_eq!(parse(&["--listen", "127.0.0.1:0"], Options::SioOnly).unwrap().mode, Mode::Sio);
+        assert!(parse(&sio, Options::WithHttp).is_err());
+        assert!(parse(&sio, Options::Common).is_err());
     }
 
     #[test]

@@ -111,7 +111,7 @@ fn server_upgrade(
         let _ = match mode {
             Mode::Echo => echo(fut).await,
             Mode::Broadcast => broadcast(fut, peers).await,
-            Mode::Http => unreachable!("Options::Common refuses --mode http"),
+            Mode::Http | Mode::Sio => unreachable!("Options::Common refuses --mode http and sio"),
         };
     });
     Ok(response)

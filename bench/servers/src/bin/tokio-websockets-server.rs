@@ -61,7 +61,7 @@ async fn handle(stream: TcpStream, mode: Mode, peers: Peers<Message>) -> Result<
     match mode {
         Mode::Echo => echo(ws).await,
         Mode::Broadcast => broadcast(ws, &peers).await,
-        Mode::Http => unreachable!("Options::Common refuses --mode http"),
+        Mode::Http | Mode::Sio => unreachable!("Options::Common refuses --mode http and sio"),
     }
 }
 

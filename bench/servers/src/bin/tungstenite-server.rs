@@ -70,7 +70,7 @@ async fn handle(
     match mode {
         Mode::Echo => echo(ws).await,
         Mode::Broadcast => broadcast(ws, &peers).await,
-        Mode::Http => unreachable!("Options::WithReadBuffer refuses --mode http"),
+        Mode::Http | Mode::Sio => unreachable!("Options::WithReadBuffer refuses --mode http and sio"),
     }
 }
 

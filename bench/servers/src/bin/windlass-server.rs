@@ -17,13 +17,20 @@
 //! is closed after 1,000 requests (`Connection: close` on the last answer) and the client
 //! opens another; hyper, its comparator (`hyper-server`), has no such limit. Same
 //! `current_thread` runtime as every bench server ([`runtime`]).
+//!
+//! `--mode sio` is Socket.IO: `IoServer(HttpServer(EventServer(io)))` as docs/SOCKETIO.md shows,
+//! `SocketIo` with its defaults (Node's: 25 s pings, 1 MB messages, no recovery) except that it
+//! does not look for the browser client bundle. Each socket joins [`SIO_ROOM`]; `ack` is
+//! acknowledged with its own arguments, `fanout` goes on to the rest of the room as `tick`.
 
+use windlass::event_server::{EventServer, SocketIo, SocketIoConfig};
 use windlass::{
     BoxError, CloseInfo, Connection, ConnectionPool, HttpServer, IoComponent, IoServer, Message,
     MessageComponent, StaticResponse, WsServer,
 };
 use windlass_bench_servers::{
-    Args, HELLO, HELLO_CONTENT_TYPE, Mode, Options, announce, raise_nofile_limit, runtime,
+    Args, HELLO, HELLO_CONTENT_TYPE, Mode, Options, SIO_ACK_EVENT, SIO_FANOUT_EVENT, SIO_ROOM,
+    SIO_TICK_EVENT, announce, raise_nofile_limit, runtime,
 };
 
 const MAX_MESSAGE_SIZE: usize = 16 << 20;
@@ -61,6 +68,23 @@ impl MessageComponent for Broadcast {
     }
 }
 
+/// The Socket.IO server of `--mode sio`.
+fn socket_io() -> SocketIo {
+    let io = SocketIo::with_config(SocketIoConfig { serve_client: false, ..SocketIoConfig::default() });
+    io.on_connection(|socket| async move {
+        socket.join(SIO_ROOM);
+        socket.on(SIO_ACK_EVENT, |_, mut event| async move {
+            let args = event.take_args();
+            let _ = event.ack_args(args);
+        });
+        socket.on(SIO_FANOUT_EVENT, |socket, mut event| async move {
+            let args = event.take_args();
+            let _ = socket.to(SIO_ROOM).emit_args(SIO_TICK_EVENT, args);
+        });
+    });
+    io
+}
+
 async fn serve<C: MessageComponent>(args: &Args, component: C) -> std::io::Result<()> {
     let ws = HttpServer::new(WsServer::new(component).max_message_size(MAX_MESSAGE_SIZE));
     serve_io(args, ws).await
@@ -73,7 +97,7 @@ async fn serve_io<A: IoComponent>(args: &Args, app: A) -> std::io::Result<()> {
 }
 
 fn main() -> std::io::Result<()> {
-    let args = Args::from_env(Options::WithHttp);
+    let args = Args::from_env(Options::WithHttpAndSio);
     raise_nofile_limit();
     runtime()?.block_on(async {
         match args.mode {
@@ -82,6 +106,7 @@ fn main() -> std::io::Result<()> {
             Mode::Http => {
                 serve_io(&args, HttpServer::new(StaticResponse::new(HELLO_CONTENT_TYPE, HELLO))).await
             }
+            Mode::Sio => serve_io(&args, HttpServer::new(EventServer::new(socket_io()))).await,
         }
     })
 }
