@@ -299,6 +299,8 @@ impl Shared {
     }
 }
 
+// One loop of connect, join, publish and stop; splitting it would scatter its shared state.
+#[allow(clippy::too_many_lines)]
 async fn publisher(run: Rc<Run>, target: Rc<Target>, shared: Rc<Shared>, rate: Option<f64>) {
     let Some(mut connected) = run.connect("publisher", &target).await else { return };
     let (mut rd, mut wr) = connected.stream.split();
