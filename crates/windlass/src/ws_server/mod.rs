@@ -276,6 +276,17 @@ impl<C: MessageComponent> HttpComponent for WsServer<C> {
     }
 }
 
+/// The request with every header value copied into memory of its own.
+fn with_owned_headers(mut request: Request<()>) -> Request<()> {
+    for value in request.headers_mut().values_mut() {
+        if let Ok(mut copy) = HeaderValue::from_bytes(value.as_bytes()) {
+            copy.set_sensitive(value.is_sensitive());
+            *value = copy;
+        }
+    }
+    request
+}
+
 /// The 101 answer as a response, for a host server that writes it itself.
 fn switching_response(accepted: &Accepted) -> Response<Body> {
     let mut response = Response::new(Body::empty());
@@ -314,6 +325,9 @@ fn run<C: MessageComponent>(
     let Upgraded { socket, buffered, server, permit } = upgraded;
     let queue = QueueConfig { limit: config.max_send_queue, policy: config.slow_consumer };
     let shared = Arc::new(Shared::new(info.id(), info.remote_addr(), WireKind::WebSocket, deflate, queue));
+    // A request kept for the connection's life gets header values of its own: parsed values
+    // are slices of the HTTP read buffer, which it would otherwise hold for that long.
+    let request = if config.keep_request { with_owned_headers(request) } else { request };
     let mut connection = Connection::new(shared, Some(request), protocol);
     if !head.is_empty() {
         connection.push_control(Outgoing::raw(head));
