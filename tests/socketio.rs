@@ -21,6 +21,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use http_support::Client;
+use support::browser::{browser_dir, browser_ready};
 use support::example::Example;
 use tokio::process::Command;
 
@@ -128,23 +129,11 @@ async fn the_client_bundle_is_served_with_an_etag_and_304_when_unchanged() {
     assert!(min.ends_with(std::str::from_utf8(&dist).unwrap()), "the body is not dist/socket.io.min.js");
 }
 
-/// `tests/browser`: playwright-core and the Chromium scripts.
-fn browser_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("browser")
-}
-
-/// Whether Chromium and playwright-core are installed (besides Node and the client, see
+/// Whether Chromium and playwright-core are installed besides Node and the client (see
 /// [`node_ready`]); if not, what is missing.
-fn browser_ready() -> Result<(), String> {
+fn chat_browser_ready() -> Result<(), String> {
     node_ready()?;
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
-    if !Path::new(&chromium).is_file() {
-        return Err(format!("{chromium} is missing (apt-get install chromium)"));
-    }
-    if !browser_dir().join("node_modules/playwright-core").is_dir() {
-        return Err("playwright-core is missing (npm ci --prefix tests/browser)".to_owned());
-    }
-    Ok(())
+    browser_ready()
 }
 
 #[tokio::test]
@@ -175,7 +164,7 @@ async fn the_chat_page_is_served_at_the_root_beside_the_client_bundle() {
 
 #[tokio::test]
 async fn two_chromium_pages_chat_through_the_served_socket_io_client() {
-    if let Err(missing) = browser_ready() {
+    if let Err(missing) = chat_browser_ready() {
         assert!(std::env::var_os("CI").is_none(), "CI must run the browser test, but {missing}");
         eprintln!("skipped: {missing}; see tests/socketio.rs");
         return;

@@ -7,7 +7,6 @@
 
 mod support;
 
-use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -17,6 +16,7 @@ use tokio::process::Command;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 
+use support::browser::{browser_dir, browser_ready};
 use support::example::Example;
 use support::{WAIT, read_to_end, tcp, upgrade_request};
 
@@ -104,26 +104,6 @@ async fn two_chromium_tabs_chat_and_see_joins_and_leaves() {
         assert!(tokio::time::Instant::now() < deadline, "connections left open after the browser closed");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-/// `tests/browser`, where the script and its `node_modules` live.
-fn browser_dir() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/browser"))
-}
-
-/// Whether Chromium, Node and playwright-core are installed; if not, what is missing.
-fn browser_ready() -> Result<(), String> {
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
-    if !Path::new(&chromium).is_file() {
-        return Err(format!("{chromium} is missing (apt-get install chromium)"));
-    }
-    if std::process::Command::new("node").arg("--version").output().is_err() {
-        return Err("node is missing".to_owned());
-    }
-    if !browser_dir().join("node_modules/playwright-core").is_dir() {
-        return Err("playwright-core is missing (npm ci --prefix tests/browser)".to_owned());
-    }
-    Ok(())
 }
 
 /// A `GET path` over a fresh connection: the whole response as text.
