@@ -213,3 +213,17 @@ fn eio_binary_and_text_frames_stay_apart() {
         Data::Binary(Bytes::from_static(b"4x"))
     );
 }
+
+/// Found by the property above: a number past `f64` (a stray digit made `1e308` `1e3089`)
+/// is Infinity, printed `null` as `JSON.stringify` does, so the packet changes on its first
+/// trip; the harness checks that printing is stable from there.
+#[test]
+fn the_sio_harness_takes_numbers_that_print_as_null() {
+    fuzzing::sio_packets(b"\x000/zsm,{\"ly\":1e3089,\"k\":-1e999}");
+    let packet = windlass_sio_proto::socket::decode(
+        &Utf8Bytes::from("0/zsm,{\"ly\":1e3089}"),
+        &DecoderConfig::default(),
+    );
+    let Ok(Decoded::Packet(packet)) = packet else { panic!("decodes") };
+    assert_eq!(packet.encode().text.as_str(), "0/zsm,{\"ly\":null}");
+}

@@ -245,7 +245,8 @@ fn fill_placeholders(value: &mut Value, attachments: &[Bytes]) {
 #[derive(Debug, Clone, Default)]
 pub struct Decoder {
     config: DecoderConfig,
-    pending: Option<BinaryAssembler>,
+    /// Boxed: every connection keeps a decoder, few are ever between attachments.
+    pending: Option<Box<BinaryAssembler>>,
 }
 
 impl Decoder {
@@ -270,7 +271,7 @@ impl Decoder {
         match decode(&text, &self.config)? {
             Decoded::Packet(packet) => Ok(Some(packet)),
             Decoded::Binary(assembler) => {
-                self.pending = Some(assembler);
+                self.pending = Some(Box::new(assembler));
                 Ok(None)
             }
         }
@@ -279,9 +280,9 @@ impl Decoder {
     /// Takes a binary message: the packet once its last attachment is in.
     pub fn decode_binary(&mut self, attachment: Bytes) -> Result<Option<Packet>, DecodeError> {
         let assembler = self.pending.take().ok_or(DecodeError::UnexpectedBinary)?;
-        match assembler.push(attachment) {
+        match (*assembler).push(attachment) {
             Assembly::Incomplete(assembler) => {
-                self.pending = Some(assembler);
+                self.pending = Some(Box::new(assembler));
                 Ok(None)
             }
             Assembly::Complete(packet) => Ok(Some(packet)),

@@ -34,22 +34,32 @@ impl From<windlass_sio_proto::ValueError> for AckError {
 ///
 /// Ids come from the namespace (as Node's `nsp._ids`), so a broadcast with an ack has one id
 /// for every recipient and is encoded once.
+///
+/// The map is made when the first acknowledgement is awaited: most sockets never wait for
+/// one, and an empty map still costs its size on every socket.
 #[derive(Default)]
 pub(crate) struct Acks {
-    pending: Mutex<HashMap<u64, oneshot::Sender<Vec<Value>>>>,
+    pending: Mutex<Option<Box<Waiting>>>,
 }
+
+/// Who waits for which acknowledgement.
+type Waiting = HashMap<u64, oneshot::Sender<Vec<Value>>>;
 
 impl Acks {
     /// Waits for the answer to `id`: the receiver of its answer.
     pub(crate) fn register(&self, id: u64) -> oneshot::Receiver<Vec<Value>> {
         let (tx, rx) = oneshot::channel();
-        lock(&self.pending).insert(id, tx);
+        lock(&self.pending).get_or_insert_with(Box::default).insert(id, tx);
         rx
     }
 
     /// Stops waiting for `id`.
     pub(crate) fn forget(&self, id: u64) {
-        lock(&self.pending).remove(&id);
+        self.take(id);
+    }
+
+    fn take(&self, id: u64) -> Option<oneshot::Sender<Vec<Value>>> {
+        lock(&self.pending).as_mut().and_then(|pending| pending.remove(&id))
     }
 
     /// Waits for the answer to `id`, at most `timeout`.
@@ -62,7 +72,7 @@ impl Acks {
         let outcome = match timeout {
             Some(timeout) => {
                 let Ok(outcome) = tokio::time::timeout(timeout, answer).await else {
-                    lock(&self.pending).remove(&id);
+                    self.take(id);
                     return Err(AckError::Timeout);
                 };
                 outcome
@@ -74,13 +84,13 @@ impl Acks {
 
     /// The client's answer to `id`; an unknown id (late, or never asked) is ignored.
     pub(crate) fn answer(&self, id: u64, args: Vec<Value>) {
-        if let Some(tx) = lock(&self.pending).remove(&id) {
+        if let Some(tx) = self.take(id) {
             let _ = tx.send(args);
         }
     }
 
     /// The socket left: every waiter hears [`AckError::Disconnected`].
     pub(crate) fn clear(&self) {
-        lock(&self.pending).clear();
+        lock(&self.pending).take();
     }
 }

@@ -1,7 +1,6 @@
 //! The Socket.IO side of one Engine.IO session: its packet decoder and its sockets, one per
 //! namespace joined.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
@@ -30,9 +29,9 @@ impl EngineHandler for SioHandler {
             session: Arc::clone(session),
             io: self.io.clone(),
             decoder: Mutex::new(socket::Decoder::default()),
-            sockets: Mutex::new(HashMap::new()),
+            sockets: Mutex::new(Vec::new()),
             joined: AtomicBool::new(false),
-            connects: Mutex::new(ConnectQueue::default()),
+            connects: Mutex::new(None),
         });
         session.attach(Arc::clone(&client) as _);
     }
@@ -69,21 +68,24 @@ pub(crate) struct Client {
     pub(crate) session: Arc<EngineSession>,
     io: Weak<IoInner>,
     decoder: Mutex<socket::Decoder>,
-    /// The sockets by namespace name.
-    sockets: Mutex<HashMap<Arc<str>, Socket>>,
+    /// The sockets, one per namespace joined: a list, as a client joins one or a few (a
+    /// map's table would cost more on every client).
+    sockets: Mutex<Vec<Socket>>,
     /// A namespace was joined (the connect timeout no longer applies).
     joined: AtomicBool,
-    /// Namespace joins waiting for their turn.
-    connects: Mutex<ConnectQueue>,
+    /// Namespace joins waiting for their turn, while there are any.
+    connects: Mutex<Option<Box<ConnectQueue>>>,
 }
 
-#[derive(Default)]
-struct ConnectQueue {
-    jobs: std::collections::VecDeque<super::namespace::BoxFuture<()>>,
-    running: bool,
-}
+/// Joins queued behind the one running (its task takes them in order).
+type ConnectQueue = std::collections::VecDeque<super::namespace::BoxFuture<()>>;
 
 impl Client {
+    /// The socket in namespace `name`, if the client joined it.
+    fn socket(&self, name: &str) -> Option<Socket> {
+        lock(&self.sockets).iter().find(|socket| *socket.inner.ns.name == *name).cloned()
+    }
+
     fn on_message(self: &Arc<Self>, message: EngineMessage) {
         let decoded = {
             let mut decoder = lock(&self.decoder);
@@ -103,10 +105,9 @@ impl Client {
     }
 
     fn on_packet(self: &Arc<Self>, packet: Packet) {
-        let ns: Arc<str> = Arc::from(packet.namespace.as_str());
-        let socket = lock(&self.sockets).get(&ns).cloned();
+        let socket = self.socket(packet.namespace.as_str());
         match (packet.kind, socket) {
-            (PacketType::Connect, None) => self.connect(&ns, packet.data),
+            (PacketType::Connect, None) => self.connect(&Arc::from(packet.namespace.as_str()), packet.data),
             (PacketType::Event, Some(socket)) => {
                 let id = packet.id;
                 if let Some((name, args)) = packet.into_event() {
@@ -124,7 +125,7 @@ impl Client {
             (kind, _) => {
                 // A packet for a namespace not joined (or not yet), a second CONNECT, or a
                 // type only a server sends: Node closes the connection.
-                tracing::debug!(sid = %self.session.sid, nsp = %ns, ?kind, "socket.io packet in an invalid state");
+                tracing::debug!(sid = %self.session.sid, nsp = %packet.namespace, ?kind, "socket.io packet in an invalid state");
                 self.on_close(DisconnectReason::ForcedServerClose);
                 self.session.close(CloseReason::ForcedClose);
             }
@@ -187,20 +188,23 @@ impl Client {
     /// Runs a namespace join after those queued before it, on a task of its own: the joins of
     /// one client complete in the order it asked for them.
     fn queue_connect(self: &Arc<Self>, join: impl std::future::Future<Output = ()> + Send + 'static) {
-        let mut queue = lock(&self.connects);
-        queue.jobs.push_back(Box::pin(join));
-        if queue.running {
+        let mut slot = lock(&self.connects);
+        if let Some(queue) = slot.as_mut() {
+            // The task runs: it takes this one after those before it.
+            queue.push_back(Box::pin(join));
             return;
         }
-        queue.running = true;
-        drop(queue);
+        *slot = Some(Box::default());
+        drop(slot);
         let client = Arc::clone(self);
         tokio::spawn(async move {
+            join.await;
             loop {
                 let job = {
-                    let mut queue = lock(&client.connects);
-                    let Some(job) = queue.jobs.pop_front() else {
-                        queue.running = false;
+                    let mut slot = lock(&client.connects);
+                    let Some(job) = slot.as_mut().and_then(|queue| queue.pop_front()) else {
+                        // A client joins once or a few times: no queue is kept after.
+                        *slot = None;
                         return;
                     };
                     job
@@ -226,7 +230,11 @@ impl Client {
         for room in rooms {
             ns.join(&socket.inner.id, Arc::clone(room));
         }
-        lock(&self.sockets).insert(Arc::clone(&ns.name), socket.clone());
+        let mut sockets = lock(&self.sockets);
+        // Grown one at a time: a client joins one namespace or a few.
+        sockets.reserve_exact(1);
+        sockets.push(socket.clone());
+        drop(sockets);
         self.joined.store(true, Ordering::Release);
         for packet in missed {
             self.send(packet);
@@ -243,7 +251,7 @@ impl Client {
     }
 
     fn handshake(&self, auth: Value) -> Handshake {
-        Handshake::new(Arc::clone(&self.session.handshake), auth)
+        Handshake::new(Arc::clone(&self.session), auth)
     }
 
     fn send(&self, packet: &Packet) {
@@ -251,7 +259,7 @@ impl Client {
     }
 
     pub(crate) fn remove(&self, ns: &str) {
-        lock(&self.sockets).remove(ns);
+        lock(&self.sockets).retain(|socket| *socket.inner.ns.name != *ns);
     }
 
     /// Every socket leaves with a DISCONNECT (the server's `disconnect(true)`).
@@ -260,7 +268,7 @@ impl Client {
     }
 
     fn disconnect_all_with(&self, reason: DisconnectReason) {
-        let sockets: Vec<Socket> = lock(&self.sockets).values().cloned().collect();
+        let sockets: Vec<Socket> = lock(&self.sockets).clone();
         for socket in sockets {
             socket.send_packet(&Packet::disconnect(socket.namespace().name().to_owned()));
             socket.on_close(reason);
@@ -268,7 +276,7 @@ impl Client {
     }
 
     fn on_close(&self, reason: DisconnectReason) {
-        let sockets: Vec<Socket> = lock(&self.sockets).drain().map(|(_, socket)| socket).collect();
+        let sockets: Vec<Socket> = std::mem::take(&mut *lock(&self.sockets));
         for socket in sockets {
             socket.on_close(reason);
         }

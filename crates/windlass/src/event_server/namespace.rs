@@ -55,16 +55,53 @@ impl std::fmt::Display for ConnectError {
 
 impl std::error::Error for ConnectError {}
 
+/// A map keyed by socket id. Ids are random and drawn by the server, so a fast seeded hash
+/// is safe here, where `SipHash`'s cost would be paid per recipient of every broadcast. (Room
+/// names, which clients may choose, keep the standard hash.)
+pub(crate) type IdMap<V> = HashMap<Arc<str>, V, foldhash::fast::RandomState>;
+type IdSet<'a> = HashSet<&'a str, foldhash::fast::RandomState>;
+
 /// Which sockets are in which rooms, both ways.
 ///
 /// A socket's own room (its id) is not stored: it is the socket itself, found in the
-/// namespace's sockets, which saves a set and two map entries per socket.
+/// namespace's sockets, which saves a set and two map entries per socket. A room keeps its
+/// members' sockets, so a broadcast walks it without looking each one up.
 #[derive(Default)]
 pub(crate) struct Rooms {
-    members: HashMap<Arc<str>, HashSet<Arc<str>>>,
+    members: HashMap<Arc<str>, IdMap<Socket>>,
     /// Each socket's joined rooms in the order it joined them (after its own id), as Node's
     /// `socket.rooms` set iterates.
-    of_socket: HashMap<Arc<str>, Vec<Arc<str>>>,
+    of_socket: IdMap<Vec<Arc<str>>>,
+}
+
+/// The sockets a broadcast's `except` leaves out: a few ids compared directly (the usual
+/// case: a socket's own room, for `socket.to(room)`), a set past that.
+enum Excluded<'a> {
+    Ids(Vec<&'a str>),
+    Set(IdSet<'a>),
+}
+
+impl<'a> Excluded<'a> {
+    /// Past this many ids, a set.
+    const DIRECT: usize = 8;
+
+    fn of(index: &'a Rooms, sockets: &'a IdMap<Socket>, except: &'a [Arc<str>]) -> Self {
+        let ids = except.iter().flat_map(|room| {
+            let own = sockets.get_key_value(room).map(|(id, _)| &**id);
+            let joined =
+                index.members.get(room).into_iter().flat_map(|members| members.keys().map(|id| &**id));
+            own.into_iter().chain(joined)
+        });
+        let ids: Vec<&'a str> = ids.collect();
+        if ids.len() > Self::DIRECT { Self::Set(ids.into_iter().collect()) } else { Self::Ids(ids) }
+    }
+
+    fn contains(&self, id: &str) -> bool {
+        match self {
+            Self::Ids(ids) => ids.contains(&id),
+            Self::Set(set) => set.contains(id),
+        }
+    }
 }
 
 pub(crate) struct NsInner {
@@ -72,11 +109,18 @@ pub(crate) struct NsInner {
     pub(crate) io: Weak<IoInner>,
     handlers: Mutex<Vec<ConnectionHandler>>,
     middleware: Mutex<Vec<Middleware>>,
-    pub(crate) sockets: Mutex<HashMap<Arc<str>, Socket>>,
+    pub(crate) sockets: Mutex<IdMap<Socket>>,
     pub(crate) rooms: Mutex<Rooms>,
     /// Ids of acknowledgements the server asks for, shared by the namespace's sockets.
     next_ack: AtomicU64,
+    /// Event names sockets listen to, kept once for all of them (every socket of an app
+    /// registers the same few), up to [`MAX_INTERNED`].
+    names: Mutex<HashSet<Arc<str>>>,
 }
+
+/// Most event names kept by a namespace; past this, names (an app that makes them per
+/// socket, say) get memory of their own.
+const MAX_INTERNED: usize = 1024;
 
 impl NsInner {
     pub(crate) fn new(name: String, io: Weak<IoInner>) -> Arc<Self> {
@@ -85,10 +129,24 @@ impl NsInner {
             io,
             handlers: Mutex::new(Vec::new()),
             middleware: Mutex::new(Vec::new()),
-            sockets: Mutex::new(HashMap::new()),
+            sockets: Mutex::new(IdMap::default()),
             rooms: Mutex::new(Rooms::default()),
             next_ack: AtomicU64::new(0),
+            names: Mutex::new(HashSet::new()),
         })
+    }
+
+    /// `name`, shared with every socket that listens to it.
+    pub(crate) fn intern(&self, name: String) -> Arc<str> {
+        let mut names = lock(&self.names);
+        if let Some(kept) = names.get(name.as_str()) {
+            return Arc::clone(kept);
+        }
+        let name: Arc<str> = Arc::from(name);
+        if names.len() < MAX_INTERNED {
+            names.insert(Arc::clone(&name));
+        }
+        name
     }
 
     pub(crate) fn next_ack_id(&self) -> u64 {
@@ -131,8 +189,16 @@ impl NsInner {
         if joined.contains(&room) {
             return;
         }
+        if joined.capacity() == 0 {
+            // Most sockets join a room or two: one slot first.
+            joined.reserve_exact(1);
+        }
         joined.push(Arc::clone(&room));
-        rooms.members.entry(room).or_default().insert(Arc::clone(id));
+        let Some(socket) = lock(&self.sockets).get(id).cloned() else {
+            joined.pop();
+            return;
+        };
+        rooms.members.entry(room).or_default().insert(Arc::clone(id), socket);
     }
 
     pub(crate) fn leave(&self, id: &str, room: &str) {
@@ -163,7 +229,7 @@ impl NsInner {
     }
 
     pub(crate) fn room_size(&self, room: &str) -> usize {
-        let joined = lock(&self.rooms).members.get(room).map_or(0, HashSet::len);
+        let joined = lock(&self.rooms).members.get(room).map_or(0, HashMap::len);
         joined + usize::from(lock(&self.sockets).contains_key(room))
     }
 
@@ -172,35 +238,28 @@ impl NsInner {
     pub(crate) fn targets(&self, rooms: &[Arc<str>], except: &[Arc<str>]) -> Vec<Socket> {
         let index = lock(&self.rooms);
         let sockets = lock(&self.sockets);
+        let excluded = Excluded::of(&index, &sockets, except);
         // A room named by a socket id holds that socket (its own room) besides any joiners.
-        let own = |room: &Arc<str>| sockets.get_key_value(room).map(|(id, _)| &**id);
-        let excluded: HashSet<&str> = except
-            .iter()
-            .filter_map(|room| index.members.get(room))
-            .flat_map(|members| members.iter().map(|id| &**id))
-            .chain(except.iter().filter_map(own))
-            .collect();
-        if rooms.is_empty() {
-            return sockets
-                .iter()
-                .filter(|(id, _)| !excluded.contains(&***id))
-                .map(|(_, socket)| socket.clone())
-                .collect();
-        }
-        let mut seen: HashSet<&str> = HashSet::new();
-        let mut out = Vec::new();
-        for room in rooms {
-            let joined = index.members.get(room).into_iter().flatten().map(|id| &**id);
-            for id in own(room).into_iter().chain(joined) {
-                if !excluded.contains(id)
-                    && seen.insert(id)
-                    && let Some(socket) = sockets.get(id)
-                {
-                    out.push(socket.clone());
-                }
+        let room = |room: &Arc<str>| {
+            let own = sockets.get_key_value(room);
+            let joined = index.members.get(room).into_iter().flat_map(|members| members.iter());
+            own.into_iter().chain(joined).filter(|(id, _)| !excluded.contains(id))
+        };
+        match rooms {
+            [] => sockets.iter().filter(|(id, _)| !excluded.contains(id)).map(|(_, s)| s.clone()).collect(),
+            // One room needs no de-duplication: its joiners are distinct, and a socket never
+            // joins its own room (`join` keeps it implicit).
+            [one] => room(one).map(|(_, s)| s.clone()).collect(),
+            _ => {
+                let mut seen: IdSet<'_> = IdSet::default();
+                rooms
+                    .iter()
+                    .flat_map(room)
+                    .filter(|(id, _)| seen.insert(id))
+                    .map(|(_, s)| s.clone())
+                    .collect()
             }
         }
-        out
     }
 }
 

@@ -1,6 +1,5 @@
 //! A socket: one client in one namespace.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -118,48 +117,58 @@ pub enum EmitError {
 /// its connection (shared by its sockets in every namespace) and the CONNECT packet's auth.
 #[derive(Clone, Debug)]
 pub struct Handshake {
-    engine: Arc<super::engine::session::Handshake>,
-    auth: Value,
+    session: Arc<super::engine::EngineSession>,
+    /// Boxed, and only when not the empty object (most clients send none): 8 bytes on every
+    /// socket rather than a `Value`'s 40.
+    auth: Option<Box<Value>>,
 }
 
+/// The `auth` of a client that sent none.
+static NO_AUTH: Value = Value::Object(windlass_sio_proto::Map::new());
+
 impl Handshake {
-    pub(crate) fn new(engine: Arc<super::engine::session::Handshake>, auth: Value) -> Self {
-        Self { engine, auth }
+    pub(crate) fn new(session: Arc<super::engine::EngineSession>, auth: Value) -> Self {
+        let empty = matches!(&auth, Value::Object(map) if map.is_empty());
+        Self { session, auth: (!empty).then(|| Box::new(auth)) }
+    }
+
+    fn engine(&self) -> &super::engine::session::Handshake {
+        &self.session.handshake
     }
 
     /// The request headers of the connection's first request.
     pub fn headers(&self) -> &HeaderMap {
-        &self.engine.headers
+        self.engine().request.headers()
     }
 
     /// Its path and query.
     pub fn url(&self) -> &str {
-        &self.engine.url
+        self.engine().request.url()
     }
 
     /// Its query string.
     pub fn query(&self) -> &str {
-        &self.engine.query
+        self.engine().request.query()
     }
 
     /// The client's address.
     pub fn address(&self) -> SocketAddr {
-        self.engine.remote_addr
+        self.engine().remote_addr
     }
 
     /// Whether it came over TLS.
     pub fn secure(&self) -> bool {
-        self.engine.secure
+        self.engine().secure
     }
 
     /// When the connection opened, in milliseconds since the Unix epoch.
     pub fn issued(&self) -> u64 {
-        self.engine.issued
+        self.engine().issued
     }
 
     /// The CONNECT packet's payload (`auth` on the client); an empty object when none.
     pub fn auth(&self) -> &Value {
-        &self.auth
+        self.auth.as_deref().unwrap_or(&NO_AUTH)
     }
 }
 
@@ -171,16 +180,37 @@ pub(crate) struct SocketInner {
     pub(crate) client: Arc<Client>,
     pub(crate) handshake: Handshake,
     pub(crate) recovered: bool,
-    handlers: Mutex<HashMap<String, Vec<EventHandler>>>,
-    any: Mutex<Vec<EventHandler>>,
-    disconnecting: Mutex<Vec<DisconnectHandler>>,
-    disconnected: Mutex<Vec<DisconnectHandler>>,
-    middleware: Mutex<Vec<PacketMiddleware>>,
-    errors: Mutex<Vec<ErrorHandler>>,
-    outgoing: Mutex<Vec<OutgoingListener>>,
+    listeners: Mutex<Listeners>,
     pub(crate) acks: Acks,
     pub(crate) connected: AtomicBool,
     extensions: Mutex<http::Extensions>,
+}
+
+/// What a socket runs for what happens to it.
+#[derive(Default)]
+struct Listeners {
+    /// Event handlers with their event's name, in the order added (several may share one).
+    /// A list rather than a map: a socket has a few, and a map's table costs more than the
+    /// list on every socket.
+    events: Vec<(Arc<str>, EventHandler)>,
+    /// The other kinds, kept apart until the first is added: most sockets have none.
+    rare: Option<Box<RareListeners>>,
+}
+
+#[derive(Default)]
+struct RareListeners {
+    any: Vec<EventHandler>,
+    disconnecting: Vec<DisconnectHandler>,
+    disconnected: Vec<DisconnectHandler>,
+    middleware: Vec<PacketMiddleware>,
+    errors: Vec<ErrorHandler>,
+    outgoing: Vec<OutgoingListener>,
+}
+
+impl Listeners {
+    fn rare(&mut self) -> &mut RareListeners {
+        self.rare.get_or_insert_with(Box::default)
+    }
 }
 
 /// One client in one namespace: Node's `socket`.
@@ -217,13 +247,7 @@ impl Socket {
                 client,
                 handshake,
                 recovered,
-                handlers: Mutex::new(HashMap::new()),
-                any: Mutex::new(Vec::new()),
-                disconnecting: Mutex::new(Vec::new()),
-                disconnected: Mutex::new(Vec::new()),
-                middleware: Mutex::new(Vec::new()),
-                errors: Mutex::new(Vec::new()),
-                outgoing: Mutex::new(Vec::new()),
+                listeners: Mutex::new(Listeners::default()),
                 acks: Acks::default(),
                 connected: AtomicBool::new(false),
                 extensions: Mutex::new(http::Extensions::new()),
@@ -273,10 +297,11 @@ impl Socket {
         F: Fn(Socket, Event) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        lock(&self.inner.handlers)
-            .entry(event.into())
-            .or_default()
-            .push(Arc::new(move |socket, event| Box::pin(handler(socket, event))));
+        let handler: EventHandler = Arc::new(move |socket, event| Box::pin(handler(socket, event)));
+        let mut listeners = lock(&self.inner.listeners);
+        // Grown one at a time: a socket gets its handlers once, and keeps the list for life.
+        listeners.events.reserve_exact(1);
+        listeners.events.push((self.inner.ns.intern(event.into()), handler));
     }
 
     /// Runs `handler` for every event the client emits, before its own handlers (Node's
@@ -286,7 +311,10 @@ impl Socket {
         F: Fn(Socket, Event) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        lock(&self.inner.any).push(Arc::new(move |socket, event| Box::pin(handler(socket, event))));
+        lock(&self.inner.listeners)
+            .rare()
+            .any
+            .push(Arc::new(move |socket, event| Box::pin(handler(socket, event))));
     }
 
     /// Adds a per-packet middleware (Node's `socket.use`): it sees every incoming event before
@@ -296,7 +324,7 @@ impl Socket {
     where
         F: Fn(&Socket, &mut Event) -> Result<(), BoxError> + Send + Sync + 'static,
     {
-        lock(&self.inner.middleware).push(Arc::new(middleware));
+        lock(&self.inner.listeners).rare().middleware.push(Arc::new(middleware));
     }
 
     /// Runs `handler` with the error of a per-packet middleware that refused an event (Node's
@@ -305,7 +333,7 @@ impl Socket {
     where
         F: Fn(&Socket, &BoxError) + Send + Sync + 'static,
     {
-        lock(&self.inner.errors).push(Arc::new(handler));
+        lock(&self.inner.listeners).rare().errors.push(Arc::new(handler));
     }
 
     /// Runs `listener` for every event this socket emits, with its name and arguments
@@ -314,7 +342,7 @@ impl Socket {
     where
         F: Fn(&Socket, &str, &[Value]) + Send + Sync + 'static,
     {
-        lock(&self.inner.outgoing).push(Arc::new(listener));
+        lock(&self.inner.listeners).rare().outgoing.push(Arc::new(listener));
     }
 
     /// Runs `handler` when the socket is about to leave, its rooms still readable (Node's
@@ -324,7 +352,9 @@ impl Socket {
         F: Fn(Socket, DisconnectReason) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        lock(&self.inner.disconnecting)
+        lock(&self.inner.listeners)
+            .rare()
+            .disconnecting
             .push(Arc::new(move |socket, reason| Box::pin(handler(socket, reason))));
     }
 
@@ -334,7 +364,9 @@ impl Socket {
         F: Fn(Socket, DisconnectReason) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        lock(&self.inner.disconnected)
+        lock(&self.inner.listeners)
+            .rare()
+            .disconnected
             .push(Arc::new(move |socket, reason| Box::pin(handler(socket, reason))));
     }
 
@@ -455,7 +487,7 @@ impl Socket {
 
     /// An event from the client.
     fn notify_outgoing(&self, event: &str, args: &[Value]) {
-        let listeners = lock(&self.inner.outgoing).clone();
+        let listeners = self.rare_listeners(|rare| rare.outgoing.clone());
         for listener in listeners {
             listener(self, event, args);
         }
@@ -463,22 +495,36 @@ impl Socket {
 
     pub(crate) fn on_event(&self, name: String, args: Vec<Value>, ack: Option<u64>) {
         let mut event = Event::new(name, args, ack.map(|id| (self.clone(), id)));
-        let middleware = lock(&self.inner.middleware).clone();
+        let middleware = self.rare_listeners(|rare| rare.middleware.clone());
         for run in middleware {
             if let Err(error) = run(self, &mut event) {
                 tracing::debug!(id = %self.inner.id, %error, "event refused by a middleware");
-                let handlers = lock(&self.inner.errors).clone();
-                for handler in handlers {
+                for handler in self.rare_listeners(|rare| rare.errors.clone()) {
                     handler(self, &error);
                 }
                 return;
             }
         }
-        let any = lock(&self.inner.any).clone();
-        let handlers = lock(&self.inner.handlers).get(event.name()).cloned().unwrap_or_default();
-        for handler in any.iter().chain(handlers.iter()) {
-            spawn_handler(handler(self.clone(), event.clone()));
+        // The catch-all handlers, then the event's own; the last gets the event itself, so
+        // the common case (one handler) copies no arguments.
+        let handlers: Vec<EventHandler> = {
+            let listeners = lock(&self.inner.listeners);
+            let any = listeners.rare.as_ref().map_or(&[][..], |rare| &rare.any[..]);
+            let own = listeners.events.iter().filter(|(name, _)| **name == *event.name()).map(|(_, h)| h);
+            any.iter().chain(own).cloned().collect()
+        };
+        if let Some((last, first)) = handlers.split_last() {
+            for handler in first {
+                spawn_handler(handler(self.clone(), event.clone()));
+            }
+            spawn_handler(last(self.clone(), event));
         }
+    }
+
+    /// A copy of one kind of the rarer listeners (none if none was ever added), to run
+    /// without the lock held: a listener may add listeners.
+    fn rare_listeners<T>(&self, pick: impl FnOnce(&RareListeners) -> Vec<T>) -> Vec<T> {
+        lock(&self.inner.listeners).rare.as_deref().map(pick).unwrap_or_default()
     }
 
     /// The socket leaves its namespace: `disconnecting` (rooms readable), the rooms
@@ -487,7 +533,7 @@ impl Socket {
         if !self.inner.connected.swap(false, Ordering::AcqRel) {
             return;
         }
-        for handler in lock(&self.inner.disconnecting).clone() {
+        for handler in self.rare_listeners(|rare| rare.disconnecting.clone()) {
             spawn_handler(handler(self.clone(), reason));
         }
         if reason.is_recoverable()
@@ -499,7 +545,7 @@ impl Socket {
         self.inner.ns.remove_socket(&self.inner.id);
         self.inner.client.remove(&self.inner.ns.name);
         self.inner.acks.clear();
-        for handler in lock(&self.inner.disconnected).clone() {
+        for handler in self.rare_listeners(|rare| rare.disconnected.clone()) {
             spawn_handler(handler(self.clone(), reason));
         }
         tracing::debug!(id = %self.inner.id, nsp = %self.inner.ns.name, reason = reason.as_str(), "socket disconnected");

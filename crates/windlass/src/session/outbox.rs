@@ -335,9 +335,15 @@ impl Outbox {
         &self.queue
     }
 
-    /// Frees the queue's memory if it is empty.
+    /// Frees the queue's memory if it is empty, but for one slot (see [`WriteQueue::release`]).
     pub(crate) fn release(&mut self) {
-        self.queue.release();
+        self.queue.release(1);
+    }
+
+    /// Frees all of the queue's memory if it is empty (after the handshake: a connection
+    /// that never sends keeps none).
+    pub(crate) fn release_all(&mut self) {
+        self.queue.release(0);
     }
 }
 
@@ -354,6 +360,11 @@ pub(crate) const MAX_SLICES: usize = 64;
 
 impl WriteQueue {
     pub(crate) fn push(&mut self, item: Outgoing) {
+        if self.items.capacity() == 0 {
+            // One slot first: most wake-ups write one frame, and a quiet connection keeps
+            // only that (see `release`).
+            self.items.reserve_exact(1);
+        }
         self.items.push_back(item);
     }
 
@@ -367,9 +378,11 @@ impl WriteQueue {
         }
     }
 
-    /// Frees the queue's memory if it is empty (a connection that went quiet keeps none).
-    pub(crate) fn release(&mut self) {
-        if self.items.is_empty() {
+    /// Frees the queue's memory if it is empty and grew past one slot: a connection that went
+    /// quiet after a burst keeps only what one frame needs, and a steady one-at-a-time
+    /// exchange allocates nothing.
+    pub(crate) fn release(&mut self, keep: usize) {
+        if self.items.is_empty() && self.items.capacity() > keep {
             self.items = VecDeque::new();
         }
     }
@@ -596,6 +609,11 @@ impl Shared {
             if inbox.closed {
                 return Err(SendError::Closed);
             }
+            if inbox.commands.capacity() == 0 {
+                // One slot first: most wake-ups carry one command, and the slot is kept, so a
+                // steady stream of posts allocates nothing.
+                inbox.commands.reserve_exact(1);
+            }
             inbox.commands.push(command);
             self.posted.store(true, Ordering::Release);
         }
@@ -625,6 +643,30 @@ impl Shared {
                 let _ = self.post(Command::Overflow);
                 Err(SendError::Closed)
             }
+        }
+    }
+
+    /// Hands posted commands to `each` in order, if any were posted, under the inbox's lock;
+    /// returns how many. The inbox keeps its vector, so one vector per connection carries
+    /// its posts. Call after registering the task's waker: a command posted after this check
+    /// wakes the task again.
+    pub(crate) fn drain_commands(&self, mut each: impl FnMut(Command)) -> usize {
+        if self.posted.load(Ordering::Acquire) && self.posted.swap(false, Ordering::Acquire) {
+            let mut inbox = self.inbox.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let taken = inbox.commands.len();
+            for command in inbox.commands.drain(..) {
+                each(command);
+            }
+            return taken;
+        }
+        0
+    }
+
+    /// Frees the inbox's vector if it is empty and grew past one slot (after a burst).
+    pub(crate) fn shrink_inbox(&self) {
+        let mut inbox = self.inbox.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if inbox.commands.is_empty() && inbox.commands.capacity() > 1 {
+            inbox.commands = Vec::new();
         }
     }
 

@@ -87,13 +87,18 @@ pub(crate) struct Driver<P> {
     keep_request: bool,
     /// The connection's place under `max_connections`, given back when the driver ends.
     _permit: Option<OwnedSemaphorePermit>,
-    /// Swapped with the shared inbox so draining it allocates nothing; after `poll_io` it
-    /// holds the commands other than sends, in order, for [`handle`](Self::handle).
+    /// The commands other than sends, in order, for [`handle`](Self::handle) (with
+    /// permessage-deflate, swapped with the shared inbox first). Freed when the connection
+    /// goes quiet.
     inbox: Vec<Command>,
+    /// More than one command came at once since the connection last went quiet: the shared
+    /// inbox may have grown.
+    inbox_burst: bool,
     /// The close and keep-alive decisions.
     lifecycle: Lifecycle,
-    /// Set to the lifecycle's deadline while it has one.
-    timer: Pin<Box<Sleep>>,
+    /// Set to the lifecycle's deadline while it has one; made when the first deadline comes
+    /// (a connection without keep-alive may never have one).
+    timer: Option<Pin<Box<Sleep>>>,
     /// The lifecycle has a deadline and `timer` is set to it.
     timer_set: bool,
     /// The timer has been polled since its deadline was last set, so it will wake this task
@@ -139,8 +144,9 @@ where
             keep_request: timing.keep_request,
             _permit: permit,
             inbox: Vec::new(),
+            inbox_burst: false,
             lifecycle: Lifecycle::new(config, now()),
-            timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
+            timer: None,
             timer_set: false,
             timer_armed: false,
             linger: false,
@@ -177,7 +183,7 @@ where
             tracing::debug!(id = %self.conn.id(), error = %e, "handshake response not written");
             return;
         }
-        self.conn.outbox.release();
+        self.conn.outbox.release_all();
         // Cold paths (opening, errors, timers, closing) run boxed: a future's size is that of
         // its largest state, and every connection carries it for its whole life, so only the
         // message path stays inline.
@@ -249,9 +255,20 @@ where
     fn poll_io(&mut self, cx: &mut Context<'_>) -> Poll<IoEvent> {
         self.conn.shared().waker.register(cx.waker());
         if self.inbox.is_empty() {
-            self.conn.shared().take_commands(&mut self.inbox);
-            if !self.inbox.is_empty() {
-                self.accept_commands();
+            if self.conn.shared().deflate.is_some() {
+                // Sends may be compressed as they are queued: not under the inbox's lock.
+                self.conn.shared().take_commands(&mut self.inbox);
+                if !self.inbox.is_empty() {
+                    self.accept_commands();
+                }
+            } else {
+                let (outbox, shared) = self.conn.outbox_mut();
+                let others = &mut self.inbox;
+                let taken = shared.drain_commands(|command| match command {
+                    Command::Send(item) => outbox.take_posted(shared, item),
+                    other => others.push(other),
+                });
+                self.inbox_burst |= taken > 1;
             }
         }
         if !self.inbox.is_empty() {
@@ -286,18 +303,32 @@ where
                     return Poll::Ready(IoEvent::Read);
                 }
                 Poll::Ready(Err(e)) => return Poll::Ready(IoEvent::Failed(e)),
-                // Nothing to read: an idle connection keeps no read buffer.
-                Poll::Pending => read_buffer::give_back(&mut self.read_buf),
+                // Nothing to read: an idle connection keeps no read buffer, and of its queues
+                // only a slot each (what a burst grew them to would stay for its whole life;
+                // a slot is what lets a steady exchange allocate nothing).
+                Poll::Pending => {
+                    read_buffer::give_back(&mut self.read_buf);
+                    self.conn.outbox.release();
+                    if self.inbox.is_empty() && self.inbox.capacity() > 0 {
+                        self.inbox = Vec::new();
+                    }
+                    if std::mem::take(&mut self.inbox_burst) {
+                        self.conn.shared().shrink_inbox();
+                    }
+                }
             }
         }
 
-        if self.timer_set && !self.timer_armed {
-            if self.timer.as_mut().poll(cx).is_ready() {
+        let Some(timer) = self.timer.as_mut().filter(|_| self.timer_set) else {
+            return Poll::Pending;
+        };
+        if !self.timer_armed {
+            if timer.as_mut().poll(cx).is_ready() {
                 self.timer_set = false;
                 return Poll::Ready(IoEvent::Timer);
             }
             self.timer_armed = true;
-        } else if self.timer_armed && self.timer.is_elapsed() {
+        } else if timer.is_elapsed() {
             self.timer_armed = false;
             self.timer_set = false;
             return Poll::Ready(IoEvent::Timer);
@@ -317,8 +348,7 @@ where
                 other => others.push(other),
             }
         }
-        // Without other commands the emptied vector is kept for the next swap, so taking
-        // sends allocates nothing.
+        // Without other commands the emptied vector is kept until the connection goes quiet.
         self.inbox = if others.is_empty() { posted } else { others };
     }
 
@@ -349,8 +379,7 @@ where
             }
             IoEvent::Flushed => self.lifecycle.on_flushed(self.socket.is_tls()),
             IoEvent::Commands => {
-                // The emptied vector goes back for the next swap, so taking commands allocates
-                // nothing.
+                // The emptied vector is kept until the connection goes quiet.
                 let mut commands = std::mem::take(&mut self.inbox);
                 for command in commands.drain(..) {
                     match command {
@@ -528,11 +557,13 @@ where
             return;
         };
         let deadline = Instant::from_std(deadline);
-        if !self.timer_set || self.timer.deadline() != deadline {
-            self.timer.as_mut().reset(deadline);
-            self.timer_set = true;
-            self.timer_armed = false;
+        match &mut self.timer {
+            Some(timer) if self.timer_set && timer.deadline() == deadline => return,
+            Some(timer) => timer.as_mut().reset(deadline),
+            None => self.timer = Some(Box::pin(tokio::time::sleep_until(deadline))),
         }
+        self.timer_set = true;
+        self.timer_armed = false;
     }
 
     async fn report_error(&mut self, error: Error) {

@@ -11,6 +11,7 @@
 
 mod polling;
 pub(crate) mod session;
+mod timers;
 mod websocket;
 
 use std::collections::HashMap;
@@ -26,6 +27,7 @@ pub use self::session::CloseReason;
 pub(crate) use self::session::EngineSession;
 use self::websocket::EngineWs;
 use crate::http_server::{Body, HttpComponent as _};
+use crate::io_server::ConnectionId;
 use crate::ws_server::WsServer;
 
 /// What an [`Engine`] hands its sessions' traffic to.
@@ -117,6 +119,12 @@ pub(crate) struct EngineShared {
     pub(crate) config: EngineConfig,
     sessions: Mutex<HashMap<Arc<str>, Arc<EngineSession>>>,
     pub(crate) handler: Arc<dyn EngineHandler>,
+    /// Every session's heartbeat and connect deadline.
+    timers: timers::Timers,
+    /// What each WebSocket connection of the endpoint is to its session. Kept here rather
+    /// than in each connection's extensions: a map entry costs a few dozen bytes, a
+    /// connection's first extension a few allocations.
+    roles: Mutex<HashMap<ConnectionId, websocket::Role, foldhash::fast::RandomState>>,
 }
 
 impl EngineShared {
@@ -126,6 +134,18 @@ impl EngineShared {
 
     pub(crate) fn remove(&self, sid: &str) {
         lock(&self.sessions).remove(sid);
+    }
+
+    fn role(&self, id: ConnectionId) -> Option<websocket::Role> {
+        lock(&self.roles).get(&id).cloned()
+    }
+
+    fn set_role(&self, id: ConnectionId, role: websocket::Role) {
+        lock(&self.roles).insert(id, role);
+    }
+
+    fn take_role(&self, id: ConnectionId) -> Option<websocket::Role> {
+        lock(&self.roles).remove(&id)
     }
 
     fn insert(&self, session: &Arc<EngineSession>) {
@@ -143,7 +163,13 @@ impl Engine {
     pub(crate) fn new(config: EngineConfig, handler: Arc<dyn EngineHandler>) -> Self {
         let max_payload = config.max_payload;
         let deflate = config.per_message_deflate;
-        let shared = Arc::new(EngineShared { config, sessions: Mutex::new(HashMap::new()), handler });
+        let shared = Arc::new(EngineShared {
+            config,
+            sessions: Mutex::new(HashMap::new()),
+            handler,
+            timers: timers::Timers::default(),
+            roles: Mutex::new(HashMap::default()),
+        });
         // Engine.IO runs its own heartbeat (pings are packets, not frames); the frame loop's
         // keep-alive would only add a second one.
         let mut ws = WsServer::new(EngineWs { shared: Arc::clone(&shared) })

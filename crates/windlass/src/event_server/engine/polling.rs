@@ -10,7 +10,7 @@ use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt as _;
 use windlass_sio_proto::engine::{self, OpenPacket, PacketType, SEPARATOR, Transport};
 
-use super::session::{CloseReason, EngineSession, Handshake};
+use super::session::{CloseReason, EngineSession, Handshake, KeptRequest};
 use super::{EngineMessage, EngineShared, cors};
 use crate::http_server::{Body, ConnectionInfo};
 
@@ -56,29 +56,15 @@ pub(super) fn handshake_of<B>(request: &Request<B>) -> Handshake {
     Handshake {
         remote_addr: info
             .map_or_else(|| std::net::SocketAddr::from(([0, 0, 0, 0], 0)), ConnectionInfo::remote_addr),
-        headers: owned_headers(request.headers()),
-        url: request
-            .uri()
-            .path_and_query()
-            .map_or_else(|| request.uri().path().to_owned(), ToString::to_string),
-        query: request.uri().query().unwrap_or("").to_owned(),
+        request: KeptRequest::new(
+            request.uri().path_and_query().map_or_else(|| request.uri().path(), |pq| pq.as_str()),
+            request.headers(),
+        ),
         secure: info.is_some_and(ConnectionInfo::is_tls),
         issued: SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(0)),
     }
-}
-
-/// The headers with values of their own: a request's values are slices of the connection's
-/// read buffer, which a session kept for its whole life must not hold on to.
-fn owned_headers(headers: &http::HeaderMap) -> http::HeaderMap {
-    let mut owned = http::HeaderMap::with_capacity(headers.len());
-    for (name, value) in headers {
-        let mut copy = HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone());
-        copy.set_sensitive(value.is_sensitive());
-        owned.append(name.clone(), copy);
-    }
-    owned
 }
 
 /// A GET: answered with the queued packets as soon as there are any.

@@ -3,15 +3,15 @@
 use std::any::Any;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::{BufMut as _, Bytes, BytesMut};
 use http::HeaderMap;
 use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 use windlass_sio_proto::engine::{SEPARATOR, Transport};
 
+use super::timers::Timer;
 use super::{EngineMessage, EngineShared, lock};
 use crate::message::{Message, Utf8Bytes};
 use crate::session::ConnectionHandle;
@@ -48,16 +48,75 @@ impl CloseReason {
 }
 
 /// What the client sent with its first request, as Socket.IO's `socket.handshake` shows it.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub(crate) struct Handshake {
     pub(crate) remote_addr: SocketAddr,
-    pub(crate) headers: HeaderMap,
-    /// The request's path and query.
-    pub(crate) url: String,
-    pub(crate) query: String,
+    /// The request's path and query, then its headers.
+    pub(crate) request: KeptRequest,
     pub(crate) secure: bool,
     /// Milliseconds since the Unix epoch.
     pub(crate) issued: u64,
+}
+
+/// The parts of a request kept for a session's life, in one allocation: its path and query,
+/// then its headers as `name:value\n` lines, made into a `HeaderMap` only when first asked
+/// for. Most applications never read them, and a map with values of their own costs several
+/// hundred bytes per session.
+pub(crate) struct KeptRequest {
+    raw: Box<[u8]>,
+    url_len: usize,
+    map: OnceLock<Box<HeaderMap>>,
+}
+
+impl KeptRequest {
+    pub(crate) fn new(url: &str, headers: &HeaderMap) -> Self {
+        let len = url.len()
+            + headers.iter().map(|(name, value)| name.as_str().len() + value.len() + 2).sum::<usize>();
+        let mut raw = Vec::with_capacity(len);
+        raw.extend_from_slice(url.as_bytes());
+        for (name, value) in headers {
+            // A name holds no `:` and a value no `\n` (both refused when the head was parsed).
+            raw.extend_from_slice(name.as_str().as_bytes());
+            raw.push(b':');
+            raw.extend_from_slice(value.as_bytes());
+            raw.push(b'\n');
+        }
+        Self { raw: raw.into_boxed_slice(), url_len: url.len(), map: OnceLock::new() }
+    }
+
+    /// The path and query.
+    pub(crate) fn url(&self) -> &str {
+        // Copied from a `&str`.
+        std::str::from_utf8(&self.raw[..self.url_len]).unwrap_or_default()
+    }
+
+    /// The query string.
+    pub(crate) fn query(&self) -> &str {
+        self.url().split_once('?').map_or("", |(_, query)| query)
+    }
+
+    /// The headers as a map, built on first use.
+    pub(crate) fn headers(&self) -> &HeaderMap {
+        self.map.get_or_init(|| {
+            let mut map = HeaderMap::new();
+            for line in self.raw[self.url_len..].split(|&b| b == b'\n').filter(|line| !line.is_empty()) {
+                let Some(colon) = line.iter().position(|&b| b == b':') else { continue };
+                if let (Ok(name), Ok(value)) = (
+                    http::HeaderName::from_bytes(&line[..colon]),
+                    http::HeaderValue::from_bytes(&line[colon + 1..]),
+                ) {
+                    map.append(name, value);
+                }
+            }
+            Box::new(map)
+        })
+    }
+}
+
+impl std::fmt::Debug for KeptRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeptRequest").field("url", &self.url()).field("headers", self.headers()).finish()
+    }
 }
 
 /// A packet on its way to the client, encoded: the text form with its type digit (`4…`, `2`),
@@ -93,6 +152,22 @@ struct State {
     transport: Transport,
     /// The session's WebSocket once it runs on one.
     ws: Option<ConnectionHandle>,
+    closed: Option<CloseReason>,
+    /// What only long-polling (and an upgrade from it) needs; a session that starts on a
+    /// WebSocket never gets it.
+    poll: Option<Box<Polling>>,
+}
+
+impl State {
+    fn poll(&mut self) -> &mut Polling {
+        self.poll.get_or_insert_with(Box::default)
+    }
+}
+
+#[derive(Default)]
+struct Polling {
+    /// Wakes the GET waiting for packets.
+    readable: Arc<Notify>,
     /// A WebSocket that sent its probe and waits for `5`.
     probe: Option<ConnectionHandle>,
     /// Packets waiting for a GET (or for the upgrade to finish), in order.
@@ -105,7 +180,6 @@ struct State {
     ready: Option<Bytes>,
     /// A POST is being read.
     post_pending: bool,
-    closed: Option<CloseReason>,
     /// What the GET waiting at the close, or the next one, gets after a close (Node's bytes):
     /// `1` for a server close with a GET waiting, `6` when the client closed, `6\x1e1` for a
     /// server close with none waiting. The session stays registered until it is taken.
@@ -117,13 +191,11 @@ pub(crate) struct EngineSession {
     pub(crate) sid: Arc<str>,
     pub(crate) shared: Arc<EngineShared>,
     state: Mutex<State>,
-    /// Wakes the GET waiting for packets.
-    readable: Notify,
-    /// A pong came in.
-    pong: Notify,
-    /// Cancelled when the session closes.
-    pub(crate) closed: CancellationToken,
-    pub(crate) handshake: Arc<Handshake>,
+    /// Pings sent, and the last of them answered: the heartbeat's state, its timers kept by
+    /// the engine (see `timers`).
+    pings: AtomicU32,
+    answered: AtomicU32,
+    pub(crate) handshake: Handshake,
     /// The handler's state for this session (the Socket.IO client); dropped at the close,
     /// as it holds the session.
     attachment: Mutex<Option<Arc<dyn Any + Send + Sync>>>,
@@ -147,26 +219,17 @@ impl EngineSession {
         let session = Arc::new(Self {
             sid: super::random_id(),
             shared: Arc::clone(shared),
-            state: Mutex::new(State {
-                transport,
-                ws,
-                probe: None,
-                queue: VecDeque::new(),
-                queued_bytes: 0,
-                get_pending: false,
-                ready: None,
-                post_pending: false,
-                closed: None,
-                final_answer: None,
-            }),
-            readable: Notify::new(),
-            pong: Notify::new(),
-            closed: CancellationToken::new(),
-            handshake: Arc::new(handshake),
+            state: Mutex::new(State { transport, ws, closed: None, poll: None }),
+            pings: AtomicU32::new(0),
+            answered: AtomicU32::new(0),
+            handshake,
             attachment: Mutex::new(None),
         });
         shared.insert(&session);
-        tokio::spawn(heartbeat(Arc::clone(&session)));
+        shared.timers.set(shared, &session, Timer::Ping, shared.config.ping_interval);
+        if let Some(after) = shared.handler.connect_deadline() {
+            shared.timers.set(shared, &session, Timer::Connect, after);
+        }
         session
     }
 
@@ -221,20 +284,20 @@ impl EngineSession {
             return true;
         }
         for packet in packets {
-            state.queued_bytes += packet.len();
-            state.queue.push_back(packet);
+            state.poll().queued_bytes += packet.len();
+            state.poll().queue.push_back(packet);
         }
-        if state.get_pending && state.ready.is_none() && state.probe.is_none() {
-            state.ready = Some(drain_payload(&mut state));
+        if state.poll().get_pending && state.poll().ready.is_none() && state.poll().probe.is_none() {
+            state.poll().ready = Some(drain_payload(&mut state));
         }
-        let over = state.queued_bytes > self.shared.config.max_send_queue;
+        let over = state.poll().queued_bytes > self.shared.config.max_send_queue;
         drop(state);
         if over {
             tracing::debug!(sid = %self.sid, "engine.io session over its send queue limit");
             self.close(CloseReason::TransportError);
             return false;
         }
-        self.readable.notify_one();
+        self.wake_get();
         true
     }
 
@@ -242,10 +305,10 @@ impl EngineSession {
     /// (a GET waits, or the WebSocket has nothing queued), as Node's `volatile`.
     pub(crate) fn send_volatile(self: &Arc<Self>, packets: impl IntoIterator<Item = Outgoing>) -> bool {
         let writable = {
-            let state = lock(&self.state);
+            let mut state = lock(&self.state);
             match (state.transport, &state.ws) {
                 (Transport::WebSocket, Some(ws)) => ws.buffered_amount() == 0,
-                _ => state.get_pending && state.queue.is_empty(),
+                _ => state.poll().get_pending && state.poll().queue.is_empty(),
             }
         };
         writable && self.send(packets)
@@ -263,9 +326,40 @@ impl EngineSession {
         }
     }
 
-    /// A pong arrived: the heartbeat goes on.
-    pub(crate) fn on_pong(&self) {
-        self.pong.notify_waiters();
+    /// A pong arrived: the first one after a ping sets the next ping, `ping_interval` from
+    /// now (Node's `schedulePing` on pong).
+    pub(crate) fn on_pong(self: &Arc<Self>) {
+        let sent = self.pings.load(Ordering::Acquire);
+        if self.answered.swap(sent, Ordering::AcqRel) != sent && !self.is_closed() {
+            self.shared.timers.set(&self.shared, self, Timer::Ping, self.shared.config.ping_interval);
+        }
+    }
+
+    /// One of the session's timers came due.
+    pub(super) fn on_timer(self: &Arc<Self>, timer: Timer) {
+        if self.is_closed() {
+            return;
+        }
+        match timer {
+            Timer::Ping => {
+                // Counted before the ping goes out, so that a fast pong is not missed.
+                let n = self.pings.fetch_add(1, Ordering::AcqRel).wrapping_add(1);
+                if self.send_text(b"2") {
+                    self.shared.timers.set(
+                        &self.shared,
+                        self,
+                        Timer::Pong(n),
+                        self.shared.config.ping_timeout,
+                    );
+                }
+            }
+            Timer::Pong(n) => {
+                if self.answered.load(Ordering::Acquire) != n {
+                    self.close(CloseReason::PingTimeout);
+                }
+            }
+            Timer::Connect => self.shared.handler.on_connect_deadline(self),
+        }
     }
 
     /// Closes the session: the handler hears it once; a waiting GET is released.
@@ -286,26 +380,33 @@ impl EngineSession {
                 return;
             }
             state.closed = Some(reason);
-            state.queue.clear();
-            state.ready = None;
-            state.queued_bytes = 0;
-            if state.transport == Transport::Polling {
-                // Node's bytes: a waiting GET gets a noop when the client itself closed, the
-                // close packet otherwise; with none waiting, only a close the server chose
-                // leaves `6\x1e1` for the next GET (a broken session is simply gone).
-                state.final_answer = answer.or(match (state.get_pending, reason) {
-                    (true, CloseReason::TransportClose) => Some(b"6"),
-                    (true, _) => Some(b"1"),
-                    (false, _) if server_side => Some(b"6\x1e1"),
-                    (false, _) => None,
-                });
-            }
-            state.probe.take();
-            (state.ws.take(), state.final_answer.is_some())
+            let polling = state.transport == Transport::Polling;
+            let keep = match state.poll.as_deref_mut() {
+                Some(poll) => {
+                    poll.queue.clear();
+                    poll.ready = None;
+                    poll.queued_bytes = 0;
+                    poll.probe = None;
+                    if polling {
+                        // Node's bytes: a waiting GET gets a noop when the client itself
+                        // closed, the close packet otherwise; with none waiting, only a close
+                        // the server chose leaves `6\x1e1` for the next GET (a broken session
+                        // is simply gone).
+                        poll.final_answer = answer.or(match (poll.get_pending, reason) {
+                            (true, CloseReason::TransportClose) => Some(b"6"),
+                            (true, _) => Some(b"1"),
+                            (false, _) if server_side => Some(b"6\x1e1"),
+                            (false, _) => None,
+                        });
+                    }
+                    poll.final_answer.is_some()
+                }
+                None => false,
+            };
+            (state.ws.take(), keep)
         };
         tracing::debug!(sid = %self.sid, reason = reason.as_str(), "engine.io session closed");
-        self.closed.cancel();
-        self.readable.notify_one();
+        self.wake_get();
         if let Some(ws) = ws {
             // Over WebSocket the close is the socket's own (Node sends no close packet there,
             // and a close frame without a code).
@@ -330,20 +431,20 @@ impl EngineSession {
     /// A GET begins; false if another is waiting (Node closes the session then).
     pub(super) fn begin_get(&self) -> bool {
         let mut state = lock(&self.state);
-        if state.get_pending {
+        if state.poll().get_pending {
             return false;
         }
-        state.get_pending = true;
+        state.poll().get_pending = true;
         true
     }
 
     pub(super) fn end_get(&self) {
         let mut state = lock(&self.state);
-        state.get_pending = false;
+        state.poll().get_pending = false;
         // An answer made for a GET that went away goes to the next one, first.
-        if let Some(ready) = state.ready.take() {
-            state.queued_bytes += ready.len();
-            state.queue.push_front(Outgoing::Raw(ready));
+        if let Some(ready) = state.poll().ready.take() {
+            state.poll().queued_bytes += ready.len();
+            state.poll().queue.push_front(Outgoing::Raw(ready));
         }
     }
 
@@ -352,7 +453,7 @@ impl EngineSession {
     pub(super) fn take_payload(&self) -> Option<Result<Bytes, ()>> {
         let mut state = lock(&self.state);
         if state.closed.is_some() {
-            let answer = state.final_answer.take();
+            let answer = state.poll().final_answer.take();
             drop(state);
             return Some(match answer {
                 Some(answer) => {
@@ -362,17 +463,17 @@ impl EngineSession {
                 None => Err(()),
             });
         }
-        if let Some(ready) = state.ready.take() {
+        if let Some(ready) = state.poll().ready.take() {
             return Some(Ok(ready));
         }
-        if state.probe.is_some() && state.queue.is_empty() {
+        if state.poll().probe.is_some() && state.poll().queue.is_empty() {
             // The upgrade is under way: let the client's poll end so that it can send `5`.
             return Some(Ok(Bytes::from_static(b"6")));
         }
         if state.transport != Transport::Polling {
             return Some(Ok(Bytes::from_static(b"6")));
         }
-        if state.queue.is_empty() {
+        if state.poll().queue.is_empty() {
             return None;
         }
         Some(Ok(drain_payload(&mut state)))
@@ -380,28 +481,36 @@ impl EngineSession {
 
     /// The queued packets, if any (the handshake's answer adds them to the open packet).
     pub(super) fn take_payload_if_any(&self) -> Option<Result<Bytes, ()>> {
-        if lock(&self.state).queue.is_empty() {
+        if lock(&self.state).poll.as_ref().is_none_or(|poll| poll.queue.is_empty()) {
             return None;
         }
         self.take_payload()
     }
 
     pub(super) async fn readable(&self) {
-        self.readable.notified().await;
+        let readable = Arc::clone(&lock(&self.state).poll().readable);
+        readable.notified().await;
+    }
+
+    /// Wakes the GET waiting for packets, if any (a permit is kept for the next otherwise).
+    fn wake_get(&self) {
+        if let Some(poll) = &lock(&self.state).poll {
+            poll.readable.notify_one();
+        }
     }
 
     /// A POST begins; false if another is being read (Node refuses the overlap).
     pub(super) fn begin_post(&self) -> bool {
         let mut state = lock(&self.state);
-        if state.post_pending {
+        if state.poll().post_pending {
             return false;
         }
-        state.post_pending = true;
+        state.poll().post_pending = true;
         true
     }
 
     pub(super) fn end_post(&self) {
-        lock(&self.state).post_pending = false;
+        lock(&self.state).poll().post_pending = false;
     }
 
     // --- upgrade ---
@@ -409,20 +518,20 @@ impl EngineSession {
     /// Whether a WebSocket may take this session over: it is on polling and no other
     /// WebSocket is probing.
     pub(crate) fn can_upgrade(&self) -> bool {
-        let state = lock(&self.state);
-        state.closed.is_none() && state.transport == Transport::Polling && state.probe.is_none()
+        let mut state = lock(&self.state);
+        state.closed.is_none() && state.transport == Transport::Polling && state.poll().probe.is_none()
     }
 
     /// A WebSocket sent `2probe`: it becomes the session's candidate; the waiting GET is
     /// released with a noop so that the client can finish the upgrade.
     pub(super) fn begin_upgrade(&self, ws: ConnectionHandle) -> bool {
         let mut state = lock(&self.state);
-        if state.closed.is_some() || state.transport != Transport::Polling || state.probe.is_some() {
+        if state.closed.is_some() || state.transport != Transport::Polling || state.poll().probe.is_some() {
             return false;
         }
-        state.probe = Some(ws);
+        state.poll().probe = Some(ws);
         drop(state);
-        self.readable.notify_one();
+        self.wake_get();
         true
     }
 
@@ -430,11 +539,11 @@ impl EngineSession {
     /// for polling goes out on it first, in order.
     pub(super) fn finish_upgrade(&self) -> bool {
         let mut state = lock(&self.state);
-        let Some(ws) = state.probe.take() else {
+        let Some(ws) = state.poll().probe.take() else {
             return false;
         };
         state.transport = Transport::WebSocket;
-        for packet in state.queue.drain(..) {
+        for packet in state.poll().queue.drain(..) {
             match packet {
                 // A polling body put back: one frame per packet on the WebSocket.
                 Outgoing::Raw(body) => {
@@ -453,17 +562,17 @@ impl EngineSession {
                 }
             }
         }
-        state.queued_bytes = 0;
+        state.poll().queued_bytes = 0;
         state.ws = Some(ws);
         drop(state);
         // A GET still waiting gets its noop.
-        self.readable.notify_one();
+        self.wake_get();
         true
     }
 
     /// The probing WebSocket went away before `5`: the session stays on polling.
     pub(super) fn cancel_upgrade(&self) {
-        lock(&self.state).probe = None;
+        lock(&self.state).poll().probe = None;
     }
 
     /// Whether `ws` is the session's WebSocket (not a probe).
@@ -474,8 +583,8 @@ impl EngineSession {
 
 /// Everything queued as one polling body, joined by `\x1e`.
 fn drain_payload(state: &mut State) -> Bytes {
-    let mut out = BytesMut::with_capacity(state.queued_bytes + state.queue.len() * 4);
-    for (i, packet) in state.queue.drain(..).enumerate() {
+    let mut out = BytesMut::with_capacity(state.poll().queued_bytes + state.poll().queue.len() * 4);
+    for (i, packet) in state.poll().queue.drain(..).enumerate() {
         if i > 0 {
             out.put_u8(SEPARATOR);
         }
@@ -486,51 +595,6 @@ fn drain_payload(state: &mut State) -> Bytes {
             }
         }
     }
-    state.queued_bytes = 0;
+    state.poll().queued_bytes = 0;
     out.freeze()
-}
-
-/// Pings every `ping_interval` and closes the session when a ping goes unanswered for
-/// `ping_timeout`; also tells the handler when its connect deadline passes. One task per
-/// session, its timers kept for the session's life rather than made per ping.
-async fn heartbeat(session: Arc<EngineSession>) {
-    let interval = session.shared.config.ping_interval;
-    let timeout = session.shared.config.ping_timeout;
-    let closed = session.closed.clone();
-    let start = tokio::time::Instant::now();
-    let connect_after = session.shared.handler.connect_deadline();
-    let mut connect_pending = connect_after.is_some();
-    let connect = tokio::time::sleep_until(start + connect_after.unwrap_or(Duration::ZERO));
-    let next_ping = tokio::time::sleep_until(start + interval);
-    let pong_deadline = tokio::time::sleep_until(start + interval + timeout);
-    let pong = session.pong.notified();
-    tokio::pin!(connect, next_ping, pong_deadline, pong);
-    let mut awaiting = false;
-    loop {
-        tokio::select! {
-            () = closed.cancelled() => return,
-            () = &mut connect, if connect_pending => {
-                connect_pending = false;
-                session.shared.handler.on_connect_deadline(&session);
-            }
-            () = &mut next_ping, if !awaiting => {
-                // Armed before the ping goes out, so that a fast pong is not missed.
-                pong.set(session.pong.notified());
-                pong.as_mut().enable();
-                if !session.send_text(b"2") {
-                    return;
-                }
-                awaiting = true;
-                pong_deadline.as_mut().reset(tokio::time::Instant::now() + timeout);
-            }
-            () = &mut pong, if awaiting => {
-                awaiting = false;
-                next_ping.as_mut().reset(tokio::time::Instant::now() + interval);
-            }
-            () = &mut pong_deadline, if awaiting => {
-                session.close(CloseReason::PingTimeout);
-                return;
-            }
-        }
-    }
 }

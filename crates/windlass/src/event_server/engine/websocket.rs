@@ -18,9 +18,10 @@ pub(crate) struct EngineWs {
     pub(super) shared: Arc<EngineShared>,
 }
 
-/// What a WebSocket is to its session, kept in the connection's extensions.
+/// What a WebSocket is to its session, kept by the engine by connection id (see
+/// `EngineShared::roles`).
 #[derive(Clone)]
-enum Role {
+pub(super) enum Role {
     /// The session runs on this connection.
     Transport(Arc<EngineSession>),
     /// The connection came to upgrade a polling session and has not sent `5` yet.
@@ -39,12 +40,12 @@ impl MessageComponent for EngineWs {
                 let session =
                     EngineSession::open(&self.shared, Transport::WebSocket, Some(conn.handle()), handshake);
                 conn.send(polling::open_packet(&self.shared, &session, Transport::WebSocket))?;
-                conn.extensions_mut().insert(Role::Transport(Arc::clone(&session)));
+                self.shared.set_role(conn.id(), Role::Transport(Arc::clone(&session)));
                 self.shared.handler.on_open(&session);
             }
             Some(sid) => match self.shared.session(&sid).filter(|s| s.can_upgrade()) {
                 Some(session) => {
-                    conn.extensions_mut().insert(Role::Probe(session));
+                    self.shared.set_role(conn.id(), Role::Probe(session));
                     // Node gives up on a WebSocket that does not finish its upgrade in time.
                     let handle = conn.handle();
                     let timeout = self.shared.config.upgrade_timeout;
@@ -60,7 +61,7 @@ impl MessageComponent for EngineWs {
     }
 
     async fn on_message(&self, conn: &mut Connection, msg: Message) -> Result<(), BoxError> {
-        let Some(role) = conn.extensions().get::<Role>().cloned() else {
+        let Some(role) = self.shared.role(conn.id()) else {
             return Ok(());
         };
         let packet = match msg {
@@ -88,7 +89,7 @@ impl MessageComponent for EngineWs {
                 }
                 Ok(packet) if packet.kind == PacketType::Upgrade => {
                     if session.finish_upgrade() {
-                        conn.extensions_mut().insert(Role::Transport(session));
+                        self.shared.set_role(conn.id(), Role::Transport(session));
                     } else {
                         conn.close(CloseCode::NO_STATUS, "");
                     }
@@ -96,7 +97,7 @@ impl MessageComponent for EngineWs {
                 // Node drops a WebSocket that sends anything else while upgrading.
                 _ => {
                     session.cancel_upgrade();
-                    conn.extensions_mut().remove::<Role>();
+                    self.shared.take_role(conn.id());
                     conn.close(CloseCode::NO_STATUS, "");
                 }
             },
@@ -105,7 +106,7 @@ impl MessageComponent for EngineWs {
     }
 
     async fn on_close(&self, conn: &mut Connection, close: CloseInfo) {
-        match conn.extensions_mut().remove::<Role>() {
+        match self.shared.take_role(conn.id()) {
             Some(Role::Transport(session)) if session.is_current_ws(conn.id()) => {
                 // A message too large or broken framing is an error; any other end a close.
                 let reason = match close.code {
