@@ -484,6 +484,11 @@ pub(crate) struct Shared {
     pub(crate) inbox: Mutex<Inbox>,
     /// Set when a command is posted, so the task looks at the inbox only when it has one.
     posted: AtomicBool,
+    /// The task is between two looks at the inbox (handling input or an event): a post then
+    /// needs no wake-up, as the task looks again before it sleeps. Saves a wake-up, and a
+    /// pointless poll of the task, for every reply a component sends through a handle from
+    /// its own connection's task (as the Socket.IO layer does).
+    busy: AtomicBool,
     pub(crate) waker: AtomicWaker,
     /// Drawn when first asked for: most WebSocket sessions never need one.
     session_id: OnceLock<SessionId>,
@@ -593,6 +598,7 @@ impl Shared {
             closing: AtomicBool::new(false),
             inbox: Mutex::new(Inbox::default()),
             posted: AtomicBool::new(false),
+            busy: AtomicBool::new(false),
             waker: AtomicWaker::new(),
             session_id: OnceLock::new(),
         }
@@ -615,9 +621,13 @@ impl Shared {
                 inbox.commands.reserve_exact(1);
             }
             inbox.commands.push(command);
-            self.posted.store(true, Ordering::Release);
+            // Sequentially consistent with `busy` (set here, read after; the task clears
+            // `busy`, then reads this): one side always sees the other's store.
+            self.posted.store(true, Ordering::SeqCst);
         }
-        self.waker.wake();
+        if !self.busy.load(Ordering::SeqCst) {
+            self.waker.wake();
+        }
         Ok(())
     }
 
@@ -651,7 +661,7 @@ impl Shared {
     /// its posts. Call after registering the task's waker: a command posted after this check
     /// wakes the task again.
     pub(crate) fn drain_commands(&self, mut each: impl FnMut(Command)) -> usize {
-        if self.posted.load(Ordering::Acquire) && self.posted.swap(false, Ordering::Acquire) {
+        if self.posted.load(Ordering::SeqCst) && self.posted.swap(false, Ordering::SeqCst) {
             let mut inbox = self.inbox.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             let taken = inbox.commands.len();
             for command in inbox.commands.drain(..) {
@@ -660,6 +670,16 @@ impl Shared {
             return taken;
         }
         0
+    }
+
+    /// The task starts handling something: posts until [`idle`](Self::idle) need not wake it.
+    pub(crate) fn busy(&self) {
+        self.busy.store(true, Ordering::Relaxed);
+    }
+
+    /// The task is about to look at the inbox and then sleep: posts from now on wake it.
+    pub(crate) fn idle(&self) {
+        self.busy.store(false, Ordering::SeqCst);
     }
 
     /// Frees the inbox's vector if it is empty and grew past one slot (after a burst).
@@ -673,7 +693,7 @@ impl Shared {
     /// Moves posted commands into `into` (empty), if any were posted. Call after registering
     /// the task's waker: a command posted after this check wakes the task again.
     pub(crate) fn take_commands(&self, into: &mut Vec<Command>) {
-        if self.posted.load(Ordering::Acquire) && self.posted.swap(false, Ordering::Acquire) {
+        if self.posted.load(Ordering::SeqCst) && self.posted.swap(false, Ordering::SeqCst) {
             let mut inbox = self.inbox.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             std::mem::swap(&mut inbox.commands, into);
         }

@@ -251,8 +251,19 @@ where
         Poll::Ready(Ok(()))
     }
 
-    /// Waits for the next thing to do, writing whatever is queued meanwhile.
+    /// Waits for the next thing to do, writing whatever is queued meanwhile. Between its
+    /// `Ready` and the next call the task counts as busy: a post then wakes nothing, as this
+    /// looks at the inbox first.
     fn poll_io(&mut self, cx: &mut Context<'_>) -> Poll<IoEvent> {
+        self.conn.shared().idle();
+        let event = self.poll_next(cx);
+        if event.is_ready() {
+            self.conn.shared().busy();
+        }
+        event
+    }
+
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<IoEvent> {
         self.conn.shared().waker.register(cx.waker());
         if self.inbox.is_empty() {
             if self.conn.shared().deflate.is_some() {
