@@ -261,3 +261,102 @@ async fn rooms_deliver_the_union_once_except_subtracts_and_disconnecting_still_s
     assert_eq!(io.of("/").room_size("blue"), 1, "a left its rooms");
     assert_eq!(io.of("/").room_size("red"), 0);
 }
+
+/// A session store of the application's own (here the memory store, counted): recovery keeps
+/// the socket that left and the packets it missed there, and restores from there.
+struct CountingStore {
+    inner: windlass::event_server::MemoryStore,
+    counts: Arc<Counts>,
+}
+
+#[derive(Default)]
+struct Counts {
+    kept: Mutex<Vec<windlass::event_server::KeptSession>>,
+    stored: Mutex<usize>,
+    restored: Mutex<usize>,
+}
+
+impl windlass::event_server::SessionStore for CountingStore {
+    fn next_offset(&self) -> String {
+        self.inner.next_offset()
+    }
+
+    fn store_packet(&self, packet: windlass::event_server::StoredPacket) {
+        *self.counts.stored.lock().unwrap() += 1;
+        self.inner.store_packet(packet);
+    }
+
+    fn keep_session(&self, session: windlass::event_server::KeptSession) {
+        self.counts.kept.lock().unwrap().push(session.clone());
+        self.inner.keep_session(session);
+    }
+
+    fn restore<'a>(
+        &'a self,
+        pid: &'a str,
+        offset: &'a str,
+        namespace: &'a str,
+    ) -> windlass::event_server::StoreFuture<'a, Option<windlass::event_server::Restored>> {
+        *self.counts.restored.lock().unwrap() += 1;
+        self.inner.restore(pid, offset, namespace)
+    }
+}
+
+#[tokio::test]
+async fn recovery_keeps_sessions_and_packets_in_the_store_it_is_given() {
+    use windlass::event_server::{MemoryStore, RecoveryConfig, SocketIoConfig};
+    let store = Arc::new(Counts::default());
+    let counting =
+        CountingStore { inner: MemoryStore::new(Duration::from_secs(60)), counts: Arc::clone(&store) };
+    let config = SocketIoConfig { recovery: Some(RecoveryConfig::default()), ..SocketIoConfig::default() };
+    let io = SocketIo::with_session_store(config, counting);
+    let recovered = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&recovered);
+    io.on_connection(move |socket| {
+        seen.lock().unwrap().push(socket.recovered());
+        socket.join("news");
+        async {}
+    });
+    let server = serve(&io).await;
+    let url = format!("ws://{}/socket.io/?EIO=4&transport=websocket", server.addr);
+
+    let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str()).await.unwrap();
+    assert!(text(&mut ws).await.starts_with("0{"));
+    ws.send(Message::text("40")).await.unwrap();
+    let reply = Value::from_json(text(&mut ws).await.strip_prefix("40").unwrap()).unwrap();
+    let field = |name: &str| reply.get(name).and_then(Value::as_str).unwrap().to_owned();
+    let (sid, pid) = (field("sid"), field("pid"));
+    io.of("/").to("news").emit("news", "one").unwrap();
+    let one = Value::from_json(text(&mut ws).await.strip_prefix("42").unwrap()).unwrap();
+    let one: Vec<&str> = one.as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert_eq!(one[..2], ["news", "one"]);
+    let offset = one[2].to_owned();
+
+    drop(ws);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while store.kept.lock().unwrap().is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "the socket that left was not kept");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let kept = store.kept.lock().unwrap()[0].clone();
+    assert_eq!((&*kept.pid, &*kept.id, &*kept.namespace), (pid.as_str(), sid.as_str(), "/"));
+    assert_eq!(kept.rooms, [Arc::<str>::from("news")]);
+    io.of("/").to("news").emit("news", "two").unwrap();
+
+    let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str()).await.unwrap();
+    assert!(text(&mut ws).await.starts_with("0{"));
+    ws.send(Message::text(format!("40{{\"pid\":\"{pid}\",\"offset\":\"{offset}\"}}"))).await.unwrap();
+    let missed = text(&mut ws).await;
+    assert!(missed.starts_with("42[\"news\",\"two\",\""), "{missed}");
+    let reply = text(&mut ws).await;
+    assert_eq!(reply, format!("40{{\"sid\":\"{sid}\",\"pid\":\"{pid}\"}}"));
+    assert_eq!(*store.stored.lock().unwrap(), 2, "both emits were stored");
+    assert_eq!(*store.restored.lock().unwrap(), 1);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while recovered.lock().unwrap().len() < 2 {
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(*recovered.lock().unwrap(), [false, true]);
+    server.stop().await;
+}

@@ -9,6 +9,7 @@ use windlass_sio_proto::{Map, Value};
 
 use super::engine::{CloseReason, EngineHandler, EngineMessage, EngineSession, lock, random_id};
 use super::namespace::NsInner;
+use super::recovery::Restored;
 use super::socket::{DisconnectReason, Handshake, Socket};
 use super::{IoInner, SocketIo, spawn_handler};
 
@@ -143,45 +144,41 @@ impl Client {
         };
         let auth = auth.unwrap_or_else(|| Value::Object(Map::new()));
         let handshake = self.handshake(auth.clone());
-        if let Some(restored) = io.recovery.restore(&auth, name) {
-            let socket = Socket::new(
-                restored.id,
-                Some(restored.pid),
-                Arc::clone(&ns),
-                Arc::clone(self),
-                handshake,
-                true,
-            );
-            let skip = io.recovery.skips_middleware();
-            let client = Arc::clone(self);
-            let middleware = if skip { Vec::new() } else { ns.middleware() };
-            // The join completes after the current packet batch, as Node's does: a client
-            // that sends to the namespace before the CONNECT reply breaks the protocol's
-            // order and is closed, as by Node.
-            self.queue_connect(async move {
-                for run in middleware {
-                    if let Err(e) = run(socket.clone()).await {
-                        client.refuse(&ns, e);
-                        return;
-                    }
-                }
-                client.join(&ns, &socket, &restored.rooms, &restored.missed);
-            });
-            return;
-        }
-        let pid = io.recovery.enabled().then(random_id);
-        let socket = Socket::new(random_id(), pid, Arc::clone(&ns), Arc::clone(self), handshake, false);
-        let middleware = ns.middleware();
+        let asked = io.recovery.asked(&auth);
         let client = Arc::clone(self);
+        // The join completes after the current packet batch, as Node's does: a client that
+        // sends to the namespace before the CONNECT reply breaks the protocol's order and is
+        // closed, as by Node. A recovery is looked up there too (the store may be remote).
         self.queue_connect(async move {
+            let restored = match &asked {
+                Some((pid, offset)) => io.recovery.restore(pid, offset, &ns.name).await,
+                None => None,
+            };
+            let (socket, rooms, missed, skip) = if let Some(Restored { session, missed }) = restored {
+                let socket = Socket::new(
+                    session.id,
+                    Some(session.pid),
+                    Arc::clone(&ns),
+                    Arc::clone(&client),
+                    handshake,
+                    true,
+                );
+                (socket, session.rooms, missed, io.recovery.skips_middleware())
+            } else {
+                let pid = io.recovery.enabled().then(random_id);
+                let socket =
+                    Socket::new(random_id(), pid, Arc::clone(&ns), Arc::clone(&client), handshake, false);
+                (socket, Vec::new(), Vec::new(), false)
+            };
+            drop(io);
+            let middleware = if skip { Vec::new() } else { ns.middleware() };
             for run in middleware {
                 if let Err(e) = run(socket.clone()).await {
                     client.refuse(&ns, e);
                     return;
                 }
             }
-            let own = [Arc::clone(&socket.inner.id)];
-            client.join(&ns, &socket, &own, &[]);
+            client.join(&ns, &socket, &rooms, &missed);
         });
     }
 

@@ -51,7 +51,9 @@ pub use self::engine::{CloseReason, EngineConfig};
 pub use self::event::Event;
 pub use self::namespace::{ConnectError, Namespace};
 pub use self::raw::{EngineIoHandler, EngineIoMessage, EngineIoServer, EngineIoSession};
-pub use self::recovery::RecoveryConfig;
+pub use self::recovery::{
+    KeptSession, MemoryStore, RecoveryConfig, Restored, SessionStore, StoreFuture, StoredPacket,
+};
 pub use self::socket::{DisconnectReason, EmitError, Handshake, Socket};
 pub use windlass_sio_proto::{Map, Value, from_value, to_value};
 
@@ -106,7 +108,7 @@ pub(crate) struct IoInner {
     /// Namespaces made on demand for names a predicate accepts (`io.of(/regex/)`).
     dynamic: Mutex<Vec<DynamicNamespace>>,
     pub(crate) engine: std::sync::OnceLock<Engine>,
-    pub(crate) recovery: recovery::SessionStore,
+    pub(crate) recovery: recovery::Recovery,
 }
 
 struct DynamicNamespace {
@@ -133,11 +135,22 @@ impl SocketIo {
     }
 
     /// A server with `config`.
-    pub fn with_config(mut config: SocketIoConfig) -> Self {
+    pub fn with_config(config: SocketIoConfig) -> Self {
+        Self::build(config, None)
+    }
+
+    /// A server with `config` whose connection state recovery keeps sessions and packets in
+    /// `store` rather than in memory (a broker shared by several nodes, say). Recovery must
+    /// be on (`config.recovery`) for the store to be used.
+    pub fn with_session_store(config: SocketIoConfig, store: impl SessionStore) -> Self {
+        Self::build(config, Some(Arc::new(store)))
+    }
+
+    fn build(mut config: SocketIoConfig, store: Option<Arc<dyn SessionStore>>) -> Self {
         if !config.path.ends_with('/') {
             config.path.push('/');
         }
-        let recovery = recovery::SessionStore::new(config.recovery.clone());
+        let recovery = recovery::Recovery::new(config.recovery.clone(), store);
         let inner = Arc::new(IoInner {
             config,
             namespaces: Mutex::new(HashMap::new()),

@@ -4,6 +4,8 @@
 //! behaviour).
 
 use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -30,48 +32,175 @@ impl Default for RecoveryConfig {
     }
 }
 
-/// A kept session, found again by its private id.
-struct Kept {
-    id: Arc<str>,
-    ns: Arc<str>,
-    rooms: Vec<Arc<str>>,
-    disconnected: Instant,
+/// A socket that left for a recoverable reason, kept by its private id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeptSession {
+    /// The private id the client recovers with (`pid`).
+    pub pid: Arc<str>,
+    /// The socket's id, which a recovered socket gets back.
+    pub id: Arc<str>,
+    /// Its namespace.
+    pub namespace: Arc<str>,
+    /// The rooms it had joined (its own id's room not among them).
+    pub rooms: Vec<Arc<str>>,
 }
 
-/// A packet kept with its offset and whom it was for.
-struct Stored {
-    offset: String,
-    packet: Packet,
-    rooms: Vec<Arc<str>>,
-    except: Vec<Arc<str>>,
-    at: Instant,
+/// An emitted packet kept for sockets that may have missed it: its offset (also its last
+/// argument), and whom it was for.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredPacket {
+    /// The offset a client names to recover what came after it.
+    pub offset: String,
+    /// The packet, as sent.
+    pub packet: Packet,
+    /// The rooms it went to (none: the whole namespace).
+    pub rooms: Vec<Arc<str>>,
+    /// The rooms it left out.
+    pub except: Vec<Arc<str>>,
+}
+
+impl StoredPacket {
+    /// Whether a socket of `session` would have got it: same namespace, in one of its rooms
+    /// (its own id's room included) or sent to all, and in none of the rooms left out.
+    pub fn was_for(&self, session: &KeptSession) -> bool {
+        if self.packet.namespace.as_str() != &*session.namespace {
+            return false;
+        }
+        let mut rooms = std::iter::once(&session.id).chain(&session.rooms);
+        let included = self.rooms.is_empty() || rooms.clone().any(|room| self.rooms.contains(room));
+        included && !rooms.any(|room| self.except.contains(room))
+    }
 }
 
 /// What a CONNECT with a known `{pid, offset}` gets back.
-pub(crate) struct Restored {
-    pub(crate) id: Arc<str>,
-    pub(crate) pid: Arc<str>,
-    pub(crate) rooms: Vec<Arc<str>>,
-    /// The packets the socket missed, in emission order, each with its offset.
-    pub(crate) missed: Vec<Packet>,
+#[derive(Clone, Debug, PartialEq)]
+pub struct Restored {
+    /// The session as it was kept.
+    pub session: KeptSession,
+    /// The packets it missed, in the order they were emitted.
+    pub missed: Vec<Packet>,
+}
+
+/// A future a [`SessionStore`] answers with.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Where connection state recovery keeps what it needs: sockets that left, by private id,
+/// and emitted packets, by offset (Node's adapter `persistSession` / `restoreSession`).
+///
+/// [`MemoryStore`] (the default) keeps them in this process; a store in a broker lets a client
+/// recover on another node. Keeping is synchronous for the caller: a store that writes
+/// elsewhere queues the write in order and returns. Expiry is the store's business (the
+/// memory store forgets after [`RecoveryConfig::max_disconnection_duration`]).
+pub trait SessionStore: Send + Sync + 'static {
+    /// An offset for the next packet: unique, and later than every offset given before.
+    fn next_offset(&self) -> String;
+    /// Keeps an emitted packet.
+    fn store_packet(&self, packet: StoredPacket);
+    /// Keeps a socket that left for a recoverable reason.
+    fn keep_session(&self, session: KeptSession);
+    /// The session kept under `pid` in `namespace` and the packets after `offset` it
+    /// missed; `None` for an unknown or expired pid, another namespace, or an offset no
+    /// longer known (the client then gets a new session, as in Node: never a partial one).
+    fn restore<'a>(
+        &'a self,
+        pid: &'a str,
+        offset: &'a str,
+        namespace: &'a str,
+    ) -> StoreFuture<'a, Option<Restored>>;
+}
+
+/// The in-memory [`SessionStore`]: sessions and packets of the last
+/// `max_disconnection_duration`.
+pub struct MemoryStore {
+    window: Duration,
+    state: Mutex<State>,
 }
 
 #[derive(Default)]
 struct State {
-    kept: HashMap<Arc<str>, Kept>,
-    packets: VecDeque<Stored>,
+    kept: HashMap<Arc<str>, (KeptSession, Instant)>,
+    packets: VecDeque<(StoredPacket, Instant)>,
     offsets: Yeast,
 }
 
-/// The in-memory store of one server.
-pub(crate) struct SessionStore {
-    config: Option<RecoveryConfig>,
-    state: Mutex<State>,
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore").field("window", &self.window).finish_non_exhaustive()
+    }
 }
 
-impl SessionStore {
-    pub(crate) fn new(config: Option<RecoveryConfig>) -> Self {
-        Self { config, state: Mutex::new(State::default()) }
+impl MemoryStore {
+    /// A store that keeps sessions and packets for `window`.
+    pub fn new(window: Duration) -> Self {
+        Self { window, state: Mutex::new(State::default()) }
+    }
+}
+
+impl SessionStore for MemoryStore {
+    fn next_offset(&self) -> String {
+        lock(&self.state).offsets.next()
+    }
+
+    fn store_packet(&self, packet: StoredPacket) {
+        let now = Instant::now();
+        let mut state = lock(&self.state);
+        while state.packets.front().is_some_and(|(_, at)| now.duration_since(*at) > self.window) {
+            state.packets.pop_front();
+        }
+        state.packets.push_back((packet, now));
+    }
+
+    fn keep_session(&self, session: KeptSession) {
+        let now = Instant::now();
+        let mut state = lock(&self.state);
+        state.kept.retain(|_, (_, at)| now.duration_since(*at) <= self.window);
+        state.kept.insert(Arc::clone(&session.pid), (session, now));
+    }
+
+    fn restore<'a>(
+        &'a self,
+        pid: &'a str,
+        offset: &'a str,
+        namespace: &'a str,
+    ) -> StoreFuture<'a, Option<Restored>> {
+        let restored = (|| {
+            let mut state = lock(&self.state);
+            let (session, at) = state.kept.get(pid)?;
+            if at.elapsed() > self.window {
+                state.kept.remove(pid);
+                return None;
+            }
+            if &*session.namespace != namespace {
+                return None;
+            }
+            // As in Node, the session stays kept after a restore: the same pid and offset
+            // restore it again until it expires or the socket leaves again.
+            let session = session.clone();
+            let index = state.packets.iter().position(|(p, _)| p.offset == offset)?;
+            let missed = state
+                .packets
+                .iter()
+                .skip(index + 1)
+                .filter(|(p, _)| p.was_for(&session))
+                .map(|(p, _)| p.packet.clone())
+                .collect();
+            Some(Restored { session, missed })
+        })();
+        Box::pin(std::future::ready(restored))
+    }
+}
+
+/// Recovery as one server runs it: its settings and its store.
+pub(crate) struct Recovery {
+    config: Option<RecoveryConfig>,
+    store: Arc<dyn SessionStore>,
+}
+
+impl Recovery {
+    pub(crate) fn new(config: Option<RecoveryConfig>, store: Option<Arc<dyn SessionStore>>) -> Self {
+        let window = config.as_ref().map_or(Duration::ZERO, |c| c.max_disconnection_duration);
+        let store = store.unwrap_or_else(|| Arc::new(MemoryStore::new(window)));
+        Self { config, store }
     }
 
     pub(crate) fn enabled(&self) -> bool {
@@ -82,89 +211,46 @@ impl SessionStore {
         self.config.as_ref().is_some_and(|c| c.skip_middlewares)
     }
 
-    fn window(&self) -> Duration {
-        self.config.as_ref().map_or(Duration::ZERO, |c| c.max_disconnection_duration)
-    }
-
-    /// A fresh offset, as Node's `yeast()` makes them.
+    /// A fresh offset, as Node's `yeast()` makes them (with the memory store).
     pub(crate) fn next_offset(&self) -> String {
-        lock(&self.state).offsets.next()
+        self.store.next_offset()
     }
 
-    /// Keeps an emitted packet for the window.
+    /// Keeps an emitted packet.
     pub(crate) fn store(&self, offset: String, packet: Packet, rooms: &[Arc<str>], except: &[Arc<str>]) {
-        let now = Instant::now();
-        let window = self.window();
-        let mut state = lock(&self.state);
-        while state.packets.front().is_some_and(|p| now.duration_since(p.at) > window) {
-            state.packets.pop_front();
-        }
-        state.packets.push_back(Stored {
+        self.store.store_packet(StoredPacket {
             offset,
             packet,
             rooms: rooms.to_vec(),
             except: except.to_vec(),
-            at: now,
         });
     }
 
     /// Keeps a socket that went away for a recoverable reason.
     pub(crate) fn keep(&self, pid: &Arc<str>, socket: &Socket, rooms: Vec<Arc<str>>) {
-        let now = Instant::now();
-        let window = self.window();
-        let mut state = lock(&self.state);
-        state.kept.retain(|_, kept| now.duration_since(kept.disconnected) <= window);
-        state.kept.insert(
-            Arc::clone(pid),
-            Kept {
-                id: Arc::clone(&socket.inner.id),
-                ns: Arc::clone(&socket.inner.ns.name),
-                rooms,
-                disconnected: now,
-            },
-        );
+        // The socket's own room is its id, kept apart.
+        let rooms = rooms.into_iter().filter(|room| *room != socket.inner.id).collect();
+        self.store.keep_session(KeptSession {
+            pid: Arc::clone(pid),
+            id: Arc::clone(&socket.inner.id),
+            namespace: Arc::clone(&socket.inner.ns.name),
+            rooms,
+        });
     }
 
-    /// The session a CONNECT's auth `{pid, offset}` names, with what it missed; `None` for an
-    /// unknown or expired pid or an unknown offset (the client then gets a fresh session).
-    pub(crate) fn restore(&self, auth: &Value, ns: &str) -> Option<Restored> {
+    /// The `{pid, offset}` of a CONNECT's auth, when recovery is on and it has both.
+    pub(crate) fn asked(&self, auth: &Value) -> Option<(String, String)> {
         if !self.enabled() {
             return None;
         }
         let pid = auth.get("pid")?.as_str()?;
         let offset = auth.get("offset")?.as_str()?;
-        let window = self.window();
-        let mut state = lock(&self.state);
-        let kept = state.kept.get(pid)?;
-        if Instant::now().duration_since(kept.disconnected) > window {
-            state.kept.remove(pid);
-            return None;
-        }
-        if &*kept.ns != ns {
-            return None;
-        }
-        // As in Node, the session stays kept after a restore: the same pid and offset restore
-        // it again until it expires or the socket leaves again.
-        let kept = Kept {
-            id: Arc::clone(&kept.id),
-            ns: Arc::clone(&kept.ns),
-            rooms: kept.rooms.clone(),
-            disconnected: kept.disconnected,
-        };
-        let index = state.packets.iter().position(|p| p.offset == offset)?;
-        let missed = state
-            .packets
-            .iter()
-            .skip(index + 1)
-            .filter(|p| p.packet.namespace.as_str() == ns)
-            .filter(|p| {
-                let included = p.rooms.is_empty() || kept.rooms.iter().any(|room| p.rooms.contains(room));
-                let excluded = kept.rooms.iter().any(|room| p.except.contains(room));
-                included && !excluded
-            })
-            .map(|p| p.packet.clone())
-            .collect();
-        Some(Restored { id: kept.id, pid: Arc::from(pid), rooms: kept.rooms, missed })
+        Some((pid.to_owned(), offset.to_owned()))
+    }
+
+    /// The session a CONNECT names, with what it missed.
+    pub(crate) async fn restore(&self, pid: &str, offset: &str, namespace: &str) -> Option<Restored> {
+        self.store.restore(pid, offset, namespace).await
     }
 }
 
