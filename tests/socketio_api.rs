@@ -360,3 +360,51 @@ async fn recovery_keeps_sessions_and_packets_in_the_store_it_is_given() {
     assert_eq!(*recovered.lock().unwrap(), [false, true]);
     server.stop().await;
 }
+
+/// Sockets that leave because the server stops hear `server shutting down`, whether the
+/// application calls `io.close()` (Node's) or the `IoServer` itself shuts down.
+#[tokio::test]
+async fn sockets_leave_with_server_shutting_down_on_io_close_and_on_server_shutdown() {
+    use windlass::event_server::DisconnectReason;
+    for via_io_close in [true, false] {
+        let io = SocketIo::new();
+        let reasons = Arc::new(Mutex::new(Vec::new()));
+        let heard = Arc::clone(&reasons);
+        io.on_connection(move |socket| {
+            let heard = Arc::clone(&heard);
+            socket.on_disconnect(move |_, reason| {
+                heard.lock().unwrap().push(reason);
+                async {}
+            });
+            async {}
+        });
+        let server = serve(&io).await;
+        let (mut ws, _) = join(&server).await;
+        if via_io_close {
+            io.close();
+        }
+        let stopping = tokio::spawn(server.stop());
+        // The client sees its WebSocket closed, and answers the close (reading on).
+        let mut closed = false;
+        loop {
+            match tokio::time::timeout(WAIT, ws.next()).await.expect("closed in time") {
+                Some(Ok(Message::Close(_))) => closed = true,
+                None | Some(Err(_)) => break,
+                Some(Ok(_)) => {}
+            }
+        }
+        assert!(closed, "no close frame");
+        drop(ws);
+        stopping.await.unwrap();
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while reasons.lock().unwrap().is_empty() {
+            assert!(tokio::time::Instant::now() < deadline, "no disconnect heard");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(
+            *reasons.lock().unwrap(),
+            [DisconnectReason::ServerShuttingDown],
+            "io.close(): {via_io_close}"
+        );
+    }
+}

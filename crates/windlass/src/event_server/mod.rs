@@ -216,6 +216,23 @@ impl SocketIo {
         self.of("/").except(room)
     }
 
+    /// Disconnects every socket with reason `server shutting down` (their `disconnecting` and
+    /// `disconnect` handlers run; with recovery on they are kept, as the reason is
+    /// recoverable) and closes every Engine.IO session: WebSockets are closed, a waiting
+    /// polling GET gets the close packet (Node's `io.close()`, without closing the HTTP
+    /// server). Call it before stopping the `IoServer`; sessions opened after it are served
+    /// as usual.
+    pub fn close(&self) {
+        let namespaces: Vec<Arc<NsInner>> = lock(&self.inner.namespaces).values().cloned().collect();
+        for ns in namespaces {
+            let sockets: Vec<Socket> = lock(&ns.sockets).values().cloned().collect();
+            for socket in sockets {
+                socket.on_close(DisconnectReason::ServerShuttingDown);
+            }
+        }
+        self.engine().shared.close_all(CloseReason::ServerShuttingDown);
+    }
+
     /// The namespace for a CONNECT to `name`: an existing one, or one made on demand.
     pub(crate) fn namespace_for(inner: &Arc<IoInner>, name: &str) -> Option<Arc<NsInner>> {
         if let Some(ns) = lock(&inner.namespaces).get(name) {

@@ -306,6 +306,11 @@ impl Namespace {
         self.broadcast().emit(event, data)
     }
 
+    /// Emits to every socket of the namespace, with any number of arguments.
+    pub fn emit_args(&self, event: &str, args: Vec<Value>) -> Result<(), EmitError> {
+        self.broadcast().emit_args(event, args)
+    }
+
     /// A broadcast to every socket of the namespace, to narrow with `to` / `except`.
     pub fn broadcast(&self) -> BroadcastOperator {
         BroadcastOperator::new(Arc::clone(&self.inner))

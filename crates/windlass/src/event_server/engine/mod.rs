@@ -132,6 +132,14 @@ impl EngineShared {
         lock(&self.sessions).get(sid).cloned()
     }
 
+    /// Closes every session with `reason`.
+    pub(crate) fn close_all(&self, reason: CloseReason) {
+        let sessions: Vec<Arc<EngineSession>> = lock(&self.sessions).values().cloned().collect();
+        for session in sessions {
+            session.close(reason);
+        }
+    }
+
     pub(crate) fn remove(&self, sid: &str) {
         lock(&self.sessions).remove(sid);
     }

@@ -113,6 +113,10 @@ impl MessageComponent for EngineWs {
                     CloseCode::TOO_BIG | CloseCode::PROTOCOL_ERROR | CloseCode::INVALID_PAYLOAD => {
                         CloseReason::TransportError
                     }
+                    // The core's own close when the server stops (`IoServer` shutdown).
+                    CloseCode::GOING_AWAY if close.reason == "server shutting down" => {
+                        CloseReason::ServerShuttingDown
+                    }
                     _ => CloseReason::TransportClose,
                 };
                 session.close(reason);
