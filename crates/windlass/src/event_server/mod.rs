@@ -218,7 +218,7 @@ impl SocketIo {
 
     /// Disconnects every socket with reason `server shutting down` (their `disconnecting` and
     /// `disconnect` handlers run; with recovery on they are kept, as the reason is
-    /// recoverable) and closes every Engine.IO session: WebSockets are closed, a waiting
+    /// recoverable) and closes every Engine.IO session: each WebSocket is closed, a waiting
     /// polling GET gets the close packet (Node's `io.close()`, without closing the HTTP
     /// server). Call it before stopping the `IoServer`; sessions opened after it are served
     /// as usual.
