@@ -47,11 +47,7 @@ pub(crate) async fn run(args: &HandshakeArgs) -> Result<Summary, Fatal> {
             tokio::task::spawn_local(worker(w, Rc::clone(&run), Rc::clone(&target), script))
         })
         .collect();
-    let window = stats::measure(&run, common.warmup, common.duration, common.server_pid).await;
-    stats::drain(tasks, Duration::from_secs(2)).await;
-    if let Some(p) = progress {
-        p.abort();
-    }
+    let window = stats::window_then_drain(&run, common, tasks, progress, Duration::from_secs(2)).await;
 
     let mut summary = Summary::timed("handshake", &common.url, &run, window, common.warmup);
     summary.connections = args.connections;

@@ -120,11 +120,7 @@ pub(crate) async fn run_ack(args: &AckArgs) -> Result<Summary, Fatal> {
         .collect();
     run.all_connected().await;
     crate::require_connections(&run)?;
-    let window = stats::measure(&run, common.warmup, common.duration, common.server_pid).await;
-    stats::drain(tasks, Duration::from_secs(1)).await;
-    if let Some(p) = progress {
-        p.abort();
-    }
+    let window = stats::window_then_drain(&run, common, tasks, progress, Duration::from_secs(1)).await;
     let mut summary = Summary::timed("sio-ack", &common.url, &run, window, common.warmup);
     summary.connections = args.connections;
     summary.size = args.size;

@@ -379,6 +379,23 @@ pub(crate) async fn measure(run: &Run, warmup: f64, duration: f64, server: Optio
     }
 }
 
+/// The measured part of a closed-loop workload: the window (see [`measure`]), then the tasks
+/// drained (see [`drain`]) and the progress line stopped.
+pub(crate) async fn window_then_drain(
+    run: &Run,
+    common: &crate::cli::Common,
+    tasks: Vec<JoinHandle<()>>,
+    progress: Option<JoinHandle<()>>,
+    grace: Duration,
+) -> Window {
+    let window = measure(run, common.warmup, common.duration, common.server_pid).await;
+    drain(tasks, grace).await;
+    if let Some(progress) = progress {
+        progress.abort();
+    }
+    window
+}
+
 /// Gives tasks a moment to finish their current operation after [`Run::stop`]; the ones still
 /// blocked (on a server that stopped answering) are dropped with the runtime.
 pub(crate) async fn drain(tasks: Vec<JoinHandle<()>>, grace: Duration) {
