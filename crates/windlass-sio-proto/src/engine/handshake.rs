@@ -249,6 +249,16 @@ impl EngineQuery {
 }
 
 /// `application/x-www-form-urlencoded` decoding, as `URLSearchParams` does it.
+/// The name-value pairs of a query string (without the `?`), each form-decoded as
+/// `URLSearchParams` does (`+` is a space, `%XX` a byte, bad escapes kept as they are), in
+/// order, repeats kept.
+pub fn query_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
+    query.split('&').filter(|p| !p.is_empty()).map(|pair| {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (form_decode(name), form_decode(value))
+    })
+}
+
 fn form_decode(raw: &str) -> String {
     let bytes = raw.as_bytes();
     if !bytes.iter().any(|&b| b == b'%' || b == b'+') {

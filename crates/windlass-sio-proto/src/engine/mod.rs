@@ -19,7 +19,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::Utf8Bytes;
 
-pub use handshake::{EngineQuery, ErrorCode, OpenPacket, Transport, Verified};
+pub use handshake::{EngineQuery, ErrorCode, OpenPacket, Transport, Verified, query_pairs};
 pub use payload::{PayloadPackets, SEPARATOR, decode_payload, encode_payload};
 
 /// The Engine.IO packet types (the first character of a text packet).

@@ -9,6 +9,7 @@ use windlass_sio_proto::socket::Packet;
 
 use super::Value;
 use super::ack::AckError;
+use super::adapter::{Adapter, BroadcastOptions, ClusterError, SocketInfo};
 use super::engine::session::Outgoing;
 use super::namespace::NsInner;
 use super::socket::{EmitError, Socket, check_event};
@@ -26,37 +27,38 @@ pub(crate) fn encode(packet: &Packet) -> Vec<Outgoing> {
 }
 
 /// A broadcast being aimed: Node's `io.to(room).except(other)`, `socket.broadcast`.
+///
+/// Reaches this node's sockets, then, through the server's [`Adapter`](super::Adapter), the
+/// other nodes' (unless [`local`](Self::local)).
 #[derive(Clone)]
 pub struct BroadcastOperator {
     ns: Arc<NsInner>,
-    rooms: Vec<Arc<str>>,
-    except: Vec<Arc<str>>,
-    volatile: bool,
-    compress: bool,
-    timeout: Option<Duration>,
+    opts: BroadcastOptions,
 }
 
 impl std::fmt::Debug for BroadcastOperator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BroadcastOperator")
             .field("nsp", &self.ns.name)
-            .field("rooms", &self.rooms)
-            .field("except", &self.except)
-            .field("volatile", &self.volatile)
+            .field("opts", &self.opts)
             .finish_non_exhaustive()
     }
 }
 
 impl BroadcastOperator {
     pub(crate) fn new(ns: Arc<NsInner>) -> Self {
-        Self { ns, rooms: Vec::new(), except: Vec::new(), volatile: false, compress: true, timeout: None }
+        Self { ns, opts: BroadcastOptions::default() }
+    }
+
+    pub(crate) fn with_options(ns: Arc<NsInner>, opts: BroadcastOptions) -> Self {
+        Self { ns, opts }
     }
 
     /// Also to the sockets in `room` (the union of every room given, each socket once).
     pub fn to(mut self, room: impl Into<String>) -> Self {
         let room: Arc<str> = Arc::from(room.into());
-        if !self.rooms.contains(&room) {
-            self.rooms.push(room);
+        if !self.opts.rooms.contains(&room) {
+            self.opts.rooms.push(room);
         }
         self
     }
@@ -68,33 +70,39 @@ impl BroadcastOperator {
 
     /// Leaves out the sockets in `room`.
     pub fn except(mut self, room: impl Into<String>) -> Self {
-        self.except.push(Arc::from(room.into()));
+        self.opts.except.push(Arc::from(room.into()));
         self
     }
 
     /// The packet may be lost: not kept for recovery, and dropped for a client that is not
     /// keeping up (Node's `volatile`).
     pub fn volatile(mut self) -> Self {
-        self.volatile = true;
+        self.opts.flags.volatile = true;
         self
     }
 
     /// Whether to compress the packet on WebSocket transports that agreed on
     /// permessage-deflate (Node's `compress`); default true.
     pub fn compress(mut self, compress: bool) -> Self {
-        self.compress = compress;
+        self.opts.flags.compress = compress;
         self
     }
 
-    /// This node only. (One node is all there is without a cluster adapter.)
-    pub fn local(self) -> Self {
+    /// This node only: the adapter is not told (Node's `local`).
+    pub fn local(mut self) -> Self {
+        self.opts.flags.local = true;
         self
     }
 
     /// How long [`emit_with_ack`](Self::emit_with_ack) waits for the answers.
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
+        self.opts.flags.timeout = Some(timeout);
         self
+    }
+
+    /// Whom this broadcast is aimed at, and how.
+    pub fn options(&self) -> &BroadcastOptions {
+        &self.opts
     }
 
     /// Emits `event` with one argument to every socket aimed at.
@@ -105,37 +113,46 @@ impl BroadcastOperator {
     /// Emits `event` with any number of arguments.
     pub fn emit_args(&self, event: &str, mut args: Vec<Value>) -> Result<(), EmitError> {
         check_event(event)?;
-        if !self.volatile
-            && let Some(io) = self.ns.io.upgrade()
-            && io.recovery.enabled()
-        {
+        let io = self.ns.io.upgrade();
+        let recovery = io.as_ref().filter(|io| !self.opts.flags.volatile && io.recovery.enabled());
+        let offset = recovery.map(|io| {
             // Kept with a fresh offset, which the client gets as the last argument.
             let offset = io.recovery.next_offset();
             args.push(Value::String(offset.clone()));
-            let packet = Packet::event(self.ns.name.to_string(), event, args);
-            let encoded = encode(&packet);
-            io.recovery.store(offset, packet, &self.rooms, &self.except);
-            self.deliver(&encoded);
-            return Ok(());
+            offset
+        });
+        let packet = Packet::event(self.ns.name.to_string(), event, args);
+        self.deliver(&encode(&packet));
+        if let Some(io) = &io
+            && !self.opts.flags.local
+        {
+            io.adapter.broadcast(&self.ns.name, &packet, &self.opts);
         }
-        let encoded = encode(&Packet::event(self.ns.name.to_string(), event, args));
-        self.deliver(&encoded);
+        if let (Some(io), Some(offset)) = (recovery, offset) {
+            io.recovery.store(offset, packet, &self.opts.rooms, &self.opts.except);
+        }
         Ok(())
     }
 
+    /// Delivers an already made packet to this node's sockets (another node's broadcast).
+    pub(crate) fn deliver_packet(&self, packet: &Packet) {
+        self.deliver(&encode(packet));
+    }
+
     fn deliver(&self, encoded: &[Outgoing]) {
-        for socket in self.ns.targets(&self.rooms, &self.except) {
-            if self.volatile {
+        let flags = self.opts.flags;
+        for socket in self.ns.targets(&self.opts.rooms, &self.opts.except) {
+            if flags.volatile {
                 socket.inner.client.session.send_volatile(encoded.iter().cloned());
             } else {
-                socket.inner.client.session.send_with(encoded.iter().cloned(), self.compress);
+                socket.inner.client.session.send_with(encoded.iter().cloned(), flags.compress);
             }
         }
     }
 
     /// Emits `event` with `data` and collects one acknowledgement per socket reached, in
     /// no particular order; [`AckError::Timeout`] if any is missing when the time limit
-    /// (default 10 s) passes.
+    /// (default 10 s) passes. This node's sockets only, for now.
     pub async fn emit_with_ack<T: Serialize + ?Sized>(
         &self,
         event: &str,
@@ -145,14 +162,14 @@ impl BroadcastOperator {
         let args = vec![windlass_sio_proto::to_value(data)?];
         let id = self.ns.next_ack_id();
         let encoded = encode(&Packet::event(self.ns.name.to_string(), event, args).with_id(id));
-        let targets = self.ns.targets(&self.rooms, &self.except);
+        let targets = self.sockets();
         let mut waits = Vec::with_capacity(targets.len());
         for socket in &targets {
             let answer = socket.inner.acks.register(id);
             socket.inner.client.session.send(encoded.iter().cloned());
             waits.push((socket.clone(), answer));
         }
-        let timeout = self.timeout.unwrap_or_else(|| {
+        let timeout = self.opts.flags.timeout.unwrap_or_else(|| {
             self.ns.io.upgrade().map_or(Duration::from_secs(10), |io| io.config.default_ack_timeout)
         });
         let collect = async {
@@ -171,29 +188,63 @@ impl BroadcastOperator {
         answers
     }
 
-    /// The sockets aimed at (Node's `fetchSockets`).
+    /// This node's sockets aimed at.
     pub fn sockets(&self) -> Vec<Socket> {
-        self.ns.targets(&self.rooms, &self.except)
+        self.ns.targets(&self.opts.rooms, &self.opts.except)
     }
 
-    /// Makes every socket aimed at join `room`.
+    pub(crate) fn local_infos(&self) -> Vec<SocketInfo> {
+        self.sockets().iter().map(Socket::info).collect()
+    }
+
+    /// The sockets aimed at on every node (Node's `fetchSockets`): this node's, then the
+    /// others' as the adapter reports them. An error rather than a partial list when a node
+    /// the cluster knows of does not answer.
+    pub async fn fetch_sockets(&self) -> Result<Vec<SocketInfo>, ClusterError> {
+        let mut all = self.local_infos();
+        if let Some(io) = self.ns.io.upgrade()
+            && !self.opts.flags.local
+        {
+            all.extend(io.adapter.fetch_sockets(&self.ns.name, &self.opts).await?);
+        }
+        Ok(all)
+    }
+
+    fn adapter(&self) -> Option<Arc<dyn Adapter>> {
+        if self.opts.flags.local {
+            return None;
+        }
+        self.ns.io.upgrade().map(|io| Arc::clone(&io.adapter))
+    }
+
+    /// Makes every socket aimed at join `room`, on every node (Node's `socketsJoin`).
     pub fn join(&self, room: &str) {
         for socket in self.sockets() {
             socket.join(room);
         }
+        if let Some(adapter) = self.adapter() {
+            adapter.add_sockets(&self.ns.name, &self.opts, &[Arc::from(room)]);
+        }
     }
 
-    /// Makes every socket aimed at leave `room`.
+    /// Makes every socket aimed at leave `room`, on every node (Node's `socketsLeave`).
     pub fn leave(&self, room: &str) {
         for socket in self.sockets() {
             socket.leave(room);
         }
+        if let Some(adapter) = self.adapter() {
+            adapter.del_sockets(&self.ns.name, &self.opts, &[Arc::from(room)]);
+        }
     }
 
-    /// Disconnects every socket aimed at (with `close`, their connections too).
+    /// Disconnects every socket aimed at, on every node (with `close`, their connections
+    /// too; Node's `disconnectSockets`).
     pub fn disconnect(&self, close: bool) {
         for socket in self.sockets() {
             socket.disconnect(close);
+        }
+        if let Some(adapter) = self.adapter() {
+            adapter.disconnect_sockets(&self.ns.name, &self.opts, close);
         }
     }
 }

@@ -27,6 +27,7 @@
 //! ```
 
 mod ack;
+mod adapter;
 mod broadcast;
 mod bundle;
 mod client;
@@ -46,6 +47,9 @@ use http::header::HeaderValue;
 use http::{Request, Response, StatusCode};
 
 pub use self::ack::AckError;
+pub use self::adapter::{
+    Adapter, AdapterFuture, BroadcastFlags, BroadcastOptions, ClusterError, LocalAdapter, Node, SocketInfo,
+};
 pub use self::broadcast::BroadcastOperator;
 pub use self::engine::{CloseReason, EngineConfig};
 pub use self::event::Event;
@@ -109,6 +113,8 @@ pub(crate) struct IoInner {
     dynamic: Mutex<Vec<DynamicNamespace>>,
     pub(crate) engine: std::sync::OnceLock<Engine>,
     pub(crate) recovery: recovery::Recovery,
+    /// Other nodes: [`LocalAdapter`] unless the server was built with another.
+    pub(crate) adapter: Arc<dyn Adapter>,
 }
 
 struct DynamicNamespace {
@@ -136,17 +142,27 @@ impl SocketIo {
 
     /// A server with `config`.
     pub fn with_config(config: SocketIoConfig) -> Self {
-        Self::build(config, None)
+        Self::build(config, None, None)
     }
 
     /// A server with `config` whose connection state recovery keeps sessions and packets in
     /// `store` rather than in memory (a broker shared by several nodes, say). Recovery must
     /// be on (`config.recovery`) for the store to be used.
     pub fn with_session_store(config: SocketIoConfig, store: impl SessionStore) -> Self {
-        Self::build(config, Some(Arc::new(store)))
+        Self::builder().config(config).session_store(store).build()
     }
 
-    fn build(mut config: SocketIoConfig, store: Option<Arc<dyn SessionStore>>) -> Self {
+    /// A server put together piece by piece: settings, the adapter to other nodes, the
+    /// recovery store.
+    pub fn builder() -> SocketIoBuilder {
+        SocketIoBuilder::default()
+    }
+
+    fn build(
+        mut config: SocketIoConfig,
+        store: Option<Arc<dyn SessionStore>>,
+        adapter: Option<Arc<dyn Adapter>>,
+    ) -> Self {
         if !config.path.ends_with('/') {
             config.path.push('/');
         }
@@ -157,10 +173,12 @@ impl SocketIo {
             dynamic: Mutex::new(Vec::new()),
             engine: std::sync::OnceLock::new(),
             recovery,
+            adapter: adapter.unwrap_or_else(|| Arc::new(LocalAdapter)),
         });
         let handler = Arc::new(SioHandler { io: Arc::downgrade(&inner) });
         let engine = Engine::new(inner.config.engine.clone(), handler);
         let _ = inner.engine.set(engine);
+        inner.adapter.attach(Node::new(Arc::downgrade(&inner)));
         let io = Self { inner };
         io.of("/");
         io
@@ -174,11 +192,28 @@ impl SocketIo {
     /// The namespace `name` (made if new), as Node's `io.of(name)`.
     pub fn of(&self, name: &str) -> Namespace {
         let name = if name.starts_with('/') { name.to_owned() } else { format!("/{name}") };
+        let mut made = false;
         let ns = lock(&self.inner.namespaces)
             .entry(name.clone())
-            .or_insert_with(|| NsInner::new(name, Arc::downgrade(&self.inner)))
+            .or_insert_with(|| {
+                made = true;
+                NsInner::new(name, Arc::downgrade(&self.inner))
+            })
             .clone();
+        if made {
+            self.inner.adapter.namespace_created(&ns.name);
+        }
         Namespace { inner: ns }
+    }
+
+    /// The namespace `name` if it exists (never made here).
+    pub(crate) fn existing_namespace(inner: &IoInner, name: &str) -> Option<Arc<NsInner>> {
+        lock(&inner.namespaces).get(name).cloned()
+    }
+
+    /// The names of the namespaces this server has.
+    pub(crate) fn namespace_names(inner: &IoInner) -> Vec<String> {
+        lock(&inner.namespaces).keys().cloned().collect()
     }
 
     /// Namespaces made on demand: a client joining a namespace that does not exist yet and
@@ -216,6 +251,17 @@ impl SocketIo {
         self.of("/").except(room)
     }
 
+    /// The sockets of `/` on every node (Node's `io.fetchSockets()`); an error, never a
+    /// wrong list, when a node of the cluster cannot answer.
+    pub async fn fetch_sockets(&self) -> Result<Vec<SocketInfo>, ClusterError> {
+        self.of("/").broadcast().fetch_sockets().await
+    }
+
+    /// The adapter to other nodes.
+    pub fn adapter(&self) -> &Arc<dyn Adapter> {
+        &self.inner.adapter
+    }
+
     /// Disconnects every socket with reason `server shutting down` (their `disconnecting` and
     /// `disconnect` handlers run; with recovery on they are kept, as the reason is
     /// recoverable) and closes every Engine.IO session: each WebSocket is closed, a waiting
@@ -231,6 +277,7 @@ impl SocketIo {
             }
         }
         self.engine().shared.close_all(CloseReason::ServerShuttingDown);
+        self.inner.adapter.close();
     }
 
     /// The namespace for a CONNECT to `name`: an existing one, or one made on demand.
@@ -247,6 +294,49 @@ impl SocketIo {
 
     pub(crate) fn engine(&self) -> &Engine {
         self.inner.engine.get().expect("the engine is set when the server is made")
+    }
+}
+
+/// Builds a [`SocketIo`]: `SocketIo::builder().config(c).adapter(a).build()`.
+#[derive(Default)]
+pub struct SocketIoBuilder {
+    config: SocketIoConfig,
+    store: Option<Arc<dyn SessionStore>>,
+    adapter: Option<Arc<dyn Adapter>>,
+}
+
+impl std::fmt::Debug for SocketIoBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SocketIoBuilder").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+impl SocketIoBuilder {
+    /// The settings (Node's defaults otherwise).
+    #[must_use]
+    pub fn config(mut self, config: SocketIoConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The adapter to other nodes ([`LocalAdapter`] otherwise).
+    #[must_use]
+    pub fn adapter(mut self, adapter: impl Adapter) -> Self {
+        self.adapter = Some(Arc::new(adapter));
+        self
+    }
+
+    /// Where connection state recovery keeps sessions and packets ([`MemoryStore`]
+    /// otherwise); used when `config.recovery` is on.
+    #[must_use]
+    pub fn session_store(mut self, store: impl SessionStore) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// The server.
+    pub fn build(self) -> SocketIo {
+        SocketIo::build(self.config, self.store, self.adapter)
     }
 }
 

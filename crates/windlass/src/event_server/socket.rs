@@ -11,6 +11,7 @@ use serde::Serialize;
 use windlass_sio_proto::socket::{Packet, RESERVED_EVENTS};
 
 use super::ack::{AckError, Acks};
+use super::adapter::SocketInfo;
 use super::broadcast::{BroadcastOperator, encode};
 use super::client::Client;
 use super::engine::{CloseReason, lock};
@@ -169,6 +170,54 @@ impl Handshake {
     /// The CONNECT packet's payload (`auth` on the client); an empty object when none.
     pub fn auth(&self) -> &Value {
         self.auth.as_deref().unwrap_or(&NO_AUTH)
+    }
+
+    /// The handshake as Node's `socket.handshake` object, which nodes of a cluster send
+    /// each other: `{headers, time, address, xdomain, secure, issued, url, query, auth}`.
+    pub fn to_value(&self) -> Value {
+        use windlass_sio_proto::Map;
+        let mut headers = Map::with_capacity(self.headers().len());
+        for (name, value) in self.headers() {
+            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            // Node joins repeated headers with ", " (cookies with "; ").
+            let joined = match headers.get(name.as_str()).and_then(Value::as_str) {
+                Some(before) if name == http::header::COOKIE => format!("{before}; {value}"),
+                Some(before) => format!("{before}, {value}"),
+                None => value,
+            };
+            headers.insert(name.as_str(), Value::String(joined));
+        }
+        let mut query = Map::new();
+        for (name, value) in windlass_sio_proto::engine::query_pairs(self.query()) {
+            query.insert(name, Value::String(value));
+        }
+        let mut out = Map::with_capacity(9);
+        out.insert("headers", Value::Object(headers));
+        out.insert("time", Value::String(js_date(self.issued())));
+        out.insert("address", Value::String(self.address().ip().to_string()));
+        out.insert("xdomain", Value::Bool(self.headers().contains_key(http::header::ORIGIN)));
+        out.insert("secure", Value::Bool(self.secure()));
+        out.insert("issued", Value::from(windlass_sio_proto::Number::from(self.issued())));
+        out.insert("url", Value::String(self.url().to_owned()));
+        out.insert("query", Value::Object(query));
+        out.insert("auth", self.auth().clone());
+        Value::Object(out)
+    }
+}
+
+/// `String(new Date(millis))` in UTC: `Mon Dec 07 2026 02:30:00 GMT+0000 (Coordinated
+/// Universal Time)`.
+fn js_date(millis: u64) -> String {
+    let at = std::time::UNIX_EPOCH + Duration::from_millis(millis);
+    // `Mon, 07 Dec 2026 02:30:00 GMT`, rearranged.
+    let http = httpdate::fmt_http_date(at);
+    let parts: Vec<&str> = http.split(' ').collect();
+    match parts.as_slice() {
+        [weekday, day, month, year, time, _] => format!(
+            "{} {month} {day} {year} {time} GMT+0000 (Coordinated Universal Time)",
+            weekday.trim_end_matches(',')
+        ),
+        _ => http,
     }
 }
 
@@ -474,6 +523,16 @@ impl Socket {
     /// a client with connection state recovery get its session back.
     pub fn close_connection(&self) {
         self.inner.client.session.close(CloseReason::ForcedClose);
+    }
+
+    /// What other nodes are told of this socket (its part of a `fetch_sockets` answer).
+    pub fn info(&self) -> SocketInfo {
+        SocketInfo {
+            id: Arc::clone(&self.inner.id),
+            rooms: self.inner.ns.rooms_of(&self.inner.id),
+            handshake: self.inner.handshake.to_value(),
+            data: Value::Null,
+        }
     }
 
     /// Typed data kept with the socket (Node's `socket.data`), for the whole connection.

@@ -1,0 +1,3 @@
+//! Several windlass nodes sharing rooms and broadcasts.
+
+pub mod wire;

@@ -1,0 +1,559 @@
+//! The messages nodes exchange, as `@socket.io/redis-adapter` 8.x writes them: no sockets,
+//! tasks or clocks here, bytes in and out.
+//!
+//! - A **broadcast** goes to `<prefix>#<nsp>#` (or `<prefix>#<nsp>#<room>#` when it names one
+//!   room) as MessagePack `[uid, packet, {rooms, except, flags}]`, the packet being
+//!   socket.io-parser's object `{type, data, nsp}` with binary values as MessagePack `bin`.
+//! - A **request** goes to `<prefix>-request#<nsp>#` as JSON `{uid, requestId, type, …}` (or
+//!   MessagePack when it carries a packet); **responses** to `<prefix>-response#<nsp>#`, JSON
+//!   `{requestId, …}` (MessagePack for a broadcast's acknowledgement).
+//!
+//! MessagePack is written as notepack.io (Node's encoder) writes it: integers in the smallest
+//! form, other numbers as float 64, `undefined` fields left out; read as it reads it (its
+//! `undefined` extension becomes `null`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use windlass::event_server::{BroadcastFlags, BroadcastOptions, SocketInfo};
+use windlass_sio_proto::socket::{Packet, PacketType};
+use windlass_sio_proto::{Map, Number, Value};
+
+/// A message that could not be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WireError {
+    /// Not MessagePack.
+    #[error("malformed MessagePack: {0}")]
+    MessagePack(String),
+    /// Not JSON.
+    #[error("malformed JSON: {0}")]
+    Json(String),
+    /// Well-formed, but not the shape expected.
+    #[error("unexpected message shape: {0}")]
+    Shape(&'static str),
+}
+
+/// The request types of `@socket.io/redis-adapter` (its `RequestType` enum).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum RequestType {
+    /// Socket ids in some rooms.
+    Sockets = 0,
+    /// Every room name.
+    AllRooms = 1,
+    /// Sockets join rooms.
+    RemoteJoin = 2,
+    /// Sockets leave rooms.
+    RemoteLeave = 3,
+    /// Sockets are disconnected.
+    RemoteDisconnect = 4,
+    /// Sockets described (`fetchSockets`).
+    RemoteFetch = 5,
+    /// An event for the other servers (`serverSideEmit`).
+    ServerSideEmit = 6,
+    /// A broadcast whose recipients answer (`emitWithAck` to many).
+    Broadcast = 7,
+    /// How many clients a node sent such a broadcast to.
+    BroadcastClientCount = 8,
+    /// One client's answer to it.
+    BroadcastAck = 9,
+}
+
+impl RequestType {
+    fn from_number(n: u64) -> Option<Self> {
+        Some(match n {
+            0 => Self::Sockets,
+            1 => Self::AllRooms,
+            2 => Self::RemoteJoin,
+            3 => Self::RemoteLeave,
+            4 => Self::RemoteDisconnect,
+            5 => Self::RemoteFetch,
+            6 => Self::ServerSideEmit,
+            7 => Self::Broadcast,
+            8 => Self::BroadcastClientCount,
+            9 => Self::BroadcastAck,
+            _ => return None,
+        })
+    }
+}
+
+/// The channels of one namespace under one prefix (`socket.io` by default).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Channels {
+    /// `<prefix>#<nsp>#`: broadcasts (with a room name and `#` appended for one room).
+    pub broadcast: String,
+    /// `<prefix>-request#<nsp>#`.
+    pub request: String,
+    /// `<prefix>-response#<nsp>#`.
+    pub response: String,
+}
+
+impl Channels {
+    /// The channels of `nsp`.
+    pub fn new(prefix: &str, nsp: &str) -> Self {
+        Self {
+            broadcast: format!("{prefix}#{nsp}#"),
+            request: format!("{prefix}-request#{nsp}#"),
+            response: format!("{prefix}-response#{nsp}#"),
+        }
+    }
+
+    /// Where a broadcast aimed by `opts` is published.
+    pub fn broadcast_to(&self, opts: &BroadcastOptions) -> String {
+        match opts.rooms.as_slice() {
+            [room] => format!("{}{room}#", self.broadcast),
+            _ => self.broadcast.clone(),
+        }
+    }
+
+    /// The pattern that matches every broadcast channel of the namespace.
+    pub fn broadcast_pattern(&self) -> String {
+        format!("{}*", self.broadcast)
+    }
+}
+
+/// A broadcast from another node.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Broadcast {
+    /// The sending node.
+    pub uid: String,
+    /// The packet.
+    pub packet: Packet,
+    /// Whom it is for.
+    pub opts: BroadcastOptions,
+}
+
+/// `[uid, packet, {rooms, except, flags}]` in MessagePack.
+pub fn encode_broadcast(uid: &str, packet: &Packet, opts: &BroadcastOptions) -> Vec<u8> {
+    let message = Value::Array(vec![Value::from(uid), packet_to_value(packet), opts_to_value(opts, true)]);
+    to_msgpack(&message)
+}
+
+/// Reads a broadcast.
+pub fn decode_broadcast(bytes: &[u8]) -> Result<Broadcast, WireError> {
+    let Value::Array(mut items) = from_msgpack(bytes)? else {
+        return Err(WireError::Shape("a broadcast is an array"));
+    };
+    if items.len() < 3 {
+        return Err(WireError::Shape("a broadcast has three items"));
+    }
+    let opts = opts_from_value(&items[2]);
+    let packet = packet_from_value(std::mem::take(&mut items[1]))?;
+    let uid = items[0].as_str().ok_or(WireError::Shape("a broadcast's uid is a string"))?.to_owned();
+    Ok(Broadcast { uid, packet, opts })
+}
+
+/// A request from another node (the fields its type uses are set).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Request {
+    /// The asking node.
+    pub uid: String,
+    /// Its id, for requests that expect answers.
+    pub request_id: Option<String>,
+    /// What it asks.
+    pub kind: RequestType,
+    /// Whom it is about (`opts`).
+    pub opts: Option<BroadcastOptions>,
+    /// `rooms`: the rooms of a `Sockets` request, or to join or leave.
+    pub rooms: Vec<Arc<str>>,
+    /// `sid` and `room` of the single-socket join and leave forms.
+    pub sid: Option<String>,
+    /// See `sid`.
+    pub room: Option<String>,
+    /// `close` of a disconnect.
+    pub close: bool,
+    /// `data`: a server-side emit's arguments.
+    pub data: Option<Value>,
+    /// `packet`: a broadcast with acknowledgements.
+    pub packet: Option<Packet>,
+}
+
+impl Request {
+    /// A request of `kind` from `uid`, the other fields empty.
+    pub fn new(uid: &str, kind: RequestType) -> Self {
+        Self {
+            uid: uid.to_owned(),
+            request_id: None,
+            kind,
+            opts: None,
+            rooms: Vec::new(),
+            sid: None,
+            room: None,
+            close: false,
+            data: None,
+            packet: None,
+        }
+    }
+
+    /// The request as Node writes it: JSON, or MessagePack when it carries a packet.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut map = Map::with_capacity(6);
+        map.insert("uid", Value::from(self.uid.as_str()));
+        if let Some(id) = &self.request_id {
+            map.insert("requestId", Value::from(id.as_str()));
+        }
+        map.insert("type", Value::from(Number::from(self.kind as u64)));
+        if let Some(packet) = &self.packet {
+            map.insert("packet", packet_to_value(packet));
+        }
+        if let Some(opts) = &self.opts {
+            map.insert("opts", opts_to_value(opts, self.kind == RequestType::Broadcast));
+        }
+        if matches!(self.kind, RequestType::RemoteJoin | RequestType::RemoteLeave | RequestType::Sockets) {
+            map.insert("rooms", rooms_value(&self.rooms));
+        }
+        if let Some(sid) = &self.sid {
+            map.insert("sid", Value::from(sid.as_str()));
+        }
+        if let Some(room) = &self.room {
+            map.insert("room", Value::from(room.as_str()));
+        }
+        if self.kind == RequestType::RemoteDisconnect {
+            map.insert("close", Value::Bool(self.close));
+        }
+        if let Some(data) = &self.data {
+            map.insert("data", data.clone());
+        }
+        if self.packet.is_some() {
+            return to_msgpack(&Value::Object(map));
+        }
+        Value::Object(map).to_json().into_bytes()
+    }
+
+    /// Reads a request (JSON when it starts with `{`, MessagePack otherwise, as Node does).
+    pub fn decode(bytes: &[u8]) -> Result<Self, WireError> {
+        let Value::Object(mut map) = json_or_msgpack(bytes)? else {
+            return Err(WireError::Shape("a request is an object"));
+        };
+        let kind = map
+            .get("type")
+            .and_then(Value::as_u64)
+            .and_then(RequestType::from_number)
+            .ok_or(WireError::Shape("a request has a known type"))?;
+        let text = |map: &Map, key: &str| map.get(key).and_then(Value::as_str).map(str::to_owned);
+        let packet = match map.remove("packet") {
+            Some(packet) => Some(packet_from_value(packet)?),
+            None => None,
+        };
+        Ok(Self {
+            uid: text(&map, "uid").unwrap_or_default(),
+            request_id: text(&map, "requestId"),
+            kind,
+            opts: map.get("opts").map(opts_from_value),
+            rooms: map.get("rooms").map(rooms_from_value).unwrap_or_default(),
+            sid: text(&map, "sid"),
+            room: text(&map, "room"),
+            close: map.get("close").and_then(Value::as_bool).unwrap_or(false),
+            data: map.remove("data"),
+            packet,
+        })
+    }
+}
+
+/// A response to a request (the fields its request's type uses are set).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Response {
+    /// The request answered.
+    pub request_id: String,
+    /// Set on the responses that say their type (broadcast acks, server-side emit acks).
+    pub kind: Option<RequestType>,
+    /// `sockets`: ids for `Sockets`, descriptions for `RemoteFetch` (kept as values).
+    pub sockets: Option<Vec<Value>>,
+    /// `rooms` of `AllRooms`.
+    pub rooms: Option<Vec<Arc<str>>>,
+    /// `clientCount` of `BroadcastClientCount`.
+    pub client_count: Option<u64>,
+    /// `packet` of `BroadcastAck`, `data` of a server-side emit's ack.
+    pub data: Option<Value>,
+}
+
+impl Response {
+    /// An answer to `request_id` with nothing in it yet.
+    pub fn to(request_id: &str) -> Self {
+        Self {
+            request_id: request_id.to_owned(),
+            kind: None,
+            sockets: None,
+            rooms: None,
+            client_count: None,
+            data: None,
+        }
+    }
+
+    /// The response as Node writes it: JSON, but MessagePack for a broadcast's ack.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut map = Map::with_capacity(3);
+        if let Some(kind) = self.kind {
+            map.insert("type", Value::from(Number::from(kind as u64)));
+        }
+        map.insert("requestId", Value::from(self.request_id.as_str()));
+        if let Some(sockets) = &self.sockets {
+            map.insert("sockets", Value::Array(sockets.clone()));
+        }
+        if let Some(rooms) = &self.rooms {
+            map.insert("rooms", rooms_value(rooms));
+        }
+        if let Some(count) = self.client_count {
+            map.insert("clientCount", Value::from(Number::from(count)));
+        }
+        if self.kind == Some(RequestType::BroadcastAck) {
+            map.insert("packet", self.data.clone().unwrap_or_default());
+            return to_msgpack(&Value::Object(map));
+        }
+        if let Some(data) = &self.data {
+            map.insert("data", data.clone());
+        }
+        Value::Object(map).to_json().into_bytes()
+    }
+
+    /// Reads a response.
+    pub fn decode(bytes: &[u8]) -> Result<Self, WireError> {
+        let Value::Object(mut map) = json_or_msgpack(bytes)? else {
+            return Err(WireError::Shape("a response is an object"));
+        };
+        let request_id = map
+            .get("requestId")
+            .and_then(Value::as_str)
+            .ok_or(WireError::Shape("a response has a requestId"))?
+            .to_owned();
+        let kind = map.get("type").and_then(Value::as_u64).and_then(RequestType::from_number);
+        let sockets = match map.remove("sockets") {
+            Some(Value::Array(items)) => Some(items),
+            _ => None,
+        };
+        let data =
+            if kind == Some(RequestType::BroadcastAck) { map.remove("packet") } else { map.remove("data") };
+        Ok(Self {
+            request_id,
+            kind,
+            sockets,
+            rooms: map.get("rooms").map(rooms_from_value),
+            client_count: map.get("clientCount").and_then(Value::as_u64),
+            data,
+        })
+    }
+}
+
+/// A socket as `fetchSockets` answers describe it: `{id, handshake, rooms, data}`.
+pub fn socket_to_value(socket: &SocketInfo) -> Value {
+    let mut map = Map::with_capacity(4);
+    map.insert("id", Value::from(&*socket.id));
+    map.insert("handshake", socket.handshake.clone());
+    map.insert("rooms", rooms_value(&socket.rooms));
+    map.insert("data", socket.data.clone());
+    Value::Object(map)
+}
+
+/// Reads one socket of a `fetchSockets` answer; `None` without an id.
+pub fn socket_from_value(value: &Value) -> Option<SocketInfo> {
+    Some(SocketInfo {
+        id: Arc::from(value.get("id")?.as_str()?),
+        rooms: value.get("rooms").map(rooms_from_value).unwrap_or_default(),
+        handshake: value.get("handshake").cloned().unwrap_or_default(),
+        data: value.get("data").cloned().unwrap_or_default(),
+    })
+}
+
+fn rooms_value(rooms: &[Arc<str>]) -> Value {
+    Value::Array(rooms.iter().map(|room| Value::from(&**room)).collect())
+}
+
+/// Room names; Node allows numbers as room names and prints them as JS does.
+fn rooms_from_value(value: &Value) -> Vec<Arc<str>> {
+    value
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|item| match item {
+                    Value::String(s) => Some(Arc::from(s.as_str())),
+                    Value::Number(n) => Some(Arc::from(n.to_string())),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn opts_to_value(opts: &BroadcastOptions, with_flags: bool) -> Value {
+    let mut map = Map::with_capacity(3);
+    map.insert("rooms", rooms_value(&opts.rooms));
+    let mut except: Vec<Arc<str>> = Vec::with_capacity(opts.except.len());
+    for room in &opts.except {
+        if !except.contains(room) {
+            except.push(Arc::clone(room));
+        }
+    }
+    map.insert("except", rooms_value(&except));
+    if with_flags {
+        let mut flags = Map::new();
+        if opts.flags.volatile {
+            flags.insert("volatile", Value::Bool(true));
+        }
+        if !opts.flags.compress {
+            flags.insert("compress", Value::Bool(false));
+        }
+        if let Some(timeout) = opts.flags.timeout {
+            let millis = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+            flags.insert("timeout", Value::from(Number::from(millis)));
+        }
+        map.insert("flags", Value::Object(flags));
+    }
+    Value::Object(map)
+}
+
+fn opts_from_value(value: &Value) -> BroadcastOptions {
+    let flags = value.get("flags");
+    let flag = |name: &str| flags.and_then(|f| f.get(name)).and_then(Value::as_bool);
+    BroadcastOptions {
+        rooms: value.get("rooms").map(rooms_from_value).unwrap_or_default(),
+        except: value.get("except").map(rooms_from_value).unwrap_or_default(),
+        flags: BroadcastFlags {
+            volatile: flag("volatile").unwrap_or(false),
+            compress: flag("compress").unwrap_or(true),
+            local: false,
+            timeout: flags.and_then(|f| f.get("timeout")).and_then(Value::as_u64).map(Duration::from_millis),
+        },
+    }
+}
+
+/// socket.io-parser's packet object: `{type, data, nsp}` (and `id` when set).
+pub fn packet_to_value(packet: &Packet) -> Value {
+    let mut map = Map::with_capacity(4);
+    let kind = match packet.kind {
+        PacketType::BinaryEvent => PacketType::Event,
+        PacketType::BinaryAck => PacketType::Ack,
+        other => other,
+    };
+    map.insert("type", Value::from(Number::from(kind as u64)));
+    if let Some(data) = &packet.data {
+        map.insert("data", data.clone());
+    }
+    map.insert("nsp", Value::from(&*packet.namespace));
+    if let Some(id) = packet.id {
+        map.insert("id", Value::from(Number::from(id)));
+    }
+    Value::Object(map)
+}
+
+/// Reads a packet object; a missing `nsp` is `/`, as in Node.
+pub fn packet_from_value(value: Value) -> Result<Packet, WireError> {
+    let Value::Object(mut map) = value else {
+        return Err(WireError::Shape("a packet is an object"));
+    };
+    let kind = map
+        .get("type")
+        .and_then(Value::as_u64)
+        .and_then(|n| u8::try_from(n).ok())
+        .and_then(|n| PacketType::from_char(b'0'.saturating_add(n)))
+        .ok_or(WireError::Shape("a packet has a known type"))?;
+    let kind = match kind {
+        PacketType::BinaryEvent => PacketType::Event,
+        PacketType::BinaryAck => PacketType::Ack,
+        other => other,
+    };
+    let namespace = map.get("nsp").and_then(Value::as_str).unwrap_or("/").to_owned();
+    let id = map.get("id").and_then(Value::as_u64);
+    let data = map.remove("data");
+    Ok(Packet { kind, namespace: namespace.into(), id, data })
+}
+
+fn json_or_msgpack(bytes: &[u8]) -> Result<Value, WireError> {
+    if bytes.first() == Some(&b'{') {
+        let text = std::str::from_utf8(bytes).map_err(|e| WireError::Json(e.to_string()))?;
+        Value::from_json(text).map_err(|e| WireError::Json(e.to_string()))
+    } else {
+        from_msgpack(bytes)
+    }
+}
+
+/// Writes `value` as notepack.io would.
+pub fn to_msgpack(value: &Value) -> Vec<u8> {
+    let mut out = Vec::with_capacity(128);
+    // Writing into a Vec cannot fail.
+    let _ = rmpv::encode::write_value(&mut out, &to_rmpv(value));
+    out
+}
+
+/// Reads MessagePack, nested at most [`MAX_DEPTH`] deep.
+pub fn from_msgpack(bytes: &[u8]) -> Result<Value, WireError> {
+    let mut reader = bytes;
+    let value = rmpv::decode::read_value_with_max_depth(&mut reader, MAX_DEPTH)
+        .map_err(|e| WireError::MessagePack(e.to_string()))?;
+    from_rmpv(value, 0)
+}
+
+/// How deep a message may nest (socket.io-parser's JSON has the same order of limit).
+pub const MAX_DEPTH: usize = 128;
+
+fn to_rmpv(value: &Value) -> rmpv::Value {
+    match value {
+        Value::Null => rmpv::Value::Nil,
+        Value::Bool(b) => rmpv::Value::Boolean(*b),
+        Value::Number(n) => number_to_rmpv(*n),
+        Value::String(s) => rmpv::Value::String(s.as_str().into()),
+        Value::Binary(b) => rmpv::Value::Binary(b.to_vec()),
+        Value::Array(items) => rmpv::Value::Array(items.iter().map(to_rmpv).collect()),
+        Value::Object(map) => {
+            rmpv::Value::Map(map.iter().map(|(k, v)| (rmpv::Value::String(k.into()), to_rmpv(v))).collect())
+        }
+    }
+}
+
+/// notepack: an integral, finite number is an integer in the smallest form, any other a
+/// float 64.
+fn number_to_rmpv(n: Number) -> rmpv::Value {
+    if let Some(i) = n.as_i64() {
+        return rmpv::Value::Integer(i.into());
+    }
+    if let Some(u) = n.as_u64() {
+        return rmpv::Value::Integer(u.into());
+    }
+    rmpv::Value::F64(n.as_f64())
+}
+
+fn from_rmpv(value: rmpv::Value, depth: usize) -> Result<Value, WireError> {
+    if depth > MAX_DEPTH {
+        return Err(WireError::Shape("nested too deep"));
+    }
+    Ok(match value {
+        rmpv::Value::Nil => Value::Null,
+        rmpv::Value::Boolean(b) => Value::Bool(b),
+        rmpv::Value::Integer(i) => match (i.as_i64(), i.as_u64()) {
+            (Some(n), _) => Value::Number(Number::from(n)),
+            (None, Some(n)) => Value::Number(Number::from(n)),
+            (None, None) => Value::Null,
+        },
+        rmpv::Value::F32(f) => Value::Number(Number::from(f64::from(f))),
+        rmpv::Value::F64(f) => Value::Number(Number::from(f)),
+        rmpv::Value::String(s) => {
+            Value::String(s.into_str().ok_or(WireError::Shape("a MessagePack string is not UTF-8"))?)
+        }
+        rmpv::Value::Binary(b) => Value::Binary(Bytes::from(b)),
+        rmpv::Value::Array(items) => {
+            Value::Array(items.into_iter().map(|v| from_rmpv(v, depth + 1)).collect::<Result<_, _>>()?)
+        }
+        rmpv::Value::Map(entries) => {
+            let mut map = Map::with_capacity(entries.len());
+            for (key, value) in entries {
+                let key = match key {
+                    rmpv::Value::String(s) => {
+                        s.into_str().ok_or(WireError::Shape("a MessagePack key is not UTF-8"))?
+                    }
+                    rmpv::Value::Integer(i) => i.to_string(),
+                    _ => return Err(WireError::Shape("a map key is a string")),
+                };
+                map.insert(key, from_rmpv(value, depth + 1)?);
+            }
+            Value::Object(map)
+        }
+        // notepack's `undefined` (fixext 1, type 0) and anything else of its extensions
+        // (dates) have no place in a packet: null.
+        rmpv::Value::Ext(..) => Value::Null,
+    })
+}
+
+#[cfg(test)]
+mod tests;

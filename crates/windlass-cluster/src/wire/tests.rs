@@ -1,0 +1,113 @@
+use super::*;
+
+fn hex(text: &str) -> Vec<u8> {
+    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap()).collect()
+}
+
+fn said_packet() -> Packet {
+    let mut data = Map::new();
+    data.insert("from", Value::from("x"));
+    data.insert("text", Value::from("hi"));
+    data.insert("n", Value::from(Number::from(1.5)));
+    data.insert("k", Value::from(Number::from(-3_i64)));
+    data.insert("big", Value::from(Number::from(70_000_u64)));
+    Packet::event("/", "said", vec![Value::Object(data), Value::Binary(Bytes::from_static(&[1, 2]))])
+}
+
+// The bytes are what notepack.io 3.x (Node's @socket.io/redis-adapter 8.3) writes for
+// `["abc123", {type: 2, data: ["said", {from: "x", text: "hi", n: 1.5, k: -3, big: 70000},
+// Buffer.from([1, 2])], nsp: "/"}, {rooms: ["r"], except: ["e"], flags: {}}]`.
+const NODE_BROADCAST: &str = "93a661626331323383a47479706502a46461746193a47361696485a466726f6da178a474657874a26869a16ecb3ff8000000000000a16bfda3626967ce00011170c4020102a36e7370a12f83a5726f6f6d7391a172a665786365707491a165a5666c61677380";
+
+#[test]
+fn a_broadcast_is_written_byte_for_byte_as_node_writes_it() {
+    let opts =
+        BroadcastOptions { rooms: vec![Arc::from("r")], except: vec![Arc::from("e")], ..Default::default() };
+    assert_eq!(encode_broadcast("abc123", &said_packet(), &opts), hex(NODE_BROADCAST));
+}
+
+#[test]
+fn a_node_broadcast_is_read() {
+    let broadcast = decode_broadcast(&hex(NODE_BROADCAST)).unwrap();
+    assert_eq!(broadcast.uid, "abc123");
+    assert_eq!(broadcast.packet, said_packet());
+    assert_eq!(&*broadcast.opts.rooms, &[Arc::<str>::from("r")]);
+    assert_eq!(&*broadcast.opts.except, &[Arc::<str>::from("e")]);
+    assert_eq!(broadcast.opts.flags, BroadcastFlags::default());
+}
+
+// notepack.io for `{uid: "abc123", requestId: "req1", type: 7, packet: {type: 2, data:
+// ["ev", 1], nsp: "/", id: undefined}, opts: {rooms: [], except: ["s1"], flags: {timeout:
+// 5000}}}`: a broadcast with acknowledgements, `undefined` left out.
+const NODE_ACK_REQUEST: &str = "85a3756964a6616263313233a9726571756573744964a472657131a47479706507a67061636b657483a47479706502a46461746192a2657601a36e7370a12fa46f70747383a5726f6f6d7390a665786365707491a27331a5666c61677381a774696d656f7574cd1388";
+
+#[test]
+fn a_request_with_a_packet_is_messagepack_as_node_writes_it() {
+    let mut request = Request::new("abc123", RequestType::Broadcast);
+    request.request_id = Some("req1".to_owned());
+    request.packet = Some(Packet::event("/", "ev", vec![Value::from(Number::from(1_u64))]));
+    request.opts = Some(BroadcastOptions {
+        except: vec![Arc::from("s1")],
+        flags: BroadcastFlags { timeout: Some(Duration::from_secs(5)), ..Default::default() },
+        ..Default::default()
+    });
+    assert_eq!(request.encode(), hex(NODE_ACK_REQUEST));
+    assert_eq!(Request::decode(&hex(NODE_ACK_REQUEST)).unwrap(), request);
+}
+
+#[test]
+fn requests_and_responses_without_packets_are_json() {
+    let mut request = Request::new("abc123", RequestType::RemoteFetch);
+    request.request_id = Some("r2".to_owned());
+    request.opts = Some(BroadcastOptions { rooms: vec![Arc::from("a")], ..Default::default() });
+    let bytes = request.encode();
+    // Node: JSON.stringify({uid, requestId, type: REMOTE_FETCH, opts: {rooms, except}}).
+    assert_eq!(
+        std::str::from_utf8(&bytes).unwrap(),
+        r#"{"uid":"abc123","requestId":"r2","type":5,"opts":{"rooms":["a"],"except":[]}}"#
+    );
+    assert_eq!(Request::decode(&bytes).unwrap(), request);
+
+    let mut response = Response::to("r2");
+    response.sockets = Some(vec![]);
+    assert_eq!(std::str::from_utf8(&response.encode()).unwrap(), r#"{"requestId":"r2","sockets":[]}"#);
+    assert_eq!(Response::decode(&response.encode()).unwrap(), response);
+}
+
+#[test]
+fn node_requests_are_read() {
+    // As Node's `socketsJoin` and `serverSideEmit` write them.
+    let join = br#"{"uid":"n0de01","type":2,"opts":{"rooms":["a"],"except":["b"]},"rooms":["c",7]}"#;
+    let request = Request::decode(join).unwrap();
+    assert_eq!(request.kind, RequestType::RemoteJoin);
+    assert_eq!(request.opts.unwrap().except, vec![Arc::<str>::from("b")]);
+    assert_eq!(request.rooms, vec![Arc::<str>::from("c"), Arc::from("7")]);
+
+    let emit = br#"{"uid":"n0de01","type":6,"data":["hello",{"a":1}]}"#;
+    let request = Request::decode(emit).unwrap();
+    assert_eq!(request.kind, RequestType::ServerSideEmit);
+    assert_eq!(request.data.unwrap().as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn notepack_undefined_reads_as_null_and_bad_input_is_an_error() {
+    assert_eq!(from_msgpack(&hex("d40000")).unwrap(), Value::Null);
+    assert!(decode_broadcast(b"").is_err());
+    assert!(decode_broadcast(&hex("93a1610102")).is_err(), "a packet that is not an object");
+    // An array that claims 2^32-1 items but has none: refused without allocating them.
+    assert!(from_msgpack(&hex("ddffffffff")).is_err());
+    assert!(Request::decode(b"{not json").is_err());
+    assert!(Response::decode(br#"{"sockets":[]}"#).is_err(), "no requestId");
+}
+
+#[test]
+fn channels_follow_the_adapter_layout() {
+    let channels = Channels::new("socket.io", "/chat");
+    assert_eq!(channels.broadcast, "socket.io#/chat#");
+    assert_eq!(channels.request, "socket.io-request#/chat#");
+    assert_eq!(channels.response, "socket.io-response#/chat#");
+    let one = BroadcastOptions { rooms: vec![Arc::from("lobby")], ..Default::default() };
+    assert_eq!(channels.broadcast_to(&one), "socket.io#/chat#lobby#");
+    assert_eq!(channels.broadcast_to(&BroadcastOptions::default()), "socket.io#/chat#");
+    assert_eq!(channels.broadcast_pattern(), "socket.io#/chat#*");
+}

@@ -1,0 +1,248 @@
+//! The seam to other nodes (Node's `Adapter`): what a namespace does that may concern sockets
+//! on other processes goes through an [`Adapter`], and what other nodes ask is applied here
+//! through a [`Node`].
+//!
+//! ```text
+//! BroadcastOperator ── local sockets first ──► Adapter::broadcast ──► other nodes
+//!        ▲                                                              │
+//!        └────────── Node::broadcast (this node's sockets only) ◄───────┘
+//! ```
+//!
+//! [`LocalAdapter`], the default, has no other nodes: every call answers for this process.
+//! `windlass-cluster` has the adapters over Redis and NATS.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use windlass_sio_proto::socket::Packet;
+
+use super::broadcast::BroadcastOperator;
+use super::namespace::NsInner;
+use super::{IoInner, SocketIo, Value};
+
+/// A future an [`Adapter`] answers with.
+pub type AdapterFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Whom a broadcast or a request about sockets is aimed at: Node's `BroadcastOptions`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BroadcastOptions {
+    /// The rooms (the union of them); none means every socket of the namespace.
+    pub rooms: Vec<Arc<str>>,
+    /// The rooms whose sockets are left out.
+    pub except: Vec<Arc<str>>,
+    /// How to deliver.
+    pub flags: BroadcastFlags,
+}
+
+/// How a broadcast is delivered (Node's `flags`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BroadcastFlags {
+    /// May be lost: not kept for recovery, dropped for clients that do not keep up.
+    pub volatile: bool,
+    /// Compressed where the transport agreed on it; default true.
+    pub compress: bool,
+    /// This node only: not handed to the adapter.
+    pub local: bool,
+    /// For broadcasts with acknowledgements: how long to wait for them.
+    pub timeout: Option<Duration>,
+}
+
+impl Default for BroadcastFlags {
+    fn default() -> Self {
+        Self { volatile: false, compress: true, local: false, timeout: None }
+    }
+}
+
+/// A socket as another node describes it (Node's `RemoteSocket` data): what
+/// [`BroadcastOperator::fetch_sockets`] returns for every socket, wherever it is.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SocketInfo {
+    /// The socket's id.
+    pub id: Arc<str>,
+    /// Its rooms, its own id first.
+    pub rooms: Vec<Arc<str>>,
+    /// Its handshake as Node sends it between nodes: `{headers, time, address, xdomain,
+    /// secure, issued, url, query, auth}`.
+    pub handshake: Value,
+    /// Its data (Node's `socket.data`); `null` for windlass sockets, whose data is typed and
+    /// stays on their node.
+    pub data: Value,
+}
+
+/// A request to other nodes that could not be answered truthfully. A cluster never guesses:
+/// an answer missing from a node it knows of is an error, not a smaller count.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClusterError {
+    /// The broker could not be reached.
+    #[error("the broker is unreachable: {0}")]
+    Broker(String),
+    /// Some nodes did not answer in time.
+    #[error("{answered} of {expected} nodes answered within {timeout:?}")]
+    Timeout {
+        /// Nodes that answered (this one not counted).
+        answered: usize,
+        /// Nodes that should have.
+        expected: usize,
+        /// How long the request waited.
+        timeout: Duration,
+    },
+    /// The adapter is shut down.
+    #[error("the adapter is closed")]
+    Closed,
+}
+
+/// What the event layer asks of other nodes. One adapter serves every namespace of a
+/// [`SocketIo`]; its methods name the namespace.
+///
+/// Every method that sends is synchronous for the caller: an adapter that talks to a broker
+/// queues the message in order and returns. A broadcast reaches this node's sockets before
+/// the adapter sees it.
+pub trait Adapter: Send + Sync + 'static {
+    /// Called once, when the server is built: the handle through which the adapter applies
+    /// what other nodes send. The adapter must keep it weak-safe (a [`Node`] does not keep
+    /// the server alive).
+    fn attach(&self, node: Node) {
+        let _ = node;
+    }
+
+    /// A namespace was made on this node (`/` at once, others as clients or the app open
+    /// them): the adapter starts listening for it.
+    fn namespace_created(&self, nsp: &str) {
+        let _ = nsp;
+    }
+
+    /// A broadcast made on this node, for the sockets of the other nodes.
+    fn broadcast(&self, nsp: &str, packet: &Packet, opts: &BroadcastOptions);
+
+    /// The sockets of the other nodes that `opts` aims at.
+    fn fetch_sockets<'a>(
+        &'a self,
+        nsp: &'a str,
+        opts: &'a BroadcastOptions,
+    ) -> AdapterFuture<'a, Result<Vec<SocketInfo>, ClusterError>>;
+
+    /// Makes the sockets of the other nodes that `opts` aims at join `rooms`.
+    fn add_sockets(&self, nsp: &str, opts: &BroadcastOptions, rooms: &[Arc<str>]);
+
+    /// Makes them leave `rooms`.
+    fn del_sockets(&self, nsp: &str, opts: &BroadcastOptions, rooms: &[Arc<str>]);
+
+    /// Disconnects them (with `close`, their connections too).
+    fn disconnect_sockets(&self, nsp: &str, opts: &BroadcastOptions, close: bool);
+
+    /// Stops: unsubscribes, ends its tasks. Called by [`SocketIo::close`].
+    fn close(&self) {}
+}
+
+/// The adapter of a single process: no other nodes, so nothing to send and nobody to ask.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LocalAdapter;
+
+impl Adapter for LocalAdapter {
+    fn broadcast(&self, _nsp: &str, _packet: &Packet, _opts: &BroadcastOptions) {}
+
+    fn fetch_sockets<'a>(
+        &'a self,
+        _nsp: &'a str,
+        _opts: &'a BroadcastOptions,
+    ) -> AdapterFuture<'a, Result<Vec<SocketInfo>, ClusterError>> {
+        Box::pin(std::future::ready(Ok(Vec::new())))
+    }
+
+    fn add_sockets(&self, _nsp: &str, _opts: &BroadcastOptions, _rooms: &[Arc<str>]) {}
+
+    fn del_sockets(&self, _nsp: &str, _opts: &BroadcastOptions, _rooms: &[Arc<str>]) {}
+
+    fn disconnect_sockets(&self, _nsp: &str, _opts: &BroadcastOptions, _close: bool) {}
+}
+
+/// This node, as an adapter sees it: applies what other nodes send to this node's sockets
+/// only (never back to the adapter). Holds the server weakly: once it is gone every call
+/// does nothing.
+#[derive(Clone)]
+pub struct Node {
+    io: Weak<IoInner>,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node").field("alive", &(self.io.strong_count() > 0)).finish()
+    }
+}
+
+impl Node {
+    pub(crate) fn new(io: Weak<IoInner>) -> Self {
+        Self { io }
+    }
+
+    /// The server, while it exists.
+    pub fn server(&self) -> Option<SocketIo> {
+        self.io.upgrade().map(|inner| SocketIo { inner })
+    }
+
+    /// The namespace `nsp` if this node has it (never made here: a node without the
+    /// namespace has no sockets in it).
+    fn namespace(&self, nsp: &str) -> Option<Arc<NsInner>> {
+        let io = self.io.upgrade()?;
+        SocketIo::existing_namespace(&io, nsp)
+    }
+
+    fn operator(&self, nsp: &str, opts: &BroadcastOptions) -> Option<BroadcastOperator> {
+        let ns = self.namespace(nsp)?;
+        let mut opts = opts.clone();
+        opts.flags.local = true;
+        Some(BroadcastOperator::with_options(ns, opts))
+    }
+
+    /// Delivers another node's broadcast to this node's sockets. Not kept for recovery here:
+    /// the node that made it did that.
+    pub fn broadcast(&self, nsp: &str, packet: &Packet, opts: &BroadcastOptions) {
+        if let Some(operator) = self.operator(nsp, opts) {
+            operator.deliver_packet(packet);
+        }
+    }
+
+    /// This node's sockets that `opts` aims at.
+    pub fn sockets(&self, nsp: &str, opts: &BroadcastOptions) -> Vec<SocketInfo> {
+        self.operator(nsp, opts).map(|operator| operator.local_infos()).unwrap_or_default()
+    }
+
+    /// Makes this node's sockets that `opts` aims at join `rooms`.
+    pub fn add_sockets(&self, nsp: &str, opts: &BroadcastOptions, rooms: &[Arc<str>]) {
+        if let Some(operator) = self.operator(nsp, opts) {
+            for socket in operator.sockets() {
+                for room in rooms {
+                    socket.join(room.to_string());
+                }
+            }
+        }
+    }
+
+    /// Makes them leave `rooms`.
+    pub fn del_sockets(&self, nsp: &str, opts: &BroadcastOptions, rooms: &[Arc<str>]) {
+        if let Some(operator) = self.operator(nsp, opts) {
+            for socket in operator.sockets() {
+                for room in rooms {
+                    socket.leave(room);
+                }
+            }
+        }
+    }
+
+    /// Disconnects them.
+    pub fn disconnect_sockets(&self, nsp: &str, opts: &BroadcastOptions, close: bool) {
+        if let Some(operator) = self.operator(nsp, opts) {
+            for socket in operator.sockets() {
+                socket.disconnect(close);
+            }
+        }
+    }
+
+    /// The namespaces this node has.
+    pub fn namespaces(&self) -> Vec<String> {
+        self.io.upgrade().map(|io| SocketIo::namespace_names(&io)).unwrap_or_default()
+    }
+}
