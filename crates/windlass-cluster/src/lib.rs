@@ -1,3 +1,30 @@
-//! Several windlass nodes sharing rooms and broadcasts.
+//! Several windlass nodes sharing rooms, broadcasts and requests through a broker.
+//!
+//! - [`RedisAdapter`]: Redis pub/sub, speaking `@socket.io/redis-adapter` 8.x, so that
+//!   windlass and Node socket.io servers share one cluster.
+//! - [`wire`]: that wire format, without I/O.
+//!
+//! ```no_run
+//! use windlass::event_server::{EventServer, SocketIo};
+//! use windlass::{HttpServer, IoServer};
+//! use windlass_cluster::RedisAdapter;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let adapter = RedisAdapter::connect("redis://127.0.0.1:6379").await?;
+//! let io = SocketIo::builder().adapter(adapter).build();
+//! io.on_connection(|socket| async move {
+//!     socket.on("say", |socket, event| async move {
+//!         let text: String = event.data().unwrap_or_default();
+//!         // Every socket of every node.
+//!         let _ = socket.namespace().emit("said", &text);
+//!     });
+//! });
+//! IoServer::bind("127.0.0.1:3000", HttpServer::new(EventServer::new(io))).await?.run().await?;
+//! # Ok(())
+//! # }
+//! ```
 
+mod redis;
 pub mod wire;
+
+pub use self::redis::{ConnectError, RedisAdapter, RedisAdapterConfig};

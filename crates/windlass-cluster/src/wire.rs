@@ -2,13 +2,13 @@
 //! tasks or clocks here, bytes in and out.
 //!
 //! - A **broadcast** goes to `<prefix>#<nsp>#` (or `<prefix>#<nsp>#<room>#` when it names one
-//!   room) as MessagePack `[uid, packet, {rooms, except, flags}]`, the packet being
-//!   socket.io-parser's object `{type, data, nsp}` with binary values as MessagePack `bin`.
+//!   room) as `MessagePack` `[uid, packet, {rooms, except, flags}]`, the packet being
+//!   socket.io-parser's object `{type, data, nsp}` with binary values as `MessagePack` `bin`.
 //! - A **request** goes to `<prefix>-request#<nsp>#` as JSON `{uid, requestId, type, …}` (or
-//!   MessagePack when it carries a packet); **responses** to `<prefix>-response#<nsp>#`, JSON
-//!   `{requestId, …}` (MessagePack for a broadcast's acknowledgement).
+//!   `MessagePack` when it carries a packet); **responses** to `<prefix>-response#<nsp>#`, JSON
+//!   `{requestId, …}` (`MessagePack` for a broadcast's acknowledgement).
 //!
-//! MessagePack is written as notepack.io (Node's encoder) writes it: integers in the smallest
+//! `MessagePack` is written as notepack.io (Node's encoder) writes it: integers in the smallest
 //! form, other numbers as float 64, `undefined` fields left out; read as it reads it (its
 //! `undefined` extension becomes `null`).
 
@@ -24,7 +24,7 @@ use windlass_sio_proto::{Map, Number, Value};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum WireError {
-    /// Not MessagePack.
+    /// Not `MessagePack`.
     #[error("malformed MessagePack: {0}")]
     MessagePack(String),
     /// Not JSON.
@@ -125,7 +125,7 @@ pub struct Broadcast {
     pub opts: BroadcastOptions,
 }
 
-/// `[uid, packet, {rooms, except, flags}]` in MessagePack.
+/// `[uid, packet, {rooms, except, flags}]` in `MessagePack`.
 pub fn encode_broadcast(uid: &str, packet: &Packet, opts: &BroadcastOptions) -> Vec<u8> {
     let message = Value::Array(vec![Value::from(uid), packet_to_value(packet), opts_to_value(opts, true)]);
     to_msgpack(&message)
@@ -187,7 +187,7 @@ impl Request {
         }
     }
 
-    /// The request as Node writes it: JSON, or MessagePack when it carries a packet.
+    /// The request as Node writes it: JSON, or `MessagePack` when it carries a packet.
     pub fn encode(&self) -> Vec<u8> {
         let mut map = Map::with_capacity(6);
         map.insert("uid", Value::from(self.uid.as_str()));
@@ -222,7 +222,7 @@ impl Request {
         Value::Object(map).to_json().into_bytes()
     }
 
-    /// Reads a request (JSON when it starts with `{`, MessagePack otherwise, as Node does).
+    /// Reads a request (JSON when it starts with `{`, `MessagePack` otherwise, as Node does).
     pub fn decode(bytes: &[u8]) -> Result<Self, WireError> {
         let Value::Object(mut map) = json_or_msgpack(bytes)? else {
             return Err(WireError::Shape("a request is an object"));
@@ -282,7 +282,7 @@ impl Response {
         }
     }
 
-    /// The response as Node writes it: JSON, but MessagePack for a broadcast's ack.
+    /// The response as Node writes it: JSON, but `MessagePack` for a broadcast's ack.
     pub fn encode(&self) -> Vec<u8> {
         let mut map = Map::with_capacity(3);
         if let Some(kind) = self.kind {
@@ -477,7 +477,7 @@ pub fn to_msgpack(value: &Value) -> Vec<u8> {
     out
 }
 
-/// Reads MessagePack, nested at most [`MAX_DEPTH`] deep.
+/// Reads `MessagePack`, nested at most [`MAX_DEPTH`] deep.
 pub fn from_msgpack(bytes: &[u8]) -> Result<Value, WireError> {
     let mut reader = bytes;
     let value = rmpv::decode::read_value_with_max_depth(&mut reader, MAX_DEPTH)
@@ -519,7 +519,9 @@ fn from_rmpv(value: rmpv::Value, depth: usize) -> Result<Value, WireError> {
         return Err(WireError::Shape("nested too deep"));
     }
     Ok(match value {
-        rmpv::Value::Nil => Value::Null,
+        // notepack's `undefined` (fixext 1, type 0) and its other extensions (dates) have no
+        // place in a packet: null, as nil is.
+        rmpv::Value::Nil | rmpv::Value::Ext(..) => Value::Null,
         rmpv::Value::Boolean(b) => Value::Bool(b),
         rmpv::Value::Integer(i) => match (i.as_i64(), i.as_u64()) {
             (Some(n), _) => Value::Number(Number::from(n)),
@@ -549,9 +551,6 @@ fn from_rmpv(value: rmpv::Value, depth: usize) -> Result<Value, WireError> {
             }
             Value::Object(map)
         }
-        // notepack's `undefined` (fixext 1, type 0) and anything else of its extensions
-        // (dates) have no place in a packet: null.
-        rmpv::Value::Ext(..) => Value::Null,
     })
 }
 

@@ -241,6 +241,11 @@ impl Node {
         }
     }
 
+    /// Every room of `nsp` that has a socket of this node, sockets' own rooms included.
+    pub fn rooms(&self, nsp: &str) -> Vec<Arc<str>> {
+        self.namespace(nsp).map(|ns| ns.all_rooms()).unwrap_or_default()
+    }
+
     /// The namespaces this node has.
     pub fn namespaces(&self) -> Vec<String> {
         self.io.upgrade().map(|io| SocketIo::namespace_names(&io)).unwrap_or_default()

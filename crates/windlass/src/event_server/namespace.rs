@@ -228,6 +228,14 @@ impl NsInner {
         all
     }
 
+    /// Every room with a socket of this node in it, sockets' own rooms included (Node's
+    /// `adapter.rooms` keys).
+    pub(crate) fn all_rooms(&self) -> Vec<Arc<str>> {
+        let mut all: Vec<Arc<str>> = lock(&self.sockets).keys().cloned().collect();
+        all.extend(lock(&self.rooms).members.keys().cloned());
+        all
+    }
+
     pub(crate) fn room_size(&self, room: &str) -> usize {
         let joined = lock(&self.rooms).members.get(room).map_or(0, HashMap::len);
         joined + usize::from(lock(&self.sockets).contains_key(room))

@@ -1,0 +1,192 @@
+//! One node of a windlass cluster, exactly as `shared/contracts/cluster-node.md` describes it:
+//! several processes share rooms and broadcasts through a broker, and outside clients (the
+//! real `socket.io-client`) drive them.
+//!
+//! ```text
+//! redis-server --port 6379 &
+//! cargo run --release --example cluster_node -- --listen 127.0.0.1:3001 \
+//!     --adapter redis-pubsub --broker redis://127.0.0.1:6379 --node-id a
+//! cargo run --release --example cluster_node -- --listen 127.0.0.1:3002 \
+//!     --adapter redis-pubsub --broker redis://127.0.0.1:6379 --node-id b
+//! ```
+//!
+//! Events on `/`: `join`, `leave`, `say`, `broadcast`, `count`, `whoami` (see the contract).
+
+mod support;
+
+use std::error::Error;
+use std::process;
+
+use windlass::event_server::{Event, EventServer, Map, Socket, SocketIo, Value};
+use windlass::{Health, HttpServer, IoServer, Router};
+use windlass_cluster::RedisAdapter;
+
+const USAGE: &str = "\
+usage: cluster_node --listen HOST:PORT --adapter redis-pubsub --broker URL --node-id ID
+
+  --listen HOST:PORT   address to listen on (port 0 picks one)
+  --adapter KIND       how nodes share rooms: redis-pubsub (Redis PUB/SUB, no recovery)
+  --broker URL         redis://HOST:PORT
+  --node-id ID         this node's name, reported by `join` and `whoami`
+
+GET /health answers 200 while the node serves; SIGTERM or Ctrl-C closes every client
+connection and exits.";
+
+/// What every handler needs to know of the node.
+#[derive(Clone)]
+struct NodeInfo {
+    io: SocketIo,
+    id: String,
+    port: u16,
+}
+
+fn obj<const N: usize>(pairs: [(&str, Value); N]) -> Value {
+    Value::Object(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect::<Map>())
+}
+
+fn ok() -> Value {
+    obj([("ok", Value::Bool(true))])
+}
+
+/// Answers the event's acknowledgement, if the client asked for one.
+fn answer(event: &Event, value: Value) {
+    if event.wants_ack() {
+        let _ = event.ack_args(vec![value]);
+    }
+}
+
+fn handlers(node: &NodeInfo, socket: &Socket) {
+    let info = node.clone();
+    socket.on("join", move |socket, event| {
+        let info = info.clone();
+        async move {
+            let room = event.args().first().and_then(Value::as_str).unwrap_or_default().to_owned();
+            // The node listens to every room of the namespace already (one pattern
+            // subscription), so a message to the room from any node reaches this socket as
+            // soon as it has joined here.
+            socket.join(room.clone());
+            let reply = obj([
+                ("ok", Value::Bool(true)),
+                ("room", Value::from(room)),
+                ("node", Value::from(info.id.as_str())),
+            ]);
+            answer(&event, reply);
+        }
+    });
+    socket.on("leave", |socket, event| async move {
+        if let Some(room) = event.args().first().and_then(Value::as_str) {
+            socket.leave(room);
+        }
+        answer(&event, ok());
+    });
+    let info = node.clone();
+    socket.on("say", move |socket, event| {
+        let info = info.clone();
+        async move {
+            let args = event.args().first().and_then(Value::as_object).cloned().unwrap_or_default();
+            let room = args.get("room").and_then(Value::as_str).unwrap_or_default().to_owned();
+            let text = args.get("text").cloned().unwrap_or_default();
+            let said = obj([
+                ("from", Value::from(socket.id())),
+                ("room", Value::from(room.as_str())),
+                ("text", text),
+            ]);
+            let _ = info.io.to(room).emit("said", &said);
+            answer(&event, ok());
+        }
+    });
+    socket.on("broadcast", |socket, event| async move {
+        let text = event.args().first().cloned().unwrap_or_default();
+        let message = obj([("from", Value::from(socket.id())), ("text", text)]);
+        let _ = socket.broadcast().emit("broadcast", &message);
+        answer(&event, ok());
+    });
+    let info = node.clone();
+    socket.on("count", move |_socket, event| {
+        let info = info.clone();
+        async move {
+            let reply = match info.io.fetch_sockets().await {
+                Ok(sockets) => obj([("count", Value::from(sockets.len() as u64))]),
+                Err(error) => obj([("error", Value::from(error.to_string()))]),
+            };
+            answer(&event, reply);
+        }
+    });
+    let info = node.clone();
+    socket.on("whoami", move |socket, event| {
+        let reply = obj([
+            ("port", Value::from(u64::from(info.port))),
+            ("node", Value::from(info.id.as_str())),
+            ("sid", Value::from(socket.id())),
+            ("recovered", Value::Bool(socket.recovered())),
+        ]);
+        answer(&event, reply);
+        async {}
+    });
+}
+
+async fn terminated() {
+    #[cfg(unix)]
+    {
+        let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn Error>> {
+    let mut args = support::Args::from_env(USAGE);
+    let listen = args.listen();
+    let adapter: String = args.value("--adapter").unwrap_or_else(|| "redis-pubsub".to_owned());
+    let broker: Option<String> = args.value("--broker");
+    let node_id: String = args.value("--node-id").unwrap_or_else(|| "node".to_owned());
+    args.finish();
+    support::init_tracing();
+
+    let Some(broker) = broker else {
+        eprintln!("error: --broker URL is required\n\n{USAGE}");
+        process::exit(2);
+    };
+    let io = match adapter.as_str() {
+        "redis-pubsub" => {
+            let adapter = RedisAdapter::connect(&broker).await.unwrap_or_else(|error| {
+                eprintln!("error: {error}");
+                process::exit(1);
+            });
+            SocketIo::builder().adapter(adapter).build()
+        }
+        other => {
+            eprintln!("error: --adapter {other}: this build has redis-pubsub only\n\n{USAGE}");
+            process::exit(2);
+        }
+    };
+
+    let server = IoServer::bind(
+        listen.as_str(),
+        HttpServer::new(EventServer::new(io.clone()).fallback(Router::new().route("/health", Health))),
+    )
+    .await?;
+    let addr = server.local_addr()?;
+    let node = NodeInfo { io: io.clone(), id: node_id, port: addr.port() };
+    io.on_connection(move |socket| {
+        let node = node.clone();
+        async move { handlers(&node, &socket) }
+    });
+    println!("listening on {addr}");
+    let shutdown = io.clone();
+    server
+        .run_until(async move {
+            terminated().await;
+            // Sockets leave with `server shutting down`, a reason clients recover from.
+            shutdown.close();
+        })
+        .await?;
+    Ok(())
+}
