@@ -114,7 +114,18 @@ pub trait Adapter: Send + Sync + 'static {
         let _ = nsp;
     }
 
-    /// A broadcast made on this node, for the sockets of the other nodes.
+    /// Whether the adapter is a log that delivers every broadcast, this node's own included,
+    /// in one order for the whole cluster (Redis Streams, JetStream). Then the event layer
+    /// hands it broadcasts without delivering them itself, and the adapter delivers them
+    /// through [`Node::broadcast_at`] with their position in the log, which is the offset
+    /// connection state recovery gives clients. Default false: the event layer delivers a
+    /// broadcast to this node's sockets, then hands it over.
+    fn orders_broadcasts(&self) -> bool {
+        false
+    }
+
+    /// A broadcast made on this node, for the sockets of the other nodes (and, when the
+    /// adapter [orders broadcasts](Self::orders_broadcasts), of this one).
     fn broadcast(&self, nsp: &str, packet: &Packet, opts: &BroadcastOptions);
 
     /// The sockets of the other nodes that `opts` aims at.
@@ -205,6 +216,19 @@ impl Node {
         }
     }
 
+    /// Delivers a broadcast read from the cluster's log at `offset` to this node's sockets:
+    /// with connection state recovery on (and the broadcast not volatile), `offset` is
+    /// appended as its last argument, as the offset clients recover from.
+    pub fn broadcast_at(&self, nsp: &str, packet: &Packet, opts: &BroadcastOptions, offset: &str) {
+        let Some(operator) = self.operator(nsp, opts) else { return };
+        let recovery = self.io.upgrade().is_some_and(|io| io.recovery.enabled());
+        if recovery && !opts.flags.volatile {
+            operator.deliver_packet(&with_offset(packet.clone(), offset));
+        } else {
+            operator.deliver_packet(packet);
+        }
+    }
+
     /// This node's sockets that `opts` aims at.
     pub fn sockets(&self, nsp: &str, opts: &BroadcastOptions) -> Vec<SocketInfo> {
         self.operator(nsp, opts).map(|operator| operator.local_infos()).unwrap_or_default()
@@ -250,4 +274,12 @@ impl Node {
     pub fn namespaces(&self) -> Vec<String> {
         self.io.upgrade().map(|io| SocketIo::namespace_names(&io)).unwrap_or_default()
     }
+}
+
+/// `packet` (an event) with `offset` appended to its arguments, as recovery sends it.
+pub fn with_offset(mut packet: Packet, offset: &str) -> Packet {
+    if let Some(Value::Array(items)) = &mut packet.data {
+        items.push(Value::String(offset.to_owned()));
+    }
+    packet
 }

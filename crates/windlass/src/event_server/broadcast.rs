@@ -114,6 +114,15 @@ impl BroadcastOperator {
     pub fn emit_args(&self, event: &str, mut args: Vec<Value>) -> Result<(), EmitError> {
         check_event(event)?;
         let io = self.ns.io.upgrade();
+        if let Some(io) = &io
+            && !self.opts.flags.local
+            && io.adapter.orders_broadcasts()
+        {
+            // The adapter's log delivers it, here too, with its offset.
+            let packet = Packet::event(self.ns.name.to_string(), event, args);
+            io.adapter.broadcast(&self.ns.name, &packet, &self.opts);
+            return Ok(());
+        }
         let recovery = io.as_ref().filter(|io| !self.opts.flags.volatile && io.recovery.enabled());
         let offset = recovery.map(|io| {
             // Kept with a fresh offset, which the client gets as the last argument.

@@ -9,7 +9,7 @@ use windlass_sio_proto::{Map, Value};
 
 use super::engine::{CloseReason, EngineHandler, EngineMessage, EngineSession, lock, random_id};
 use super::namespace::NsInner;
-use super::recovery::Restored;
+use super::recovery::{JoinFn, Restored};
 use super::socket::{DisconnectReason, Handshake, Socket};
 use super::{IoInner, SocketIo, spawn_handler};
 
@@ -150,36 +150,104 @@ impl Client {
         // sends to the namespace before the CONNECT reply breaks the protocol's order and is
         // closed, as by Node. A recovery is looked up there too (the store may be remote).
         self.queue_connect(async move {
-            let restored = match &asked {
-                Some((pid, offset)) => io.recovery.restore(pid, offset, &ns.name).await,
-                None => None,
-            };
-            let (socket, rooms, missed, skip) = if let Some(Restored { session, missed }) = restored {
-                let socket = Socket::new(
-                    session.id,
-                    Some(session.pid),
-                    Arc::clone(&ns),
-                    Arc::clone(&client),
-                    handshake,
-                    true,
-                );
-                (socket, session.rooms, missed, io.recovery.skips_middleware())
-            } else {
-                let pid = io.recovery.enabled().then(random_id);
-                let socket =
-                    Socket::new(random_id(), pid, Arc::clone(&ns), Arc::clone(&client), handshake, false);
-                (socket, Vec::new(), Vec::new(), false)
-            };
-            drop(io);
-            let middleware = if skip { Vec::new() } else { ns.middleware() };
-            for run in middleware {
-                if let Err(e) = run(socket.clone()).await {
-                    client.refuse(&ns, e);
-                    return;
+            let Some((pid, offset)) = asked else {
+                // A new session.
+                drop(io);
+                let socket = client.new_socket(&ns, handshake, None);
+                if client.admitted(&ns, &socket).await {
+                    client.join(&ns, &socket, &[], &[]);
                 }
+                return;
+            };
+            if io.recovery.skips_middleware() {
+                // Looked up and joined in the store's order: no packet falls between the
+                // missed ones and the live ones, and none comes twice.
+                let fresh = Arc::new(AtomicBool::new(false));
+                let join: JoinFn = {
+                    let (client, ns, fresh, handshake) =
+                        (Arc::clone(&client), Arc::clone(&ns), Arc::clone(&fresh), handshake.clone());
+                    Box::new(move |restored| match restored {
+                        Some(restored) => {
+                            let socket = client.new_socket(&ns, handshake, Some(&restored));
+                            client.join(&ns, &socket, &restored.session.rooms, &restored.missed);
+                        }
+                        None => fresh.store(true, Ordering::Release),
+                    })
+                };
+                io.recovery.restore_then(&pid, &offset, &ns.name, join).await;
+                drop(io);
+                if fresh.load(Ordering::Acquire) {
+                    // Nothing to recover: a new session, through the middleware.
+                    let socket = client.new_socket(&ns, handshake, None);
+                    if client.admitted(&ns, &socket).await {
+                        client.join(&ns, &socket, &[], &[]);
+                    }
+                }
+                return;
             }
-            client.join(&ns, &socket, &rooms, &missed);
+            // The middleware runs first, on the socket the session would give back; then the
+            // session is looked up again and joined in the store's order.
+            let peek = io.recovery.restore(&pid, &offset, &ns.name).await;
+            let socket = client.new_socket(&ns, handshake.clone(), peek.as_ref());
+            if !client.admitted(&ns, &socket).await {
+                return;
+            }
+            if peek.is_none() {
+                drop(io);
+                client.join(&ns, &socket, &[], &[]);
+                return;
+            }
+            let join: JoinFn = {
+                let (client, ns) = (Arc::clone(&client), Arc::clone(&ns));
+                Box::new(move |restored| match restored {
+                    Some(Restored { session, missed }) if session.id == socket.inner.id => {
+                        client.join(&ns, &socket, &session.rooms, &missed);
+                    }
+                    // Gone in between: a new session (the middleware has admitted the client).
+                    _ => {
+                        let socket = client.new_socket(&ns, handshake, None);
+                        client.join(&ns, &socket, &[], &[]);
+                    }
+                })
+            };
+            io.recovery.restore_then(&pid, &offset, &ns.name, join).await;
         });
+    }
+
+    /// A socket for this client in `ns`: the recovered one's id and pid, or new ones.
+    fn new_socket(
+        self: &Arc<Self>,
+        ns: &Arc<NsInner>,
+        handshake: Handshake,
+        restored: Option<&Restored>,
+    ) -> Socket {
+        match restored {
+            Some(Restored { session, .. }) => Socket::new(
+                Arc::clone(&session.id),
+                Some(Arc::clone(&session.pid)),
+                Arc::clone(ns),
+                Arc::clone(self),
+                handshake,
+                true,
+            ),
+            None => {
+                let recovery = self.io.upgrade().is_some_and(|io| io.recovery.enabled());
+                let pid = recovery.then(random_id);
+                Socket::new(random_id(), pid, Arc::clone(ns), Arc::clone(self), handshake, false)
+            }
+        }
+    }
+
+    /// Runs the namespace's middleware on `socket`; `false` (and the client refused) if one
+    /// says no.
+    async fn admitted(&self, ns: &NsInner, socket: &Socket) -> bool {
+        for run in ns.middleware() {
+            if let Err(e) = run(socket.clone()).await {
+                self.refuse(ns, e);
+                return false;
+            }
+        }
+        true
     }
 
     /// Runs a namespace join after those queued before it, on a task of its own: the joins of
@@ -242,6 +310,8 @@ impl Client {
             reply.insert("pid", Value::String(pid.to_string()));
         }
         self.send(&Packet::connect(ns.name.to_string(), Some(Value::Object(reply))));
+        // A store shared by nodes saves the session now, not when the socket goes away.
+        socket.session_changed();
         for handler in ns.connection_handlers() {
             spawn_handler(handler(socket.clone()));
         }

@@ -49,6 +49,7 @@ use http::{Request, Response, StatusCode};
 pub use self::ack::AckError;
 pub use self::adapter::{
     Adapter, AdapterFuture, BroadcastFlags, BroadcastOptions, ClusterError, LocalAdapter, Node, SocketInfo,
+    with_offset,
 };
 pub use self::broadcast::BroadcastOperator;
 pub use self::engine::{CloseReason, EngineConfig};
@@ -56,7 +57,7 @@ pub use self::event::Event;
 pub use self::namespace::{ConnectError, Namespace};
 pub use self::raw::{EngineIoHandler, EngineIoMessage, EngineIoServer, EngineIoSession};
 pub use self::recovery::{
-    KeptSession, MemoryStore, RecoveryConfig, Restored, SessionStore, StoreFuture, StoredPacket,
+    JoinFn, KeptSession, MemoryStore, RecoveryConfig, Restored, SessionStore, StoreFuture, StoredPacket,
 };
 pub use self::socket::{DisconnectReason, EmitError, Handshake, Socket};
 pub use windlass_sio_proto::{Map, Value, from_value, to_value};

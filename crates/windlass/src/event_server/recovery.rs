@@ -107,7 +107,39 @@ pub trait SessionStore: Send + Sync + 'static {
         offset: &'a str,
         namespace: &'a str,
     ) -> StoreFuture<'a, Option<Restored>>;
+
+    /// Restores as [`restore`](Self::restore) and runs `join` with the result at a point of
+    /// the store's order after which every packet reaches the joined socket live: nothing
+    /// between the missed packets and the live ones is lost or sent twice. A store whose
+    /// packets reach sockets through a log of its own (Redis Streams, JetStream) runs `join`
+    /// between two applied entries; the default runs it as soon as `restore` answers.
+    fn restore_then<'a>(
+        &'a self,
+        pid: &'a str,
+        offset: &'a str,
+        namespace: &'a str,
+        join: JoinFn,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move { join(self.restore(pid, offset, namespace).await) })
+    }
+
+    /// A connected socket's session changed (it joined its namespace, or a room, or left
+    /// one). A store shared by several nodes saves it now, so that the socket can be
+    /// recovered on another node even if its own is killed; the default does nothing (the
+    /// memory store keeps sessions when sockets leave).
+    fn save_session(&self, session: &KeptSession) {
+        let _ = session;
+    }
+
+    /// The socket of `pid` left for good (a reason recovery does not apply to): its session
+    /// can be forgotten. The default does nothing.
+    fn forget_session(&self, pid: &str) {
+        let _ = pid;
+    }
 }
+
+/// What [`SessionStore::restore_then`] runs with the restored session (or `None`).
+pub type JoinFn = Box<dyn FnOnce(Option<Restored>) + Send>;
 
 /// The in-memory [`SessionStore`]: sessions and packets of the last
 /// `max_disconnection_duration`.
@@ -228,14 +260,29 @@ impl Recovery {
 
     /// Keeps a socket that went away for a recoverable reason.
     pub(crate) fn keep(&self, pid: &Arc<str>, socket: &Socket, rooms: Vec<Arc<str>>) {
+        self.store.keep_session(Self::session(pid, socket, rooms));
+    }
+
+    /// Tells the store a connected socket's session changed.
+    pub(crate) fn save(&self, pid: &Arc<str>, socket: &Socket) {
+        let rooms = socket.inner.ns.rooms_of(&socket.inner.id);
+        self.store.save_session(&Self::session(pid, socket, rooms));
+    }
+
+    /// Tells the store a socket left for good.
+    pub(crate) fn forget(&self, pid: &str) {
+        self.store.forget_session(pid);
+    }
+
+    fn session(pid: &Arc<str>, socket: &Socket, rooms: Vec<Arc<str>>) -> KeptSession {
         // The socket's own room is its id, kept apart.
         let rooms = rooms.into_iter().filter(|room| *room != socket.inner.id).collect();
-        self.store.keep_session(KeptSession {
+        KeptSession {
             pid: Arc::clone(pid),
             id: Arc::clone(&socket.inner.id),
             namespace: Arc::clone(&socket.inner.ns.name),
             rooms,
-        });
+        }
     }
 
     /// The `{pid, offset}` of a CONNECT's auth, when recovery is on and it has both.
@@ -251,6 +298,11 @@ impl Recovery {
     /// The session a CONNECT names, with what it missed.
     pub(crate) async fn restore(&self, pid: &str, offset: &str, namespace: &str) -> Option<Restored> {
         self.store.restore(pid, offset, namespace).await
+    }
+
+    /// Restores, then runs `join` in the store's order.
+    pub(crate) async fn restore_then(&self, pid: &str, offset: &str, namespace: &str, join: JoinFn) {
+        self.store.restore_then(pid, offset, namespace, join).await;
     }
 }
 

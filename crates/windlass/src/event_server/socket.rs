@@ -476,11 +476,23 @@ impl Socket {
     /// Joins `room`.
     pub fn join(&self, room: impl Into<String>) {
         self.inner.ns.join(&self.inner.id, Arc::from(room.into()));
+        self.session_changed();
     }
 
     /// Leaves `room`.
     pub fn leave(&self, room: &str) {
         self.inner.ns.leave(&self.inner.id, room);
+        self.session_changed();
+    }
+
+    /// With recovery on, tells the session store (which may save it for other nodes).
+    pub(crate) fn session_changed(&self) {
+        if let Some(pid) = &self.inner.pid
+            && self.connected()
+            && let Some(io) = self.inner.ns.io.upgrade()
+        {
+            io.recovery.save(pid, self);
+        }
     }
 
     /// The rooms the socket is in, its own id first, then in the order joined.
@@ -595,11 +607,14 @@ impl Socket {
         for handler in self.rare_listeners(|rare| rare.disconnecting.clone()) {
             spawn_handler(handler(self.clone(), reason));
         }
-        if reason.is_recoverable()
-            && let Some(pid) = &self.inner.pid
+        if let Some(pid) = &self.inner.pid
             && let Some(io) = self.inner.ns.io.upgrade()
         {
-            io.recovery.keep(pid, self, self.inner.ns.rooms_of(&self.inner.id));
+            if reason.is_recoverable() {
+                io.recovery.keep(pid, self, self.inner.ns.rooms_of(&self.inner.id));
+            } else {
+                io.recovery.forget(pid);
+            }
         }
         self.inner.ns.remove_socket(&self.inner.id);
         self.inner.client.remove(&self.inner.ns.name);
