@@ -17,15 +17,20 @@ mod support;
 use std::error::Error;
 use std::process;
 
-use windlass::event_server::{Event, EventServer, Map, Socket, SocketIo, Value};
+use std::time::Duration;
+
+use windlass::event_server::{
+    Event, EventServer, Map, RecoveryConfig, Socket, SocketIo, SocketIoConfig, Value,
+};
 use windlass::{Health, HttpServer, IoServer, Router};
-use windlass_cluster::RedisAdapter;
+use windlass_cluster::{RedisAdapter, RedisStreamsAdapter};
 
 const USAGE: &str = "\
-usage: cluster_node --listen HOST:PORT --adapter redis-pubsub --broker URL --node-id ID
+usage: cluster_node --listen HOST:PORT --adapter redis-pubsub|redis-streams --broker URL --node-id ID
 
   --listen HOST:PORT   address to listen on (port 0 picks one)
-  --adapter KIND       how nodes share rooms: redis-pubsub (Redis PUB/SUB, no recovery)
+  --adapter KIND       how nodes share rooms: redis-pubsub (Redis PUB/SUB, no recovery) or
+                       redis-streams (a Redis stream, with connection state recovery)
   --broker URL         redis://HOST:PORT
   --node-id ID         this node's name, reported by `join` and `whoami`
 
@@ -162,8 +167,22 @@ async fn main() -> Result<(), Box<dyn Error>> {
             });
             SocketIo::builder().adapter(adapter).build()
         }
+        "redis-streams" => {
+            let adapter = RedisStreamsAdapter::connect(&broker).await.unwrap_or_else(|error| {
+                eprintln!("error: {error}");
+                process::exit(1);
+            });
+            let config = SocketIoConfig {
+                recovery: Some(RecoveryConfig {
+                    max_disconnection_duration: Duration::from_secs(120),
+                    skip_middlewares: true,
+                }),
+                ..SocketIoConfig::default()
+            };
+            SocketIo::builder().config(config).adapter(adapter.clone()).session_store(adapter).build()
+        }
         other => {
-            eprintln!("error: --adapter {other}: this build has redis-pubsub only\n\n{USAGE}");
+            eprintln!("error: --adapter {other}: this build has redis-pubsub and redis-streams\n\n{USAGE}");
             process::exit(2);
         }
     };

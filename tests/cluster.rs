@@ -98,45 +98,111 @@ async fn start_node_server(broker: &str) -> (Child, SocketAddr) {
     (child, addr)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nodes_share_rooms_through_redis_with_a_node_socket_io_node_and_survive_a_kill_and_a_broker_restart()
-{
-    let redis_binary = match ready() {
-        Ok(binary) => binary,
-        Err(missing) => {
-            assert!(std::env::var_os("CI").is_none(), "CI must run the cluster tests, but {missing}");
-            eprintln!("skipped: {missing}; see tests/cluster.rs");
-            return;
-        }
-    };
-    let (redis, port) = start_redis(&redis_binary).await;
-    let broker = format!("redis://127.0.0.1:{port}");
-    let mut nodes = Vec::new();
-    for id in ["n1", "n2", "n3"] {
-        let args = ["--adapter", "redis-pubsub", "--broker", broker.as_str(), "--node-id", id];
-        nodes.push(Example::start("cluster_node", &args).await);
-    }
-    let (_node_js, node_js_addr) = start_node_server(&broker).await;
+/// One cluster test at a time: each runs several servers and times node deaths.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-    let urls: Vec<String> = nodes.iter().map(|n| format!("http://{}", n.addr)).collect();
-    let pids: Vec<String> = nodes.iter().map(|n| n.child.id().expect("running").to_string()).collect();
-    let run = Command::new("node")
-        .arg(cluster_dir().join("cluster_check.js"))
-        .args(["--nodes", &urls.join(","), "--pids", &pids.join(",")])
-        .args(["--node-js", &format!("http://{node_js_addr}")])
-        .args(["--redis-pid", &redis.id().expect("running").to_string(), "--redis-port", &port.to_string()])
-        .arg("--redis-server")
-        .arg(&redis_binary)
-        .current_dir(cluster_dir())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .output();
-    let output =
-        tokio::time::timeout(Duration::from_secs(120), run).await.expect("cluster_check.js hung").unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    println!("{stdout}");
-    assert!(output.status.success(), "cluster_check.js failed:\n{stdout}\n{stderr}");
-    assert!(stdout.contains("ok - after Redis restarts"), "the run stopped early:\n{stdout}");
+/// The cluster a test drives: a broker, three `cluster_node`s and maybe a Node node.
+struct Cluster {
+    redis: Child,
+    port: u16,
+    redis_binary: PathBuf,
+    nodes: Vec<Example>,
+    node_js: Option<(Child, SocketAddr)>,
+}
+
+impl Cluster {
+    /// `None` (after a note) when a tool is missing outside CI.
+    async fn start(adapter: &str, with_node_js: bool) -> Option<Self> {
+        let redis_binary = match ready() {
+            Ok(binary) => binary,
+            Err(missing) => {
+                assert!(std::env::var_os("CI").is_none(), "CI must run the cluster tests, but {missing}");
+                eprintln!("skipped: {missing}; see tests/cluster.rs");
+                return None;
+            }
+        };
+        let (redis, port) = start_redis(&redis_binary).await;
+        let broker = format!("redis://127.0.0.1:{port}");
+        let mut nodes = Vec::new();
+        for id in ["n1", "n2", "n3"] {
+            let args = ["--adapter", adapter, "--broker", broker.as_str(), "--node-id", id];
+            nodes.push(Example::start("cluster_node", &args).await);
+        }
+        let node_js = if with_node_js { Some(start_node_server(&broker).await) } else { None };
+        Some(Self { redis, port, redis_binary, nodes, node_js })
+    }
+
+    fn urls(&self) -> String {
+        self.nodes.iter().map(|n| format!("http://{}", n.addr)).collect::<Vec<_>>().join(",")
+    }
+
+    fn pids(&self) -> String {
+        self.nodes.iter().map(|n| n.child.id().expect("running").to_string()).collect::<Vec<_>>().join(",")
+    }
+
+    /// Runs a script of `tests/cluster` with the nodes' addresses and pids; its output, after
+    /// asserting it passed.
+    async fn check(&self, script: &str, extra: &[String]) -> String {
+        let mut command = Command::new("node");
+        command
+            .arg(cluster_dir().join(script))
+            .args(["--nodes", &self.urls(), "--pids", &self.pids()])
+            .args(extra)
+            .current_dir(cluster_dir())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let output = tokio::time::timeout(Duration::from_secs(150), command.output())
+            .await
+            .expect("the check hung")
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        println!("{stdout}");
+        assert!(output.status.success(), "{script} failed:\n{stdout}\n{stderr}");
+        stdout
+    }
+
+    /// The arguments that let `cluster_check.js` kill and restart the broker.
+    fn broker_args(&self) -> Vec<String> {
+        vec![
+            "--redis-pid".to_owned(),
+            self.redis.id().expect("running").to_string(),
+            "--redis-port".to_owned(),
+            self.port.to_string(),
+            "--redis-server".to_owned(),
+            self.redis_binary.to_string_lossy().into_owned(),
+        ]
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_share_rooms_through_redis_pubsub_with_a_node_socket_io_node_and_survive_a_kill_and_a_broker_restart()
+ {
+    let _serial = SERIAL.lock().await;
+    let Some(cluster) = Cluster::start("redis-pubsub", true).await else { return };
+    let mut args = cluster.broker_args();
+    let (_, node_js) = cluster.node_js.as_ref().expect("started");
+    args.extend(["--node-js".to_owned(), format!("http://{node_js}")]);
+    let out = cluster.check("cluster_check.js", &args).await;
+    assert!(out.contains("ok - a message sent through the Node socket.io node"), "{out}");
+    assert!(out.contains("ok - after Redis restarts"), "the run stopped early:\n{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_share_a_redis_stream_deliver_once_across_a_kill_and_a_broker_restart() {
+    let _serial = SERIAL.lock().await;
+    let Some(cluster) = Cluster::start("redis-streams", false).await else { return };
+    let mut args = cluster.broker_args();
+    args.push("--log".to_owned());
+    let out = cluster.check("cluster_check.js", &args).await;
+    assert!(out.contains("ok - after Redis restarts"), "the run stopped early:\n{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_recovers_on_another_node_after_its_node_is_killed_over_redis_streams() {
+    let _serial = SERIAL.lock().await;
+    let Some(cluster) = Cluster::start("redis-streams", false).await else { return };
+    let out = cluster.check("recovery_check.js", &[]).await;
+    assert!(out.contains("ok - every missed event arrived exactly once and in order"), "{out}");
 }

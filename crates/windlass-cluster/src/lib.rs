@@ -2,7 +2,9 @@
 //!
 //! - [`RedisAdapter`]: Redis pub/sub, speaking `@socket.io/redis-adapter` 8.x, so that
 //!   windlass and Node socket.io servers share one cluster.
-//! - [`wire`]: that wire format, without I/O.
+//! - [`RedisStreamsAdapter`]: one Redis stream as the cluster's log, with connection state
+//!   recovery on any node, even after its own node was killed.
+//! - [`wire`]: the wire formats, without I/O.
 //!
 //! ```no_run
 //! use windlass::event_server::{EventServer, SocketIo};
@@ -25,6 +27,8 @@
 //! ```
 
 mod redis;
+mod streams;
 pub mod wire;
 
 pub use self::redis::{ConnectError, RedisAdapter, RedisAdapterConfig};
+pub use self::streams::{RedisStreamsAdapter, RedisStreamsConfig};

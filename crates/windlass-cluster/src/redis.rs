@@ -56,6 +56,12 @@ pub struct ConnectError {
     source: redis::RedisError,
 }
 
+impl ConnectError {
+    pub(crate) fn new(url: &str, source: redis::RedisError) -> Self {
+        Self { url: url.to_owned(), source }
+    }
+}
+
 /// The Redis pub/sub [`Adapter`]. Cheap to clone; clones are the same adapter.
 #[derive(Clone)]
 pub struct RedisAdapter {

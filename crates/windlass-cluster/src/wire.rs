@@ -554,5 +554,258 @@ fn from_rmpv(value: rmpv::Value, depth: usize) -> Result<Value, WireError> {
     })
 }
 
+/// The message types of socket.io-adapter's `ClusterAdapter` (2.5), which the log adapters
+/// (Redis Streams, `JetStream`) write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum MessageType {
+    /// A node starts: the others answer with a heartbeat.
+    InitialHeartbeat = 1,
+    /// A node is alive.
+    Heartbeat = 2,
+    /// A broadcast: `{packet, opts}`.
+    Broadcast = 3,
+    /// Sockets join rooms: `{opts, rooms}`.
+    SocketsJoin = 4,
+    /// Sockets leave rooms: `{opts, rooms}`.
+    SocketsLeave = 5,
+    /// Sockets are disconnected: `{opts, close}`.
+    DisconnectSockets = 6,
+    /// `fetchSockets`: `{opts, requestId}`.
+    FetchSockets = 7,
+    /// The answer: `{requestId, sockets}`.
+    FetchSocketsResponse = 8,
+    /// `serverSideEmit`: `{packet, requestId?}`.
+    ServerSideEmit = 9,
+    /// Its answer: `{requestId, packet}`.
+    ServerSideEmitResponse = 10,
+    /// `{requestId, clientCount}`.
+    BroadcastClientCount = 11,
+    /// `{requestId, packet}`.
+    BroadcastAck = 12,
+    /// A node stops.
+    AdapterClose = 13,
+}
+
+impl MessageType {
+    /// The type for its number.
+    pub fn from_number(n: u64) -> Option<Self> {
+        Some(match n {
+            1 => Self::InitialHeartbeat,
+            2 => Self::Heartbeat,
+            3 => Self::Broadcast,
+            4 => Self::SocketsJoin,
+            5 => Self::SocketsLeave,
+            6 => Self::DisconnectSockets,
+            7 => Self::FetchSockets,
+            8 => Self::FetchSocketsResponse,
+            9 => Self::ServerSideEmit,
+            10 => Self::ServerSideEmitResponse,
+            11 => Self::BroadcastClientCount,
+            12 => Self::BroadcastAck,
+            13 => Self::AdapterClose,
+            _ => return None,
+        })
+    }
+}
+
+/// One message of a log adapter, as `@socket.io/redis-streams-adapter` lays out a stream
+/// entry: fields `uid`, `nsp`, `type` (its number as text) and `data` (JSON text, or base64
+/// of `MessagePack` when it holds binary), plus `seq`, the sending node's sequence number,
+/// by which readers drop a message a node had to send twice (a publish whose answer was
+/// lost is sent again).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClusterMessage {
+    /// The sending node.
+    pub uid: String,
+    /// The namespace.
+    pub nsp: String,
+    /// What it is.
+    pub kind: MessageType,
+    /// Its data.
+    pub data: Option<Value>,
+    /// The sender's sequence number (absent in messages of Node's adapter).
+    pub seq: Option<u64>,
+}
+
+impl ClusterMessage {
+    /// A message without data.
+    pub fn new(uid: &str, nsp: &str, kind: MessageType) -> Self {
+        Self { uid: uid.to_owned(), nsp: nsp.to_owned(), kind, data: None, seq: None }
+    }
+
+    /// A broadcast of `packet` to `opts`.
+    pub fn broadcast(uid: &str, packet: &Packet, opts: &BroadcastOptions) -> Self {
+        let mut data = Map::with_capacity(2);
+        data.insert("packet", packet_to_value(packet));
+        data.insert("opts", opts_to_value(opts, true));
+        Self { data: Some(Value::Object(data)), ..Self::new(uid, &packet.namespace, MessageType::Broadcast) }
+    }
+
+    /// A join, leave or disconnect of the sockets `opts` aims at.
+    pub fn sockets(
+        uid: &str,
+        nsp: &str,
+        kind: MessageType,
+        opts: &BroadcastOptions,
+        rooms: &[Arc<str>],
+        close: bool,
+    ) -> Self {
+        let mut data = Map::with_capacity(2);
+        data.insert("opts", opts_to_value(opts, false));
+        if kind == MessageType::DisconnectSockets {
+            data.insert("close", Value::Bool(close));
+        } else {
+            data.insert("rooms", rooms_value(rooms));
+        }
+        Self { data: Some(Value::Object(data)), ..Self::new(uid, nsp, kind) }
+    }
+
+    /// `fetchSockets` for `opts`.
+    pub fn fetch_sockets(uid: &str, nsp: &str, request_id: &str, opts: &BroadcastOptions) -> Self {
+        let mut data = Map::with_capacity(2);
+        data.insert("opts", opts_to_value(opts, false));
+        data.insert("requestId", Value::from(request_id));
+        Self { data: Some(Value::Object(data)), ..Self::new(uid, nsp, MessageType::FetchSockets) }
+    }
+
+    /// The answer to `fetchSockets` `request_id`.
+    pub fn fetch_sockets_response(uid: &str, nsp: &str, request_id: &str, sockets: &[SocketInfo]) -> Self {
+        let mut data = Map::with_capacity(2);
+        data.insert("requestId", Value::from(request_id));
+        data.insert("sockets", Value::Array(sockets.iter().map(socket_to_value).collect()));
+        Self { data: Some(Value::Object(data)), ..Self::new(uid, nsp, MessageType::FetchSocketsResponse) }
+    }
+
+    /// The entry's fields.
+    pub fn fields(&self) -> Vec<(&'static str, Vec<u8>)> {
+        let mut fields = vec![
+            ("uid", self.uid.as_bytes().to_vec()),
+            ("nsp", self.nsp.as_bytes().to_vec()),
+            ("type", (self.kind as u8).to_string().into_bytes()),
+        ];
+        if let Some(data) = &self.data {
+            let text = if data.has_binary() {
+                use base64::Engine as _;
+                base64::engine::general_purpose::STANDARD.encode(to_msgpack(data))
+            } else {
+                data.to_json()
+            };
+            fields.push(("data", text.into_bytes()));
+        }
+        if let Some(seq) = self.seq {
+            fields.push(("seq", seq.to_string().into_bytes()));
+        }
+        fields
+    }
+
+    /// Reads an entry's fields.
+    pub fn from_fields<'a>(field: impl Fn(&str) -> Option<&'a [u8]>) -> Result<Self, WireError> {
+        let text = |name: &str| field(name).and_then(|bytes| std::str::from_utf8(bytes).ok());
+        let kind = text("type")
+            .and_then(|t| t.parse().ok())
+            .and_then(MessageType::from_number)
+            .ok_or(WireError::Shape("an entry has a known type"))?;
+        let data = match text("data") {
+            None => None,
+            Some(json) if json.starts_with('{') || json.starts_with('[') => {
+                Some(Value::from_json(json).map_err(|e| WireError::Json(e.to_string()))?)
+            }
+            Some(encoded) => {
+                use base64::Engine as _;
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(encoded)
+                    .map_err(|e| WireError::MessagePack(e.to_string()))?;
+                Some(from_msgpack(&bytes)?)
+            }
+        };
+        Ok(Self {
+            uid: text("uid").unwrap_or_default().to_owned(),
+            nsp: text("nsp").unwrap_or("/").to_owned(),
+            kind,
+            data,
+            seq: text("seq").and_then(|s| s.parse().ok()),
+        })
+    }
+
+    /// A broadcast's packet and options.
+    pub fn broadcast_parts(&self) -> Result<(Packet, BroadcastOptions), WireError> {
+        let data = self.data.as_ref().ok_or(WireError::Shape("a broadcast has data"))?;
+        let packet = packet_from_value(data.get("packet").cloned().unwrap_or_default())?;
+        let opts = data.get("opts").map(opts_from_value).unwrap_or_default();
+        Ok((packet, opts))
+    }
+
+    /// The `opts`, `rooms` and `close` of a join, leave or disconnect.
+    pub fn sockets_parts(&self) -> (BroadcastOptions, Vec<Arc<str>>, bool) {
+        let data = self.data.as_ref();
+        let opts = data.and_then(|d| d.get("opts")).map(opts_from_value).unwrap_or_default();
+        let rooms = data.and_then(|d| d.get("rooms")).map(rooms_from_value).unwrap_or_default();
+        let close = data.and_then(|d| d.get("close")).and_then(Value::as_bool).unwrap_or(false);
+        (opts, rooms, close)
+    }
+
+    /// The `requestId` of a request or an answer.
+    pub fn request_id(&self) -> Option<&str> {
+        self.data.as_ref()?.get("requestId")?.as_str()
+    }
+
+    /// The `sockets` of a `fetchSockets` answer.
+    pub fn sockets_of_response(&self) -> Vec<SocketInfo> {
+        self.data
+            .as_ref()
+            .and_then(|d| d.get("sockets"))
+            .and_then(Value::as_array)
+            .map(|items| items.iter().filter_map(socket_from_value).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// A session as a log adapter keeps it in the broker: Node's session fields (`pid`, `sid`,
+/// `nsp`, `rooms`) plus the node that holds it and, once the socket has gone, when.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredSession {
+    /// The session.
+    pub session: windlass::event_server::KeptSession,
+    /// The node whose socket it is (or was).
+    pub node: String,
+    /// When the socket went away, in milliseconds since the Unix epoch; `None` while it is
+    /// connected (or its node died with it).
+    pub disconnected_at: Option<u64>,
+}
+
+impl StoredSession {
+    /// As `MessagePack`.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut map = Map::with_capacity(6);
+        map.insert("pid", Value::from(&*self.session.pid));
+        map.insert("sid", Value::from(&*self.session.id));
+        map.insert("nsp", Value::from(&*self.session.namespace));
+        map.insert("rooms", rooms_value(&self.session.rooms));
+        map.insert("node", Value::from(self.node.as_str()));
+        if let Some(at) = self.disconnected_at {
+            map.insert("disconnectedAt", Value::from(Number::from(at)));
+        }
+        to_msgpack(&Value::Object(map))
+    }
+
+    /// Reads one.
+    pub fn decode(bytes: &[u8]) -> Result<Self, WireError> {
+        let value = from_msgpack(bytes)?;
+        let text = |key: &str| value.get(key).and_then(Value::as_str).map(Arc::<str>::from);
+        let session = windlass::event_server::KeptSession {
+            pid: text("pid").ok_or(WireError::Shape("a session has a pid"))?,
+            id: text("sid").ok_or(WireError::Shape("a session has a sid"))?,
+            namespace: text("nsp").unwrap_or_else(|| Arc::from("/")),
+            rooms: value.get("rooms").map(rooms_from_value).unwrap_or_default(),
+        };
+        Ok(Self {
+            session,
+            node: text("node").map(|n| n.to_string()).unwrap_or_default(),
+            disconnected_at: value.get("disconnectedAt").and_then(Value::as_u64),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -115,7 +115,7 @@ pub trait Adapter: Send + Sync + 'static {
     }
 
     /// Whether the adapter is a log that delivers every broadcast, this node's own included,
-    /// in one order for the whole cluster (Redis Streams, JetStream). Then the event layer
+    /// in one order for the whole cluster (Redis Streams, `JetStream`). Then the event layer
     /// hands it broadcasts without delivering them itself, and the adapter delivers them
     /// through [`Node::broadcast_at`] with their position in the log, which is the offset
     /// connection state recovery gives clients. Default false: the event layer delivers a

@@ -221,21 +221,19 @@ impl Client {
         handshake: Handshake,
         restored: Option<&Restored>,
     ) -> Socket {
-        match restored {
-            Some(Restored { session, .. }) => Socket::new(
+        if let Some(Restored { session, .. }) = restored {
+            return Socket::new(
                 Arc::clone(&session.id),
                 Some(Arc::clone(&session.pid)),
                 Arc::clone(ns),
                 Arc::clone(self),
                 handshake,
                 true,
-            ),
-            None => {
-                let recovery = self.io.upgrade().is_some_and(|io| io.recovery.enabled());
-                let pid = recovery.then(random_id);
-                Socket::new(random_id(), pid, Arc::clone(ns), Arc::clone(self), handshake, false)
-            }
+            );
         }
+        let recovery = self.io.upgrade().is_some_and(|io| io.recovery.enabled());
+        let pid = recovery.then(random_id);
+        Socket::new(random_id(), pid, Arc::clone(ns), Arc::clone(self), handshake, false)
     }
 
     /// Runs the namespace's middleware on `socket`; `false` (and the client refused) if one

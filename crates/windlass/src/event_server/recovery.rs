@@ -111,7 +111,7 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Restores as [`restore`](Self::restore) and runs `join` with the result at a point of
     /// the store's order after which every packet reaches the joined socket live: nothing
     /// between the missed packets and the live ones is lost or sent twice. A store whose
-    /// packets reach sockets through a log of its own (Redis Streams, JetStream) runs `join`
+    /// packets reach sockets through a log of its own (Redis Streams, `JetStream`) runs `join`
     /// between two applied entries; the default runs it as soon as `restore` answers.
     fn restore_then<'a>(
         &'a self,
