@@ -23,15 +23,16 @@ use windlass::event_server::{
     Event, EventServer, Map, RecoveryConfig, Socket, SocketIo, SocketIoConfig, Value,
 };
 use windlass::{Health, HttpServer, IoServer, Router};
-use windlass_cluster::{RedisAdapter, RedisStreamsAdapter};
+use windlass_cluster::{NatsAdapter, RedisAdapter, RedisStreamsAdapter};
 
 const USAGE: &str = "\
-usage: cluster_node --listen HOST:PORT --adapter redis-pubsub|redis-streams --broker URL --node-id ID
+usage: cluster_node --listen HOST:PORT --adapter redis-pubsub|redis-streams|nats --broker URL --node-id ID
 
   --listen HOST:PORT   address to listen on (port 0 picks one)
   --adapter KIND       how nodes share rooms: redis-pubsub (Redis PUB/SUB, no recovery) or
-                       redis-streams (a Redis stream, with connection state recovery)
-  --broker URL         redis://HOST:PORT
+                       redis-streams (a Redis stream, with connection state recovery) or
+                       nats (NATS JetStream, with connection state recovery)
+  --broker URL         redis://HOST:PORT, or nats://HOST:PORT for nats (JetStream on)
   --node-id ID         this node's name, reported by `join` and `whoami`
 
 GET /health answers 200 while the node serves; SIGTERM or Ctrl-C closes every client
@@ -130,6 +131,22 @@ fn handlers(node: &NodeInfo, socket: &Socket) {
     });
 }
 
+/// Connection state recovery as the contract has it: a 120 s window, middleware skipped.
+fn with_recovery() -> SocketIoConfig {
+    SocketIoConfig {
+        recovery: Some(RecoveryConfig {
+            max_disconnection_duration: Duration::from_secs(120),
+            skip_middlewares: true,
+        }),
+        ..SocketIoConfig::default()
+    }
+}
+
+fn exit_with(error: &dyn std::fmt::Display) -> ! {
+    eprintln!("error: {error}");
+    process::exit(1);
+}
+
 async fn terminated() {
     #[cfg(unix)]
     {
@@ -161,28 +178,28 @@ async fn main() -> Result<(), Box<dyn Error>> {
     };
     let io = match adapter.as_str() {
         "redis-pubsub" => {
-            let adapter = RedisAdapter::connect(&broker).await.unwrap_or_else(|error| {
-                eprintln!("error: {error}");
-                process::exit(1);
-            });
+            let adapter = RedisAdapter::connect(&broker).await.unwrap_or_else(|error| exit_with(&error));
             SocketIo::builder().adapter(adapter).build()
         }
         "redis-streams" => {
-            let adapter = RedisStreamsAdapter::connect(&broker).await.unwrap_or_else(|error| {
-                eprintln!("error: {error}");
-                process::exit(1);
-            });
-            let config = SocketIoConfig {
-                recovery: Some(RecoveryConfig {
-                    max_disconnection_duration: Duration::from_secs(120),
-                    skip_middlewares: true,
-                }),
-                ..SocketIoConfig::default()
-            };
-            SocketIo::builder().config(config).adapter(adapter.clone()).session_store(adapter).build()
+            let adapter =
+                RedisStreamsAdapter::connect(&broker).await.unwrap_or_else(|error| exit_with(&error));
+            SocketIo::builder()
+                .config(with_recovery())
+                .adapter(adapter.clone())
+                .session_store(adapter)
+                .build()
+        }
+        "nats" => {
+            let adapter = NatsAdapter::connect(&broker).await.unwrap_or_else(|error| exit_with(&error));
+            SocketIo::builder()
+                .config(with_recovery())
+                .adapter(adapter.clone())
+                .session_store(adapter)
+                .build()
         }
         other => {
-            eprintln!("error: --adapter {other}: this build has redis-pubsub and redis-streams\n\n{USAGE}");
+            eprintln!("error: --adapter {other}: one of redis-pubsub, redis-streams, nats\n\n{USAGE}");
             process::exit(2);
         }
     };

@@ -1,12 +1,14 @@
 //! Several `cluster_node` processes (the example of `shared/contracts/cluster-node.md`) sharing
-//! rooms and broadcasts through a real `redis-server`, driven by the real `socket.io-client`
-//! 4.8 with sockets spread over the nodes, one of the nodes being Node socket.io 4.8 with
+//! rooms and broadcasts through a real `redis-server` or `nats-server` (started here, on free
+//! loopback ports), driven by the real `socket.io-client` 4.8 with sockets spread over the
+//! nodes; over Redis pub/sub one of the nodes is Node socket.io 4.8 with
 //! `@socket.io/redis-adapter` 8.3 (the mixed cluster). `tests/cluster/cluster_check.js` makes
 //! the checks: every delivery exactly once, sender exclusion, order per sender, counts over
-//! every node; a node killed with `SIGKILL` mid-run; Redis killed and restarted mid-run.
+//! every node; a node killed with `SIGKILL` mid-run; the broker killed and restarted mid-run.
+//! `tests/cluster/recovery_check.js`: a client whose node is killed recovers on another node.
 //!
-//! Needs `redis-server` (Debian's `redis-server`), Node and `npm ci --prefix tests/cluster`.
-//! Without them the test is skipped with a note, except under CI (`CI=true`), where it fails.
+//! Needs Debian's `redis-server` and `nats-server`, Node and `npm ci --prefix tests/cluster`.
+//! Without them a test is skipped with a note, except under CI (`CI=true`), where it fails.
 
 mod support;
 
@@ -23,18 +25,33 @@ fn cluster_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster")
 }
 
-/// The path of a program on `PATH`.
+/// The path of a program on `PATH` (or in `/usr/sbin`, where Debian puts `nats-server`).
 fn which(program: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|dir| Path::new(dir).join(program))
-        .find(|path| path.is_file())
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let dirs = path.to_str().unwrap_or_default().split(':').map(PathBuf::from);
+    dirs.chain([PathBuf::from("/usr/sbin")]).map(|dir| dir.join(program)).find(|path| path.is_file())
+}
+
+/// The brokers the tests start.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum BrokerKind {
+    Redis,
+    Nats,
+}
+
+impl BrokerKind {
+    fn program(self) -> &'static str {
+        match self {
+            Self::Redis => "redis-server",
+            Self::Nats => "nats-server",
+        }
+    }
 }
 
 /// What the test needs, or what is missing.
-fn ready() -> Result<PathBuf, String> {
-    let redis = which("redis-server").ok_or("redis-server is missing (apt-get install redis-server)")?;
+fn ready(broker: BrokerKind) -> Result<PathBuf, String> {
+    let program = broker.program();
+    let binary = which(program).ok_or_else(|| format!("{program} is missing (apt-get install {program})"))?;
     if std::process::Command::new("node").arg("--version").output().is_err() {
         return Err("node is missing".to_owned());
     }
@@ -43,31 +60,66 @@ fn ready() -> Result<PathBuf, String> {
             return Err(format!("{package} is missing (npm ci --prefix tests/cluster)"));
         }
     }
-    Ok(redis)
+    Ok(binary)
 }
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }
 
-/// A `redis-server` on a free loopback port, without persistence; killed when dropped.
-async fn start_redis(binary: &Path) -> (Child, u16) {
+/// A directory removed when dropped.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A running broker on a free loopback port (Redis without persistence; NATS with
+/// `JetStream` in a directory of its own), killed when dropped.
+struct BrokerProcess {
+    child: Child,
+    url: String,
+    /// The command line that starts it again, same port and storage.
+    command: Vec<String>,
+    _dir: Option<TempDir>,
+}
+
+async fn start_broker(kind: BrokerKind, binary: &Path) -> BrokerProcess {
     let port = free_port();
+    let (args, url, dir) = match kind {
+        BrokerKind::Redis => {
+            let args =
+                ["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+                    .map(str::to_owned);
+            (args.to_vec(), format!("redis://127.0.0.1:{port}"), None)
+        }
+        BrokerKind::Nats => {
+            let dir = std::env::temp_dir().join(format!("windlass-nats-{}-{port}", std::process::id()));
+            std::fs::create_dir_all(&dir).expect("a JetStream directory");
+            let store = dir.to_string_lossy().into_owned();
+            let args = ["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd", &store].map(str::to_owned);
+            (args.to_vec(), format!("nats://127.0.0.1:{port}"), Some(TempDir(dir)))
+        }
+    };
     let child = Command::new(binary)
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .args(&args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true)
         .spawn()
-        .expect("start redis-server");
+        .unwrap_or_else(|e| panic!("start {}: {e}", binary.display()));
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     for _ in 0..100 {
         if tokio::net::TcpStream::connect(addr).await.is_ok() {
-            return (child, port);
+            let mut command = vec![binary.to_string_lossy().into_owned()];
+            command.extend(args);
+            return BrokerProcess { child, url, command, _dir: dir };
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("redis-server did not listen on {addr}");
+    panic!("{} did not listen on {addr}", binary.display());
 }
 
 /// `tests/cluster/node_server.js`: a Node socket.io node of the same cluster.
@@ -103,9 +155,7 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// The cluster a test drives: a broker, three `cluster_node`s and maybe a Node node.
 struct Cluster {
-    redis: Child,
-    port: u16,
-    redis_binary: PathBuf,
+    broker: BrokerProcess,
     nodes: Vec<Example>,
     node_js: Option<(Child, SocketAddr)>,
 }
@@ -113,7 +163,8 @@ struct Cluster {
 impl Cluster {
     /// `None` (after a note) when a tool is missing outside CI.
     async fn start(adapter: &str, with_node_js: bool) -> Option<Self> {
-        let redis_binary = match ready() {
+        let kind = if adapter == "nats" { BrokerKind::Nats } else { BrokerKind::Redis };
+        let binary = match ready(kind) {
             Ok(binary) => binary,
             Err(missing) => {
                 assert!(std::env::var_os("CI").is_none(), "CI must run the cluster tests, but {missing}");
@@ -121,15 +172,14 @@ impl Cluster {
                 return None;
             }
         };
-        let (redis, port) = start_redis(&redis_binary).await;
-        let broker = format!("redis://127.0.0.1:{port}");
+        let broker = start_broker(kind, &binary).await;
         let mut nodes = Vec::new();
         for id in ["n1", "n2", "n3"] {
-            let args = ["--adapter", adapter, "--broker", broker.as_str(), "--node-id", id];
+            let args = ["--adapter", adapter, "--broker", broker.url.as_str(), "--node-id", id];
             nodes.push(Example::start("cluster_node", &args).await);
         }
-        let node_js = if with_node_js { Some(start_node_server(&broker).await) } else { None };
-        Some(Self { redis, port, redis_binary, nodes, node_js })
+        let node_js = if with_node_js { Some(start_node_server(&broker.url).await) } else { None };
+        Some(Self { broker, nodes, node_js })
     }
 
     fn urls(&self) -> String {
@@ -166,12 +216,10 @@ impl Cluster {
     /// The arguments that let `cluster_check.js` kill and restart the broker.
     fn broker_args(&self) -> Vec<String> {
         vec![
-            "--redis-pid".to_owned(),
-            self.redis.id().expect("running").to_string(),
-            "--redis-port".to_owned(),
-            self.port.to_string(),
-            "--redis-server".to_owned(),
-            self.redis_binary.to_string_lossy().into_owned(),
+            "--broker-pid".to_owned(),
+            self.broker.child.id().expect("running").to_string(),
+            "--broker-restart".to_owned(),
+            self.broker.command.join(" "),
         ]
     }
 }
@@ -186,23 +234,43 @@ async fn nodes_share_rooms_through_redis_pubsub_with_a_node_socket_io_node_and_s
     args.extend(["--node-js".to_owned(), format!("http://{node_js}")]);
     let out = cluster.check("cluster_check.js", &args).await;
     assert!(out.contains("ok - a message sent through the Node socket.io node"), "{out}");
-    assert!(out.contains("ok - after Redis restarts"), "the run stopped early:\n{out}");
+    assert!(out.contains("ok - after the broker restarts"), "the run stopped early:\n{out}");
+}
+
+/// The log adapters' run: every check of `cluster_check.js`, and what was sent while the
+/// broker was down delivered once when it is back.
+async fn log_cluster_survives_a_kill_and_a_broker_restart(adapter: &str) {
+    let _serial = SERIAL.lock().await;
+    let Some(cluster) = Cluster::start(adapter, false).await else { return };
+    let mut args = cluster.broker_args();
+    args.push("--log".to_owned());
+    let out = cluster.check("cluster_check.js", &args).await;
+    assert!(out.contains("the one sent while it was down arrived once"), "the run stopped early:\n{out}");
+}
+
+async fn client_recovers_on_another_node_after_its_node_is_killed(adapter: &str) {
+    let _serial = SERIAL.lock().await;
+    let Some(cluster) = Cluster::start(adapter, false).await else { return };
+    let out = cluster.check("recovery_check.js", &[]).await;
+    assert!(out.contains("ok - every missed event arrived exactly once and in order"), "{out}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_share_a_redis_stream_deliver_once_across_a_kill_and_a_broker_restart() {
-    let _serial = SERIAL.lock().await;
-    let Some(cluster) = Cluster::start("redis-streams", false).await else { return };
-    let mut args = cluster.broker_args();
-    args.push("--log".to_owned());
-    let out = cluster.check("cluster_check.js", &args).await;
-    assert!(out.contains("ok - after Redis restarts"), "the run stopped early:\n{out}");
+    log_cluster_survives_a_kill_and_a_broker_restart("redis-streams").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_recovers_on_another_node_after_its_node_is_killed_over_redis_streams() {
-    let _serial = SERIAL.lock().await;
-    let Some(cluster) = Cluster::start("redis-streams", false).await else { return };
-    let out = cluster.check("recovery_check.js", &[]).await;
-    assert!(out.contains("ok - every missed event arrived exactly once and in order"), "{out}");
+    client_recovers_on_another_node_after_its_node_is_killed("redis-streams").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_share_a_nats_jetstream_deliver_once_across_a_kill_and_a_broker_restart() {
+    log_cluster_survives_a_kill_and_a_broker_restart("nats").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_recovers_on_another_node_after_its_node_is_killed_over_nats() {
+    client_recovers_on_another_node_after_its_node_is_killed("nats").await;
 }

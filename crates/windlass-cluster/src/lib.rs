@@ -4,6 +4,7 @@
 //!   windlass and Node socket.io servers share one cluster.
 //! - [`RedisStreamsAdapter`]: one Redis stream as the cluster's log, with connection state
 //!   recovery on any node, even after its own node was killed.
+//! - [`NatsAdapter`]: the same over NATS `JetStream` (a stream and a key-value bucket).
 //! - [`wire`]: the wire formats, without I/O.
 //!
 //! ```no_run
@@ -26,9 +27,13 @@
 //! # }
 //! ```
 
+mod log;
+mod nats;
 mod redis;
 mod streams;
 pub mod wire;
 
+pub use self::log::{Broker, LogAdapter, LogConfig};
+pub use self::nats::{Nats, NatsAdapter, NatsConfig, NatsConnectError};
 pub use self::redis::{ConnectError, RedisAdapter, RedisAdapterConfig};
-pub use self::streams::{RedisStreamsAdapter, RedisStreamsConfig};
+pub use self::streams::{RedisStreams, RedisStreamsAdapter, RedisStreamsConfig};

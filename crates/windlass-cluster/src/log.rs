@@ -1,0 +1,690 @@
+//! Adapters over a log (Redis Streams, `JetStream`): the log is the cluster's one order, and
+//! every node — the one that emitted included — delivers broadcasts as it reads them, with
+//! the entry's position as the recovery offset. Sessions live in the broker too, saved when
+//! they change. The broker is behind [`Broker`]; everything else is here.
+//!
+//! ```text
+//!  emit ─► outbox (ordered, retried until the broker takes it) ─► Broker::write ─► log
+//!                                                                                 │
+//!  Node::broadcast_at(offset = position) ◄── reader: Broker::read after the last applied
+//!  sessions: Broker::write(PutSession …) on connect, join, leave; renewed while connected
+//! ```
+//!
+//! - **Exactly once, in order.** The reader resumes after the last entry it applied, so a
+//!   broken connection or a restarted broker neither skips nor repeats entries. The outbox
+//!   keeps what could not be written and writes it, in order, when the broker is back; a
+//!   write whose answer was lost may land twice, and readers drop the second copy by the
+//!   sender's sequence number.
+//! - **Recovery on any node, even after a crash.** A socket's session (id, rooms) is saved
+//!   when it joins its namespace and when it joins or leaves a room, so a client whose node
+//!   was killed with `SIGKILL` recovers on another node: its session from the broker, the
+//!   packets it missed from the log, joined while the reader waits, so that nothing falls
+//!   between the missed packets and the live ones.
+//! - **Membership.** Every node writes a heartbeat every 5 s and is forgotten 10 s after its
+//!   last one (at once when it closes); a `fetch_sockets` waits for every live node's answer
+//!   and fails, rather than undercounts, when one does not come.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{mpsc, oneshot, watch};
+use windlass::event_server::{
+    Adapter, AdapterFuture, BroadcastOptions, ClusterError, JoinFn, KeptSession, Node, Restored,
+    SessionStore, SocketInfo, StoreFuture, StoredPacket, with_offset,
+};
+use windlass_sio_proto::socket::Packet;
+
+use crate::redis::random_id;
+use crate::wire::{ClusterMessage, MessageType, StoredSession, WireError};
+
+/// An entry read from the log.
+pub struct Entry {
+    /// Its position, which clients get as their offset.
+    pub offset: String,
+    /// The message, or why it could not be read.
+    pub message: Result<ClusterMessage, WireError>,
+    /// How long ago it was written, when the broker says.
+    pub age: Option<Duration>,
+}
+
+/// What the outbox writes, in order.
+#[derive(Clone, Debug)]
+pub enum Write {
+    /// A message appended to the log.
+    Append(ClusterMessage),
+    /// A session saved (or renewed) with its time to live.
+    PutSession {
+        /// Its private id.
+        pid: Arc<str>,
+        /// [`StoredSession::encode`]d.
+        bytes: Arc<[u8]>,
+        /// How long it lives unless written again.
+        ttl: Duration,
+    },
+    /// A session removed.
+    DeleteSession(Arc<str>),
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// A log and a session store in a broker: what [`LogAdapter`] needs of Redis or NATS.
+/// Implemented by this crate only.
+pub trait Broker: sealed::Sealed + Send + Sync + Sized + 'static {
+    /// The position of an offset, to compare two (`None` if it is not one of this log's).
+    #[doc(hidden)]
+    fn order(offset: &str) -> Option<(u64, u64)>;
+
+    /// Writes `batch` in order. On error some of it may have been written; it is written
+    /// again whole.
+    #[doc(hidden)]
+    fn write(&self, batch: &[Write]) -> impl Future<Output = Result<(), String>> + Send;
+
+    /// Entries after `after`, waiting a while for some to come; none when none came.
+    #[doc(hidden)]
+    fn read(&self, after: &str) -> impl Future<Output = Result<Vec<Entry>, String>> + Send;
+
+    /// The entries after `after` up to `until` (inclusive); `None` when `after` is no longer
+    /// in the log.
+    #[doc(hidden)]
+    fn range(
+        &self,
+        after: &str,
+        until: &str,
+    ) -> impl Future<Output = Result<Option<Vec<Entry>>, String>> + Send;
+
+    /// A saved session.
+    #[doc(hidden)]
+    fn session(&self, pid: &str) -> impl Future<Output = Result<Option<Vec<u8>>, String>> + Send;
+}
+
+pub(crate) use sealed::Sealed;
+
+/// Settings every log adapter shares.
+#[derive(Clone, Debug)]
+pub struct LogConfig {
+    /// How often this node says it is alive; default 5 s.
+    pub heartbeat_interval: Duration,
+    /// How long after its last heartbeat a node is forgotten; default 10 s.
+    pub heartbeat_timeout: Duration,
+    /// How long a request waits for every node's answer; default 5 s.
+    pub requests_timeout: Duration,
+    /// How long a session is kept after its socket goes away (or its node stops); default
+    /// the server's recovery window when it has one, else 2 minutes.
+    pub session_ttl: Option<Duration>,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            heartbeat_interval: Duration::from_secs(5),
+            heartbeat_timeout: Duration::from_secs(10),
+            requests_timeout: Duration::from_secs(5),
+            session_ttl: None,
+        }
+    }
+}
+
+/// An [`Adapter`] and [`SessionStore`] over a log in a broker: give the same adapter to both.
+pub struct LogAdapter<B: Broker> {
+    shared: Arc<Shared<B>>,
+}
+
+impl<B: Broker> Clone for LogAdapter<B> {
+    fn clone(&self) -> Self {
+        Self { shared: Arc::clone(&self.shared) }
+    }
+}
+
+impl<B: Broker> std::fmt::Debug for LogAdapter<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogAdapter").field("uid", &self.shared.uid).finish_non_exhaustive()
+    }
+}
+
+struct Shared<B> {
+    broker: B,
+    uid: String,
+    config: LogConfig,
+    node: OnceLock<Node>,
+    /// Sessions' time to live, set when the server attaches (its recovery window).
+    session_ttl: OnceLock<Duration>,
+    /// What to write, in order, to the writer task.
+    outbox: mpsc::UnboundedSender<Write>,
+    /// This node's next sequence number.
+    seq: AtomicU64,
+    /// Whether the last write went through.
+    broker_up: AtomicBool,
+    /// Whether the last read went through.
+    reader_up: AtomicBool,
+    /// When this node last read back one of its own entries, and since when it has without a
+    /// break longer than two heartbeat intervals: the proof that the log flows through it.
+    own_read: Mutex<(Instant, Instant)>,
+    /// Other nodes alive: when each was last heard from.
+    nodes: Mutex<HashMap<String, Instant>>,
+    /// Per sending node, the highest sequence number applied.
+    applied_seq: Mutex<HashMap<String, u64>>,
+    /// The offset of the last entry applied; held while one is, and while a recovered socket
+    /// joins.
+    applied: tokio::sync::Mutex<String>,
+    pending: Mutex<HashMap<String, Pending>>,
+    /// Sessions of sockets connected here, renewed while they are.
+    connected: Mutex<HashMap<Arc<str>, Arc<[u8]>>>,
+    closed: watch::Sender<bool>,
+}
+
+struct Pending {
+    waiting: HashSet<String>,
+    sockets: Vec<SocketInfo>,
+    done: Option<oneshot::Sender<Vec<SocketInfo>>>,
+}
+
+impl Pending {
+    fn finish_if_complete(&mut self) {
+        if self.waiting.is_empty()
+            && let Some(done) = self.done.take()
+        {
+            let _ = done.send(std::mem::take(&mut self.sockets));
+        }
+    }
+}
+
+fn now_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+pub(crate) fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl<B: Broker> LogAdapter<B> {
+    /// Starts the adapter's tasks over `broker`, reading after `last` (the log's end), with
+    /// the nodes heard from in `recent` (the entries of the last heartbeat timeout).
+    pub(crate) fn start(broker: B, config: LogConfig, last: String, recent: &[Entry]) -> Self {
+        let (outbox, outbox_rx) = mpsc::unbounded_channel();
+        let (closed, _) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            broker,
+            uid: random_id(6),
+            config,
+            node: OnceLock::new(),
+            session_ttl: OnceLock::new(),
+            outbox,
+            seq: AtomicU64::new(1),
+            broker_up: AtomicBool::new(true),
+            reader_up: AtomicBool::new(true),
+            own_read: Mutex::new((Instant::now(), Instant::now())),
+            nodes: Mutex::new(HashMap::new()),
+            applied_seq: Mutex::new(HashMap::new()),
+            applied: tokio::sync::Mutex::new(last.clone()),
+            pending: Mutex::new(HashMap::new()),
+            connected: Mutex::new(HashMap::new()),
+            closed,
+        });
+        shared.seed_nodes(recent);
+        tokio::spawn(writer(Arc::downgrade(&shared), outbox_rx, shared.closed.subscribe()));
+        tokio::spawn(reader(Arc::downgrade(&shared), last, shared.closed.subscribe()));
+        tokio::spawn(heartbeat(Arc::downgrade(&shared), shared.closed.subscribe()));
+        shared.publish(ClusterMessage::new(&shared.uid, "/", MessageType::InitialHeartbeat));
+        Self { shared }
+    }
+
+    /// This node's id on the wire.
+    pub fn uid(&self) -> &str {
+        &self.shared.uid
+    }
+
+    /// The other nodes this one knows to be alive.
+    pub fn nodes(&self) -> Vec<String> {
+        self.shared.live_nodes().into_iter().collect()
+    }
+}
+
+impl<B: Broker> Shared<B> {
+    /// Learns the nodes that wrote lately (at start).
+    fn seed_nodes(&self, recent: &[Entry]) {
+        let now = Instant::now();
+        let mut nodes = lock(&self.nodes);
+        for entry in recent {
+            let Ok(message) = &entry.message else { continue };
+            if message.kind == MessageType::AdapterClose {
+                nodes.remove(&message.uid);
+            } else {
+                let age = entry.age.unwrap_or_default();
+                nodes.insert(message.uid.clone(), now.checked_sub(age).unwrap_or(now));
+            }
+        }
+    }
+
+    /// Whether the log flows through this node now: its own heartbeats come back.
+    fn flowing(&self) -> bool {
+        lock(&self.own_read).0.elapsed() <= self.config.heartbeat_interval * 2
+    }
+
+    /// The other nodes alive. A node is taken for dead only when the log has flowed through
+    /// this one (its own heartbeats coming back) for a whole heartbeat timeout after the
+    /// other's last heartbeat: while the broker is down, for this node or for all, silence
+    /// proves nothing, and a request then waits for every node it knew and fails rather than
+    /// undercounts.
+    fn live_nodes(&self) -> HashSet<String> {
+        let timeout = self.config.heartbeat_timeout;
+        let (last, since) = *lock(&self.own_read);
+        let flowing_for = if last.elapsed() <= self.config.heartbeat_interval * 2 {
+            since.elapsed()
+        } else {
+            Duration::ZERO
+        };
+        let mut nodes = lock(&self.nodes);
+        nodes.retain(|_, seen| seen.elapsed() <= timeout || flowing_for <= timeout);
+        nodes.keys().filter(|uid| **uid != self.uid).cloned().collect()
+    }
+
+    /// Queues `message` for the log, with this node's next sequence number.
+    fn publish(&self, mut message: ClusterMessage) {
+        message.seq = Some(self.seq.fetch_add(1, Ordering::Relaxed));
+        let _ = self.outbox.send(Write::Append(message));
+    }
+
+    fn session_ttl(&self) -> Duration {
+        self.config
+            .session_ttl
+            .or_else(|| self.session_ttl.get().copied())
+            .unwrap_or(Duration::from_secs(120))
+    }
+
+    fn renew_every(&self) -> Duration {
+        (self.session_ttl() / 4).max(Duration::from_secs(1))
+    }
+
+    fn write_session(&self, session: &KeptSession, disconnected_at: Option<u64>) {
+        let stored = StoredSession { session: session.clone(), node: self.uid.clone(), disconnected_at };
+        let bytes: Arc<[u8]> = stored.encode().into();
+        let mut connected = lock(&self.connected);
+        // A connected session lives as long as its socket (renewed by the heartbeat) and the
+        // window after; a disconnected one, the window.
+        let ttl = if disconnected_at.is_none() {
+            connected.insert(Arc::clone(&session.pid), Arc::clone(&bytes));
+            self.session_ttl() + self.renew_every()
+        } else {
+            connected.remove(&session.pid);
+            self.session_ttl()
+        };
+        drop(connected);
+        let _ = self.outbox.send(Write::PutSession { pid: Arc::clone(&session.pid), bytes, ttl });
+    }
+
+    /// Applies one entry of the log.
+    fn apply(&self, node: &Node, entry: &Entry) {
+        let message = match &entry.message {
+            Ok(message) => message,
+            Err(error) => {
+                return tracing::warn!(%error, offset = %entry.offset, "log adapter: malformed entry skipped");
+            }
+        };
+        if let Some(seq) = message.seq {
+            let mut applied = lock(&self.applied_seq);
+            let last = applied.entry(message.uid.clone()).or_insert(0);
+            if seq <= *last {
+                return; // written twice: applied already
+            }
+            *last = seq;
+        }
+        let own = message.uid == self.uid;
+        if own {
+            let now = Instant::now();
+            let mut own_read = lock(&self.own_read);
+            if now.duration_since(own_read.0) > self.config.heartbeat_interval * 2 {
+                own_read.1 = now; // the log had stopped flowing through this node
+            }
+            own_read.0 = now;
+        } else {
+            let mut nodes = lock(&self.nodes);
+            if message.kind == MessageType::AdapterClose {
+                nodes.remove(&message.uid);
+            } else {
+                nodes.insert(message.uid.clone(), Instant::now());
+            }
+        }
+        match message.kind {
+            MessageType::InitialHeartbeat if !own => {
+                self.publish(ClusterMessage::new(&self.uid, "/", MessageType::Heartbeat));
+            }
+            MessageType::Broadcast => match message.broadcast_parts() {
+                Ok((packet, opts)) => node.broadcast_at(&message.nsp, &packet, &opts, &entry.offset),
+                Err(error) => tracing::warn!(%error, "log adapter: malformed broadcast skipped"),
+            },
+            MessageType::SocketsJoin | MessageType::SocketsLeave | MessageType::DisconnectSockets if !own => {
+                let (opts, rooms, close) = message.sockets_parts();
+                match message.kind {
+                    MessageType::SocketsJoin => node.add_sockets(&message.nsp, &opts, &rooms),
+                    MessageType::SocketsLeave => node.del_sockets(&message.nsp, &opts, &rooms),
+                    _ => node.disconnect_sockets(&message.nsp, &opts, close),
+                }
+            }
+            MessageType::FetchSockets if !own => {
+                if let Some(request_id) = message.request_id() {
+                    let (opts, _, _) = message.sockets_parts();
+                    let sockets = node.sockets(&message.nsp, &opts);
+                    self.publish(ClusterMessage::fetch_sockets_response(
+                        &self.uid,
+                        &message.nsp,
+                        request_id,
+                        &sockets,
+                    ));
+                }
+            }
+            MessageType::FetchSocketsResponse if !own => {
+                let Some(request_id) = message.request_id() else { return };
+                let mut pending = lock(&self.pending);
+                if let Some(request) = pending.get_mut(request_id)
+                    && request.waiting.remove(&message.uid)
+                {
+                    request.sockets.extend(message.sockets_of_response());
+                    request.finish_if_complete();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The session of `pid` as saved, if it may still be recovered in `namespace`.
+    async fn load_session(&self, pid: &str, namespace: &str) -> Option<KeptSession> {
+        let bytes = self.broker.session(pid).await.ok()??;
+        let stored = StoredSession::decode(&bytes).ok()?;
+        if &*stored.session.namespace != namespace {
+            return None;
+        }
+        if let Some(at) = stored.disconnected_at
+            && now_millis().saturating_sub(at) > millis(self.session_ttl())
+        {
+            return None;
+        }
+        Some(stored.session)
+    }
+
+    /// The packets for `session` in the log after `offset` up to `until`, with their offsets;
+    /// `None` when `offset` is no longer in the log (no partial recovery).
+    async fn missed(&self, session: &KeptSession, offset: &str, until: &str) -> Option<Vec<Packet>> {
+        let entries = self.broker.range(offset, until).await.ok()??;
+        let mut missed = Vec::new();
+        for entry in entries {
+            let Ok(message) = entry.message else { continue };
+            if message.kind != MessageType::Broadcast || message.nsp != *session.namespace {
+                continue;
+            }
+            let Ok((packet, opts)) = message.broadcast_parts() else { continue };
+            if opts.flags.volatile {
+                continue;
+            }
+            let stored =
+                StoredPacket { offset: entry.offset, packet, rooms: opts.rooms, except: opts.except };
+            if stored.was_for(session) {
+                missed.push(with_offset(stored.packet, &stored.offset));
+            }
+        }
+        Some(missed)
+    }
+}
+
+impl<B: Broker> Adapter for LogAdapter<B> {
+    fn attach(&self, node: Node) {
+        if let Some(recovery) = node.server().and_then(|io| io.config().recovery.clone()) {
+            let _ = self.shared.session_ttl.set(recovery.max_disconnection_duration);
+        }
+        let _ = self.shared.node.set(node);
+    }
+
+    fn orders_broadcasts(&self) -> bool {
+        true
+    }
+
+    fn broadcast(&self, nsp: &str, packet: &Packet, opts: &BroadcastOptions) {
+        let mut packet = packet.clone();
+        packet.namespace = nsp.to_owned().into();
+        self.shared.publish(ClusterMessage::broadcast(&self.shared.uid, &packet, opts));
+    }
+
+    fn fetch_sockets<'a>(
+        &'a self,
+        nsp: &'a str,
+        opts: &'a BroadcastOptions,
+    ) -> AdapterFuture<'a, Result<Vec<SocketInfo>, ClusterError>> {
+        Box::pin(async move {
+            let shared = &self.shared;
+            if !shared.broker_up.load(Ordering::Acquire)
+                || !shared.reader_up.load(Ordering::Acquire)
+                || !shared.flowing()
+            {
+                return Err(ClusterError::Broker("the broker cannot be reached".into()));
+            }
+            let waiting = shared.live_nodes();
+            let expected = waiting.len();
+            if expected == 0 {
+                return Ok(Vec::new());
+            }
+            let request_id = random_id(8);
+            let (done, answer) = oneshot::channel();
+            lock(&shared.pending)
+                .insert(request_id.clone(), Pending { waiting, sockets: Vec::new(), done: Some(done) });
+            shared.publish(ClusterMessage::fetch_sockets(&shared.uid, nsp, &request_id, opts));
+            let timeout = shared.config.requests_timeout;
+            let result = tokio::time::timeout(timeout, answer).await;
+            let left = lock(&shared.pending).remove(&request_id);
+            match result {
+                Ok(Ok(sockets)) => Ok(sockets),
+                Ok(Err(_)) => Err(ClusterError::Closed),
+                Err(_) => {
+                    let missing = left.map_or(0, |p| p.waiting.len());
+                    Err(ClusterError::Timeout { answered: expected - missing, expected, timeout })
+                }
+            }
+        })
+    }
+
+    fn add_sockets(&self, nsp: &str, opts: &BroadcastOptions, rooms: &[Arc<str>]) {
+        let uid = &self.shared.uid;
+        self.shared.publish(ClusterMessage::sockets(uid, nsp, MessageType::SocketsJoin, opts, rooms, false));
+    }
+
+    fn del_sockets(&self, nsp: &str, opts: &BroadcastOptions, rooms: &[Arc<str>]) {
+        let uid = &self.shared.uid;
+        self.shared.publish(ClusterMessage::sockets(uid, nsp, MessageType::SocketsLeave, opts, rooms, false));
+    }
+
+    fn disconnect_sockets(&self, nsp: &str, opts: &BroadcastOptions, close: bool) {
+        let uid = &self.shared.uid;
+        self.shared.publish(ClusterMessage::sockets(
+            uid,
+            nsp,
+            MessageType::DisconnectSockets,
+            opts,
+            &[],
+            close,
+        ));
+    }
+
+    fn close(&self) {
+        self.shared.publish(ClusterMessage::new(&self.shared.uid, "/", MessageType::AdapterClose));
+        // The writer still writes what is queued (the close included).
+        let _ = self.shared.closed.send(true);
+    }
+}
+
+impl<B: Broker> SessionStore for LogAdapter<B> {
+    /// Not used: the log's positions are the offsets.
+    fn next_offset(&self) -> String {
+        String::new()
+    }
+
+    /// Not used: the log keeps every broadcast.
+    fn store_packet(&self, _packet: StoredPacket) {}
+
+    fn keep_session(&self, session: KeptSession) {
+        self.shared.write_session(&session, Some(now_millis()));
+    }
+
+    fn save_session(&self, session: &KeptSession) {
+        self.shared.write_session(session, None);
+    }
+
+    fn forget_session(&self, pid: &str) {
+        let pid: Arc<str> = Arc::from(pid);
+        lock(&self.shared.connected).remove(&pid);
+        let _ = self.shared.outbox.send(Write::DeleteSession(pid));
+    }
+
+    fn restore<'a>(
+        &'a self,
+        pid: &'a str,
+        offset: &'a str,
+        namespace: &'a str,
+    ) -> StoreFuture<'a, Option<Restored>> {
+        Box::pin(async move {
+            let session = self.shared.load_session(pid, namespace).await?;
+            let until = self.shared.applied.lock().await.clone();
+            let missed = self.shared.missed(&session, offset, &until).await?;
+            Some(Restored { session, missed })
+        })
+    }
+
+    fn restore_then<'a>(
+        &'a self,
+        pid: &'a str,
+        offset: &'a str,
+        namespace: &'a str,
+        join: JoinFn,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let Some(session) = self.shared.load_session(pid, namespace).await else {
+                return join(None);
+            };
+            // The reader waits while this runs: every entry up to the last applied is among
+            // the missed packets, every later one reaches the socket live. A client may have
+            // seen entries this node has not applied yet (its old node read ahead): wait for
+            // them first.
+            let wanted = B::order(offset);
+            let deadline = Instant::now() + Duration::from_secs(2);
+            let applied = loop {
+                let applied = self.shared.applied.lock().await;
+                if B::order(&applied) >= wanted || Instant::now() >= deadline {
+                    break applied;
+                }
+                drop(applied);
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            };
+            let missed = self.shared.missed(&session, offset, &applied).await;
+            join(missed.map(|missed| Restored { session, missed }));
+            drop(applied);
+        })
+    }
+}
+
+/// Writes the outbox in order, in batches of whatever has queued up; keeps a batch the
+/// broker did not take and writes it again, backing off, until it does (or the adapter is
+/// closed).
+async fn writer<B: Broker>(
+    shared: Weak<Shared<B>>,
+    mut outbox: mpsc::UnboundedReceiver<Write>,
+    closed: watch::Receiver<bool>,
+) {
+    const BATCH: usize = 256;
+    let mut batch: Vec<Write> = Vec::with_capacity(BATCH);
+    while outbox.recv_many(&mut batch, BATCH).await > 0 {
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            let Some(shared) = shared.upgrade() else { return };
+            match shared.broker.write(&batch).await {
+                Ok(()) => {
+                    if !shared.broker_up.swap(true, Ordering::AcqRel) {
+                        tracing::info!("log adapter: writing again");
+                    }
+                    batch.clear();
+                    break;
+                }
+                Err(error) => {
+                    if shared.broker_up.swap(false, Ordering::AcqRel) {
+                        tracing::warn!(%error, "log adapter: cannot write; keeping messages until the broker is back");
+                    }
+                    if *closed.borrow() {
+                        return;
+                    }
+                    drop(shared);
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                }
+            }
+        }
+    }
+}
+
+/// Reads the log after the last entry applied and applies each, for as long as the adapter
+/// lives; a failed read is retried from the same place.
+async fn reader<B: Broker>(shared: Weak<Shared<B>>, start: String, mut closed: watch::Receiver<bool>) {
+    let mut last = start;
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        let Some(strong) = shared.upgrade() else { return };
+        let read = tokio::select! {
+            _ = closed.changed() => return,
+            read = strong.broker.read(&last) => read,
+        };
+        match read {
+            Ok(entries) => {
+                if !strong.reader_up.swap(true, Ordering::AcqRel) {
+                    tracing::info!(after = %last, "log adapter: reading again");
+                }
+                backoff = Duration::from_millis(50);
+                let Some(node) = strong.node.get().cloned() else { continue };
+                let mut applied = strong.applied.lock().await;
+                for entry in entries {
+                    strong.apply(&node, &entry);
+                    last.clone_from(&entry.offset);
+                    applied.clone_from(&entry.offset);
+                }
+            }
+            Err(error) => {
+                if strong.reader_up.swap(false, Ordering::AcqRel) {
+                    tracing::warn!(%error, "log adapter: cannot read; retrying after the last entry applied");
+                }
+                drop(strong);
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
+}
+
+/// Says this node is alive, and renews its connected sessions.
+async fn heartbeat<B: Broker>(shared: Weak<Shared<B>>, mut closed: watch::Receiver<bool>) {
+    let Some(interval) = shared.upgrade().map(|shared| shared.config.heartbeat_interval) else { return };
+    let mut last_renewal = Instant::now();
+    loop {
+        tokio::select! {
+            _ = closed.changed() => return,
+            () = tokio::time::sleep(interval) => {}
+        }
+        let Some(shared) = shared.upgrade() else { return };
+        shared.publish(ClusterMessage::new(&shared.uid, "/", MessageType::Heartbeat));
+        if last_renewal.elapsed() >= shared.renew_every() {
+            last_renewal = Instant::now();
+            let ttl = shared.session_ttl() + shared.renew_every();
+            let sessions: Vec<(Arc<str>, Arc<[u8]>)> = lock(&shared.connected)
+                .iter()
+                .map(|(pid, bytes)| (Arc::clone(pid), Arc::clone(bytes)))
+                .collect();
+            for (pid, bytes) in sessions {
+                let _ = shared.outbox.send(Write::PutSession { pid, bytes, ttl });
+            }
+        }
+    }
+}

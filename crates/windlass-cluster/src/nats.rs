@@ -1,0 +1,389 @@
+//! NATS `JetStream` as the cluster's log ([`LogAdapter`]): one stream (file storage, `max_msgs`
+//! with old entries discarded, publishes de-duplicated by `Nats-Msg-Id`), read by an ordered
+//! consumer after the last sequence applied; sessions in a key-value bucket.
+//!
+//! A message's `uid`, `nsp`, `type` and `seq` travel as headers and its data as the payload,
+//! the fields of a Redis stream entry.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, consumer, kv, stream};
+use bytes::Bytes;
+use futures_util::{FutureExt as _, StreamExt as _};
+use tokio::sync::Mutex;
+
+use crate::log::{Broker, Entry, LogAdapter, LogConfig, Sealed, Write};
+use crate::wire::ClusterMessage;
+
+/// Settings of a [`NatsAdapter`].
+#[derive(Clone, Debug)]
+pub struct NatsConfig {
+    /// The stream; default `socket_io`. Nodes of one cluster share it.
+    pub stream: String,
+    /// The subject the stream takes; default `socket.io.log`.
+    pub subject: String,
+    /// About how many messages the stream keeps; default 10,000. A client can recover only
+    /// while its offset is still in the stream.
+    pub max_len: i64,
+    /// The key-value bucket of sessions; default `sio-sessions`.
+    pub sessions_bucket: String,
+    /// Messages read at a time; default 100.
+    pub read_count: usize,
+    /// How long a read waits for new messages; default 1 s.
+    pub block: Duration,
+    /// Heartbeats, requests, sessions' time to live.
+    pub log: LogConfig,
+}
+
+impl Default for NatsConfig {
+    fn default() -> Self {
+        Self {
+            stream: "socket_io".to_owned(),
+            subject: "socket.io.log".to_owned(),
+            max_len: 10_000,
+            sessions_bucket: "sio-sessions".to_owned(),
+            read_count: 100,
+            block: Duration::from_secs(1),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+/// Why the NATS adapter could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot use NATS at {url}: {reason}")]
+pub struct NatsConnectError {
+    url: String,
+    reason: String,
+}
+
+/// The NATS adapter and session store: `JetStream` for the log and the sessions. Give the
+/// same adapter to both:
+///
+/// ```no_run
+/// use windlass::event_server::{RecoveryConfig, SocketIo, SocketIoConfig};
+/// use windlass_cluster::NatsAdapter;
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let adapter = NatsAdapter::connect("nats://127.0.0.1:4222").await?;
+/// let config = SocketIoConfig { recovery: Some(RecoveryConfig::default()), ..Default::default() };
+/// let io = SocketIo::builder().config(config).adapter(adapter.clone()).session_store(adapter).build();
+/// # Ok(())
+/// # }
+/// ```
+pub type NatsAdapter = LogAdapter<Nats>;
+
+/// The NATS side of a [`NatsAdapter`].
+pub struct Nats {
+    context: jetstream::Context,
+    stream: stream::Stream,
+    sessions: kv::Store,
+    config: NatsConfig,
+    /// The consumer the reader reads from, the sequence it gives next, and when it last gave
+    /// one.
+    reading: Mutex<Option<Reading>>,
+    /// Set when the client reconnected: consumers made before do not survive a restarted
+    /// server, so the reader makes a new one.
+    reconnected: Arc<AtomicBool>,
+}
+
+struct Reading {
+    next: u64,
+    messages: consumer::pull::Ordered,
+    last_message: Instant,
+}
+
+/// A consumer silent for this long is made again. Every node writes a heartbeat every few
+/// seconds, so a live log is never this quiet.
+const STALE_AFTER: Duration = Duration::from_secs(12);
+
+impl std::fmt::Debug for Nats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Nats").field("stream", &self.config.stream).finish_non_exhaustive()
+    }
+}
+
+impl LogAdapter<Nats> {
+    /// Connects to NATS at `url` (`JetStream` on) with the defaults; fails if it cannot be
+    /// reached now. Later outages are survived: the client reconnects by itself.
+    pub async fn connect(url: &str) -> Result<Self, NatsConnectError> {
+        Self::connect_with(url, NatsConfig::default()).await
+    }
+
+    /// Connects with `config`.
+    pub async fn connect_with(url: &str, config: NatsConfig) -> Result<Self, NatsConnectError> {
+        let error = |reason: String| NatsConnectError { url: url.to_owned(), reason };
+        let reconnected = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&reconnected);
+        let client = async_nats::ConnectOptions::new()
+            .event_callback(move |event| {
+                let flag = Arc::clone(&flag);
+                async move {
+                    if matches!(event, async_nats::Event::Connected) {
+                        flag.store(true, Ordering::Release);
+                    }
+                }
+            })
+            .retry_on_initial_connect()
+            .connection_timeout(Duration::from_secs(2))
+            .max_reconnects(None)
+            .connect(url);
+        // A broker that is not there at start is an error, not a wait.
+        let client = tokio::time::timeout(Duration::from_secs(5), client)
+            .await
+            .map_err(|_| error("no answer within 5 s".into()))?
+            .map_err(|e| error(e.to_string()))?;
+        let context = jetstream::new(client);
+        let mut stream = context
+            .get_or_create_stream(stream::Config {
+                name: config.stream.clone(),
+                subjects: vec![config.subject.clone()],
+                max_messages: config.max_len,
+                discard: stream::DiscardPolicy::Old,
+                storage: stream::StorageType::File,
+                duplicate_window: Duration::from_secs(120),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| error(e.to_string()))?;
+        // The bucket's stream is made here in the key-value layout (`KV_<bucket>` taking
+        // `$KV.<bucket>.>`, one value per key) rather than by `create_key_value`, whose
+        // request NATS 2.9 (Debian's) answers in a form this client does not read.
+        let ttl = config.log.session_ttl.unwrap_or(Duration::from_secs(120));
+        context
+            .get_or_create_stream(stream::Config {
+                name: format!("KV_{}", config.sessions_bucket),
+                subjects: vec![format!("$KV.{}.>", config.sessions_bucket)],
+                max_messages_per_subject: 1,
+                allow_rollup: true,
+                deny_delete: true,
+                allow_direct: true,
+                // The longest a session lives: the window plus the renewal period.
+                max_age: ttl + (ttl / 4).max(Duration::from_secs(1)),
+                discard: stream::DiscardPolicy::New,
+                storage: stream::StorageType::File,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| error(e.to_string()))?;
+        let sessions =
+            context.get_key_value(&config.sessions_bucket).await.map_err(|e| error(e.to_string()))?;
+        let last = stream.info().await.map_err(|e| error(e.to_string()))?.state.last_sequence;
+        reconnected.store(false, Ordering::Release);
+        let nats = Nats {
+            context,
+            stream,
+            sessions,
+            config: config.clone(),
+            reading: Mutex::new(None),
+            reconnected,
+        };
+        // The nodes heard from lately: the last entries, those of the last heartbeat timeout.
+        let recent = nats.recent(last, config.log.heartbeat_timeout).await.map_err(error)?;
+        Ok(Self::start(nats, config.log, last.to_string(), &recent))
+    }
+}
+
+fn text(value: &async_nats::HeaderValue) -> &[u8] {
+    let text: &str = value.as_ref();
+    text.as_bytes()
+}
+
+/// A message of the stream as a log entry.
+fn entry(
+    sequence: u64,
+    headers: Option<&async_nats::HeaderMap>,
+    payload: &Bytes,
+    published_nanos: i128,
+) -> Entry {
+    let header = |name: &str| headers.and_then(|h| h.get(name)).map(text);
+    let message = ClusterMessage::from_fields(|name| match name {
+        "data" if !payload.is_empty() => Some(&payload[..]),
+        "data" => None,
+        other => header(other),
+    });
+    let now_nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i128::try_from(d.as_nanos()).unwrap_or(i128::MAX));
+    let age = u64::try_from((now_nanos - published_nanos).max(0)).map(Duration::from_nanos).ok();
+    Entry { offset: sequence.to_string(), message, age }
+}
+
+fn jetstream_entry(message: &jetstream::Message) -> Result<Entry, String> {
+    let info = message.info().map_err(|e| e.to_string())?;
+    Ok(entry(
+        info.stream_sequence,
+        message.headers.as_ref(),
+        &message.payload,
+        info.published.unix_timestamp_nanos(),
+    ))
+}
+
+impl Nats {
+    /// An ordered consumer giving the stream's messages from `sequence` on.
+    async fn consumer_from(&self, sequence: u64) -> Result<consumer::pull::Ordered, String> {
+        let consumer = self
+            .stream
+            .create_consumer(consumer::pull::OrderedConfig {
+                filter_subject: self.config.subject.clone(),
+                deliver_policy: consumer::DeliverPolicy::ByStartSequence { start_sequence: sequence.max(1) },
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        consumer.messages().await.map_err(|e| e.to_string())
+    }
+
+    /// The entries of the last `within`, from the newest thousand up to `last`.
+    async fn recent(&self, last: u64, within: Duration) -> Result<Vec<Entry>, String> {
+        if last == 0 {
+            return Ok(Vec::new());
+        }
+        let mut messages = self.consumer_from(last.saturating_sub(1000) + 1).await?;
+        let mut recent = Vec::new();
+        while let Ok(Some(message)) = tokio::time::timeout(Duration::from_secs(2), messages.next()).await {
+            let entry = jetstream_entry(&message.map_err(|e| e.to_string())?)?;
+            let done = entry.offset.parse::<u64>().is_ok_and(|seq| seq >= last);
+            if entry.age.is_some_and(|age| age <= within) {
+                recent.push(entry);
+            }
+            if done {
+                break;
+            }
+        }
+        Ok(recent)
+    }
+
+    fn subject_headers(message: &ClusterMessage) -> (async_nats::HeaderMap, Bytes) {
+        let mut headers = async_nats::HeaderMap::new();
+        let mut payload = Bytes::new();
+        for (name, value) in message.fields() {
+            if name == "data" {
+                payload = Bytes::from(value);
+            } else {
+                headers.insert(name, String::from_utf8_lossy(&value).as_ref());
+            }
+        }
+        if let Some(seq) = message.seq {
+            // JetStream drops a message published twice within its duplicate window.
+            headers.insert("Nats-Msg-Id", format!("{}.{seq}", message.uid).as_str());
+        }
+        (headers, payload)
+    }
+}
+
+impl Sealed for Nats {}
+
+impl Broker for Nats {
+    fn order(offset: &str) -> Option<(u64, u64)> {
+        Some((offset.parse().ok()?, 0))
+    }
+
+    async fn write(&self, batch: &[Write]) -> Result<(), String> {
+        let mut acks = Vec::new();
+        for write in batch {
+            match write {
+                Write::Append(message) => {
+                    let (headers, payload) = Self::subject_headers(message);
+                    let ack = self
+                        .context
+                        .publish_with_headers(self.config.subject.clone(), headers, payload)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    acks.push(ack);
+                }
+                Write::PutSession { pid, bytes, .. } => {
+                    self.sessions
+                        .put(&**pid, Bytes::copy_from_slice(bytes))
+                        .await
+                        .map_err(|e| e.to_string())?;
+                }
+                Write::DeleteSession(pid) => {
+                    self.sessions.purge(&**pid).await.map_err(|e| e.to_string())?;
+                }
+            }
+        }
+        for ack in acks {
+            ack.await.map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    async fn read(&self, after: &str) -> Result<Vec<Entry>, String> {
+        let after: u64 = after.parse().map_err(|_| format!("not a sequence: {after}"))?;
+        let mut reading = self.reading.lock().await;
+        let stale =
+            reading.as_ref().is_none_or(|r| r.next != after + 1 || r.last_message.elapsed() > STALE_AFTER);
+        if self.reconnected.swap(false, Ordering::AcqRel) || stale {
+            let messages = self.consumer_from(after + 1).await?;
+            *reading = Some(Reading { next: after + 1, messages, last_message: Instant::now() });
+        }
+        let Some(current) = reading.as_mut() else { return Ok(Vec::new()) };
+        let mut entries = Vec::new();
+        let Ok(mut item) = tokio::time::timeout(self.config.block, current.messages.next()).await else {
+            return Ok(entries);
+        };
+        loop {
+            match item {
+                Some(Ok(message)) => {
+                    let entry = jetstream_entry(&message)?;
+                    current.next = entry.offset.parse::<u64>().unwrap_or(current.next) + 1;
+                    current.last_message = Instant::now();
+                    entries.push(entry);
+                }
+                Some(Err(error)) => {
+                    *reading = None;
+                    return if entries.is_empty() { Err(error.to_string()) } else { Ok(entries) };
+                }
+                None => {
+                    *reading = None;
+                    return if entries.is_empty() { Err("the consumer ended".into()) } else { Ok(entries) };
+                }
+            }
+            if entries.len() >= self.config.read_count {
+                return Ok(entries);
+            }
+            match current.messages.next().now_or_never() {
+                Some(more) => item = more,
+                None => return Ok(entries),
+            }
+        }
+    }
+
+    async fn range(&self, after: &str, until: &str) -> Result<Option<Vec<Entry>>, String> {
+        let (Ok(after), Ok(until)) = (after.parse::<u64>(), until.parse::<u64>()) else { return Ok(None) };
+        match self.stream.get_raw_message(after).await {
+            Ok(_) => {}
+            Err(error) if error.kind() == stream::LastRawMessageErrorKind::NoMessageFound => return Ok(None),
+            Err(error) => return Err(error.to_string()),
+        }
+        let mut entries = Vec::new();
+        if after >= until {
+            return Ok(Some(entries));
+        }
+        let mut messages = self.consumer_from(after + 1).await?;
+        loop {
+            let message = tokio::time::timeout(Duration::from_secs(2), messages.next())
+                .await
+                .map_err(|_| "the stream did not give the range in time".to_owned())?
+                .ok_or("the consumer ended")?
+                .map_err(|e| e.to_string())?;
+            let entry = jetstream_entry(&message)?;
+            let sequence: u64 = entry.offset.parse().unwrap_or(until);
+            if sequence > until {
+                return Ok(Some(entries));
+            }
+            entries.push(entry);
+            if sequence == until {
+                return Ok(Some(entries));
+            }
+        }
+    }
+
+    async fn session(&self, pid: &str) -> Result<Option<Vec<u8>>, String> {
+        let value = self.sessions.get(pid).await.map_err(|e| e.to_string())?;
+        Ok(value.map(|bytes| bytes.to_vec()))
+    }
+}
