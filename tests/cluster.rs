@@ -55,7 +55,9 @@ fn ready(broker: BrokerKind) -> Result<PathBuf, String> {
     if std::process::Command::new("node").arg("--version").output().is_err() {
         return Err("node is missing".to_owned());
     }
-    for package in ["socket.io-client", "socket.io", "@socket.io/redis-adapter", "redis"] {
+    for package in
+        ["socket.io-client", "socket.io", "@socket.io/redis-adapter", "@socket.io/redis-emitter", "redis"]
+    {
         if !cluster_dir().join("node_modules").join(package).is_dir() {
             return Err(format!("{package} is missing (npm ci --prefix tests/cluster)"));
         }
@@ -232,8 +234,15 @@ async fn nodes_share_rooms_through_redis_pubsub_with_a_node_socket_io_node_and_s
     let mut args = cluster.broker_args();
     let (_, node_js) = cluster.node_js.as_ref().expect("started");
     args.extend(["--node-js".to_owned(), format!("http://{node_js}")]);
+    let emitter = support::example::example_binary("cluster_emit");
+    args.extend(["--broker-url".to_owned(), cluster.broker.url.clone()]);
+    args.extend(["--rust-emitter".to_owned(), emitter.to_string_lossy().into_owned()]);
     let out = cluster.check("cluster_check.js", &args).await;
     assert!(out.contains("ok - a message sent through the Node socket.io node"), "{out}");
+    assert!(
+        out.contains("ok - events published by Node's @socket.io/redis-emitter and windlass's RedisEmitter"),
+        "{out}"
+    );
     assert!(out.contains("ok - after the broker restarts"), "the run stopped early:\n{out}");
 }
 

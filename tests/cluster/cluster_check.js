@@ -26,6 +26,10 @@ const brokerRestart = option("--broker-restart", "").split(" ").filter(Boolean);
 // A log adapter (redis-streams, nats) keeps what is sent while the broker is down and
 // delivers it, once, when it is back; pub/sub may drop it.
 const log = process.argv.includes("--log");
+// Publish into the cluster from processes that serve nothing: Node's @socket.io/redis-emitter
+// and windlass's cluster_emit example (Redis pub/sub clusters).
+const brokerUrl = option("--broker-url", "");
+const rustEmitter = option("--rust-emitter", "");
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 let restarted = null;
@@ -184,6 +188,29 @@ async function main() {
   await sleep(300);
   check(count(c.got.said, isAfter) === 0, "c got a message of a room it left");
   ok("a socket that left a room gets nothing more from it");
+
+  if (brokerUrl) {
+    const { createClient } = require("redis");
+    const { Emitter } = require("@socket.io/redis-emitter");
+    const redis = createClient({ url: brokerUrl });
+    await redis.connect();
+    new Emitter(redis).to("room1").emit("said", { from: "emitter", room: "room1", text: "from node emitter" });
+    await redis.quit();
+    const { execFileSync } = require("node:child_process");
+    const rust = { from: "emitter", room: "room1", text: "from rust emitter" };
+    execFileSync(rustEmitter, ["--broker", brokerUrl, "--to", "room1", "said", JSON.stringify(rust)]);
+    const inRoom = [a, b].concat(e ? [e] : []);
+    for (const text of ["from node emitter", "from rust emitter"]) {
+      const is = (m) => m.text === text && m.from === "emitter";
+      await until(`members get "${text}"`, () => inRoom.every((x) => count(x.got.said, is) >= 1), 5000);
+      await sleep(300);
+      for (const x of clients) {
+        const expected = inRoom.includes(x) ? 1 : 0;
+        check(count(x.got.said, is) === expected, `${x.name} got "${text}" ${count(x.got.said, is)} times`);
+      }
+    }
+    ok("events published by Node's @socket.io/redis-emitter and windlass's RedisEmitter reach the room's members once, on every node");
+  }
 
   // A node SIGKILLed: its sockets stop being counted within 10 s, and no count is wrong.
   process.kill(pids[2], "SIGKILL");

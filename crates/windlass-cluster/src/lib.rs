@@ -5,6 +5,8 @@
 //! - [`RedisStreamsAdapter`]: one Redis stream as the cluster's log, with connection state
 //!   recovery on any node, even after its own node was killed.
 //! - [`NatsAdapter`]: the same over NATS `JetStream` (a stream and a key-value bucket).
+//! - [`RedisEmitter`]: publishing into a Redis pub/sub cluster from a process that serves
+//!   nothing (Node's `@socket.io/redis-emitter`).
 //! - [`wire`]: the wire formats, without I/O.
 //!
 //! ```no_run
@@ -27,12 +29,14 @@
 //! # }
 //! ```
 
+mod emitter;
 mod log;
 mod nats;
 mod redis;
 mod streams;
 pub mod wire;
 
+pub use self::emitter::{EmitterError, RedisEmitter};
 pub use self::log::{Broker, LogAdapter, LogConfig};
 pub use self::nats::{Nats, NatsAdapter, NatsConfig, NatsConnectError};
 pub use self::redis::{ConnectError, RedisAdapter, RedisAdapterConfig};
