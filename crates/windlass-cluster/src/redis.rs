@@ -425,6 +425,9 @@ impl Subscriber {
     }
 
     fn on_broadcast(&self, node: &Node, payload: &[u8]) {
+        if wire::broadcast_uid(payload) == Some(self.shared.uid.as_str()) {
+            return; // this node's own, delivered here already
+        }
         match wire::decode_broadcast(payload) {
             Ok(broadcast) if broadcast.uid == self.shared.uid => {}
             Ok(broadcast) => {

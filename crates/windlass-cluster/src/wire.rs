@@ -131,6 +131,24 @@ pub fn encode_broadcast(uid: &str, packet: &Packet, opts: &BroadcastOptions) -> 
     to_msgpack(&message)
 }
 
+/// The sending node's uid of a broadcast, read without decoding the rest: a node skips its
+/// own broadcasts (Redis sends every subscriber what it publishes) before paying for them.
+pub fn broadcast_uid(bytes: &[u8]) -> Option<&str> {
+    let rest = match bytes.first()? {
+        0x90..=0x9f => &bytes[1..],
+        0xdc => bytes.get(3..)?,
+        0xdd => bytes.get(5..)?,
+        _ => return None,
+    };
+    let (len, at) = match rest.first()? {
+        marker @ 0xa0..=0xbf => (usize::from(marker & 0x1f), 1),
+        0xd9 => (usize::from(*rest.get(1)?), 2),
+        0xda => (usize::from(u16::from_be_bytes([*rest.get(1)?, *rest.get(2)?])), 3),
+        _ => return None,
+    };
+    std::str::from_utf8(rest.get(at..at + len)?).ok()
+}
+
 /// Reads a broadcast.
 pub fn decode_broadcast(bytes: &[u8]) -> Result<Broadcast, WireError> {
     let Value::Array(mut items) = from_msgpack(bytes)? else {

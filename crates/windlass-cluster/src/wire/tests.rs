@@ -111,3 +111,14 @@ fn channels_follow_the_adapter_layout() {
     assert_eq!(channels.broadcast_to(&BroadcastOptions::default()), "socket.io#/chat#");
     assert_eq!(channels.broadcast_pattern(), "socket.io#/chat#*");
 }
+
+#[test]
+fn the_uid_of_a_broadcast_is_read_without_decoding_it() {
+    assert_eq!(broadcast_uid(&hex(NODE_BROADCAST)), Some("abc123"));
+    let long = "u".repeat(40);
+    let bytes = encode_broadcast(&long, &said_packet(), &BroadcastOptions::default());
+    assert_eq!(broadcast_uid(&bytes), Some(long.as_str()));
+    assert_eq!(broadcast_uid(b""), None);
+    assert_eq!(broadcast_uid(&hex("93")), None, "cut short");
+    assert_eq!(broadcast_uid(&hex("81a161")), None, "not an array");
+}

@@ -131,7 +131,7 @@ impl BroadcastOperator {
             offset
         });
         let packet = Packet::event(self.ns.name.to_string(), event, args);
-        self.deliver(&encode(&packet));
+        self.deliver_packet(&packet);
         if let Some(io) = &io
             && !self.opts.flags.local
         {
@@ -143,14 +143,16 @@ impl BroadcastOperator {
         Ok(())
     }
 
-    /// Delivers an already made packet to this node's sockets (another node's broadcast).
+    /// Delivers `packet` to this node's sockets aimed at, encoded once for all of them (and
+    /// not at all when there are none here: a room whose members are on other nodes).
     pub(crate) fn deliver_packet(&self, packet: &Packet) {
-        self.deliver(&encode(packet));
-    }
-
-    fn deliver(&self, encoded: &[Outgoing]) {
+        let targets = self.ns.targets(&self.opts.rooms, &self.opts.except);
+        if targets.is_empty() {
+            return;
+        }
+        let encoded = encode(packet);
         let flags = self.opts.flags;
-        for socket in self.ns.targets(&self.opts.rooms, &self.opts.except) {
+        for socket in targets {
             if flags.volatile {
                 socket.inner.client.session.send_volatile(encoded.iter().cloned());
             } else {
