@@ -12,7 +12,9 @@
 
 mod support;
 
-use std::net::{SocketAddr, TcpListener};
+use support::broker::{BrokerKind, BrokerProcess, start_broker, which};
+
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -23,29 +25,6 @@ use tokio::process::{Child, Command};
 
 fn cluster_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster")
-}
-
-/// The path of a program on `PATH` (or in `/usr/sbin`, where Debian puts `nats-server`).
-fn which(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let dirs = path.to_str().unwrap_or_default().split(':').map(PathBuf::from);
-    dirs.chain([PathBuf::from("/usr/sbin")]).map(|dir| dir.join(program)).find(|path| path.is_file())
-}
-
-/// The brokers the tests start.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum BrokerKind {
-    Redis,
-    Nats,
-}
-
-impl BrokerKind {
-    fn program(self) -> &'static str {
-        match self {
-            Self::Redis => "redis-server",
-            Self::Nats => "nats-server",
-        }
-    }
 }
 
 /// What the test needs, or what is missing.
@@ -63,65 +42,6 @@ fn ready(broker: BrokerKind) -> Result<PathBuf, String> {
         }
     }
     Ok(binary)
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
-}
-
-/// A directory removed when dropped.
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A running broker on a free loopback port (Redis without persistence; NATS with
-/// `JetStream` in a directory of its own), killed when dropped.
-struct BrokerProcess {
-    child: Child,
-    url: String,
-    /// The command line that starts it again, same port and storage.
-    command: Vec<String>,
-    _dir: Option<TempDir>,
-}
-
-async fn start_broker(kind: BrokerKind, binary: &Path) -> BrokerProcess {
-    let port = free_port();
-    let (args, url, dir) = match kind {
-        BrokerKind::Redis => {
-            let args =
-                ["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-                    .map(str::to_owned);
-            (args.to_vec(), format!("redis://127.0.0.1:{port}"), None)
-        }
-        BrokerKind::Nats => {
-            let dir = std::env::temp_dir().join(format!("windlass-nats-{}-{port}", std::process::id()));
-            std::fs::create_dir_all(&dir).expect("a JetStream directory");
-            let store = dir.to_string_lossy().into_owned();
-            let args = ["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd", &store].map(str::to_owned);
-            (args.to_vec(), format!("nats://127.0.0.1:{port}"), Some(TempDir(dir)))
-        }
-    };
-    let child = Command::new(binary)
-        .args(&args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| panic!("start {}: {e}", binary.display()));
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(addr).await.is_ok() {
-            let mut command = vec![binary.to_string_lossy().into_owned()];
-            command.extend(args);
-            return BrokerProcess { child, url, command, _dir: dir };
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{} did not listen on {addr}", binary.display());
 }
 
 /// `tests/cluster/node_server.js`: a Node socket.io node of the same cluster.

@@ -2,6 +2,7 @@
 //! record callbacks.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod broker;
 pub mod browser;
 pub mod example;
 

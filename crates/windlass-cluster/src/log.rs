@@ -32,8 +32,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, oneshot, watch};
 use windlass::event_server::{
-    Adapter, AdapterFuture, BroadcastOptions, ClusterError, JoinFn, KeptSession, Node, Restored,
-    SessionStore, SocketInfo, StoreFuture, StoredPacket, with_offset,
+    Adapter, AdapterFuture, BroadcastOptions, ClusterError, JoinFn, KeptSession, Node, Restored, ServerAck,
+    SessionStore, SocketInfo, StoreFuture, StoredPacket, Value, with_offset,
 };
 use windlass_sio_proto::socket::Packet;
 
@@ -155,8 +155,8 @@ struct Shared<B> {
     session_ttl: OnceLock<Duration>,
     /// What to write, in order, to the writer task.
     outbox: mpsc::UnboundedSender<Write>,
-    /// This node's next sequence number.
-    seq: AtomicU64,
+    /// This node's next sequence number (shared with answer callbacks).
+    seq_handle: Arc<AtomicU64>,
     /// Whether the last write went through.
     broker_up: AtomicBool,
     /// Whether the last read went through.
@@ -179,8 +179,15 @@ struct Shared<B> {
 
 struct Pending {
     waiting: HashSet<String>,
+    collected: Collected,
+    done: Option<oneshot::Sender<Collected>>,
+}
+
+/// What the answers to a request brought.
+#[derive(Default)]
+struct Collected {
     sockets: Vec<SocketInfo>,
-    done: Option<oneshot::Sender<Vec<SocketInfo>>>,
+    answers: Vec<Value>,
 }
 
 impl Pending {
@@ -188,7 +195,7 @@ impl Pending {
         if self.waiting.is_empty()
             && let Some(done) = self.done.take()
         {
-            let _ = done.send(std::mem::take(&mut self.sockets));
+            let _ = done.send(std::mem::take(&mut self.collected));
         }
     }
 }
@@ -208,6 +215,44 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl<B: Broker> LogAdapter<B> {
+    /// Writes the request `message(request_id)` and waits for an answer from every node
+    /// alive; an error, not fewer answers, when one does not come in `timeout`.
+    async fn ask(
+        &self,
+        message: impl FnOnce(&str) -> ClusterMessage,
+        timeout: Duration,
+    ) -> Result<Collected, ClusterError> {
+        let shared = &self.shared;
+        if !shared.broker_up.load(Ordering::Acquire)
+            || !shared.reader_up.load(Ordering::Acquire)
+            || !shared.flowing()
+        {
+            return Err(ClusterError::Broker("the broker cannot be reached".into()));
+        }
+        let waiting = shared.live_nodes();
+        let expected = waiting.len();
+        if expected == 0 {
+            return Ok(Collected::default());
+        }
+        let request_id = random_id(8);
+        let (done, answer) = oneshot::channel();
+        lock(&shared.pending).insert(
+            request_id.clone(),
+            Pending { waiting, collected: Collected::default(), done: Some(done) },
+        );
+        shared.publish(message(&request_id));
+        let result = tokio::time::timeout(timeout, answer).await;
+        let left = lock(&shared.pending).remove(&request_id);
+        match result {
+            Ok(Ok(collected)) => Ok(collected),
+            Ok(Err(_)) => Err(ClusterError::Closed),
+            Err(_) => {
+                let missing = left.map_or(0, |p| p.waiting.len());
+                Err(ClusterError::Timeout { answered: expected - missing, expected, timeout })
+            }
+        }
+    }
+
     /// Starts the adapter's tasks over `broker`, reading after `last` (the log's end), with
     /// the nodes heard from in `recent` (the entries of the last heartbeat timeout).
     pub(crate) fn start(broker: B, config: LogConfig, last: String, recent: &[Entry]) -> Self {
@@ -220,7 +265,7 @@ impl<B: Broker> LogAdapter<B> {
             node: OnceLock::new(),
             session_ttl: OnceLock::new(),
             outbox,
-            seq: AtomicU64::new(1),
+            seq_handle: Arc::new(AtomicU64::new(1)),
             broker_up: AtomicBool::new(true),
             reader_up: AtomicBool::new(true),
             own_read: Mutex::new((Instant::now(), Instant::now())),
@@ -291,7 +336,7 @@ impl<B: Broker> Shared<B> {
 
     /// Queues `message` for the log, with this node's next sequence number.
     fn publish(&self, mut message: ClusterMessage) {
-        message.seq = Some(self.seq.fetch_add(1, Ordering::Relaxed));
+        message.seq = Some(self.seq_handle.fetch_add(1, Ordering::Relaxed));
         let _ = self.outbox.send(Write::Append(message));
     }
 
@@ -389,7 +434,32 @@ impl<B: Broker> Shared<B> {
                 if let Some(request) = pending.get_mut(request_id)
                     && request.waiting.remove(&message.uid)
                 {
-                    request.sockets.extend(message.sockets_of_response());
+                    request.collected.sockets.extend(message.sockets_of_response());
+                    request.finish_if_complete();
+                }
+            }
+            MessageType::ServerSideEmit if !own => {
+                let Some(Value::Array(args)) = message.packet_value().cloned() else { return };
+                let ack = message.request_id().map(|request_id| {
+                    let (request_id, nsp) = (request_id.to_owned(), message.nsp.clone());
+                    let (uid, outbox) = (self.uid.clone(), self.outbox.clone());
+                    let seq = Arc::clone(&self.seq_handle);
+                    Box::new(move |answer: Value| {
+                        let mut response =
+                            ClusterMessage::server_side_emit_response(&uid, &nsp, &request_id, answer);
+                        response.seq = Some(seq.fetch_add(1, Ordering::Relaxed));
+                        let _ = outbox.send(Write::Append(response));
+                    }) as ServerAck
+                });
+                node.server_side_event(&message.nsp, args, ack);
+            }
+            MessageType::ServerSideEmitResponse if !own => {
+                let Some(request_id) = message.request_id() else { return };
+                let mut pending = lock(&self.pending);
+                if let Some(request) = pending.get_mut(request_id)
+                    && request.waiting.remove(&message.uid)
+                {
+                    request.collected.answers.push(message.packet_value().cloned().unwrap_or_default());
                     request.finish_if_complete();
                 }
             }
@@ -461,33 +531,26 @@ impl<B: Broker> Adapter for LogAdapter<B> {
     ) -> AdapterFuture<'a, Result<Vec<SocketInfo>, ClusterError>> {
         Box::pin(async move {
             let shared = &self.shared;
-            if !shared.broker_up.load(Ordering::Acquire)
-                || !shared.reader_up.load(Ordering::Acquire)
-                || !shared.flowing()
-            {
-                return Err(ClusterError::Broker("the broker cannot be reached".into()));
-            }
-            let waiting = shared.live_nodes();
-            let expected = waiting.len();
-            if expected == 0 {
-                return Ok(Vec::new());
-            }
-            let request_id = random_id(8);
-            let (done, answer) = oneshot::channel();
-            lock(&shared.pending)
-                .insert(request_id.clone(), Pending { waiting, sockets: Vec::new(), done: Some(done) });
-            shared.publish(ClusterMessage::fetch_sockets(&shared.uid, nsp, &request_id, opts));
             let timeout = shared.config.requests_timeout;
-            let result = tokio::time::timeout(timeout, answer).await;
-            let left = lock(&shared.pending).remove(&request_id);
-            match result {
-                Ok(Ok(sockets)) => Ok(sockets),
-                Ok(Err(_)) => Err(ClusterError::Closed),
-                Err(_) => {
-                    let missing = left.map_or(0, |p| p.waiting.len());
-                    Err(ClusterError::Timeout { answered: expected - missing, expected, timeout })
-                }
-            }
+            let ask = |request_id: &str| ClusterMessage::fetch_sockets(&shared.uid, nsp, request_id, opts);
+            Ok(self.ask(ask, timeout).await?.sockets)
+        })
+    }
+
+    fn server_side_emit(&self, nsp: &str, args: Vec<Value>) {
+        self.shared.publish(ClusterMessage::server_side_emit(&self.shared.uid, nsp, args, None));
+    }
+
+    fn server_side_emit_with_ack<'a>(
+        &'a self,
+        nsp: &'a str,
+        args: Vec<Value>,
+        timeout: Duration,
+    ) -> AdapterFuture<'a, Result<Vec<Value>, ClusterError>> {
+        Box::pin(async move {
+            let uid = &self.shared.uid;
+            let ask = |request_id: &str| ClusterMessage::server_side_emit(uid, nsp, args, Some(request_id));
+            Ok(self.ask(ask, timeout).await?.answers)
         })
     }
 

@@ -27,7 +27,9 @@ use std::time::Duration;
 use futures_util::StreamExt as _;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::{mpsc, oneshot};
-use windlass::event_server::{Adapter, AdapterFuture, BroadcastOptions, ClusterError, Node, SocketInfo};
+use windlass::event_server::{
+    Adapter, AdapterFuture, BroadcastOptions, ClusterError, Node, ServerAck, SocketInfo, Value,
+};
 use windlass_sio_proto::socket::Packet;
 
 use crate::wire::{self, Channels, Request, RequestType, Response};
@@ -98,16 +100,27 @@ struct Pending {
     /// Answers to wait for (known once the publish returned).
     expected: Option<usize>,
     answered: usize,
+    collected: Collected,
+    done: Option<oneshot::Sender<Collected>>,
+}
+
+/// What the answers to a request brought.
+#[derive(Default)]
+struct Collected {
     sockets: Vec<SocketInfo>,
-    done: Option<oneshot::Sender<Vec<SocketInfo>>>,
+    answers: Vec<Value>,
 }
 
 impl Pending {
+    fn new(done: oneshot::Sender<Collected>) -> Self {
+        Self { expected: None, answered: 0, collected: Collected::default(), done: Some(done) }
+    }
+
     fn finish_if_complete(&mut self) {
         if self.expected.is_some_and(|expected| self.answered >= expected)
             && let Some(done) = self.done.take()
         {
-            let _ = done.send(std::mem::take(&mut self.sockets));
+            let _ = done.send(std::mem::take(&mut self.collected));
         }
     }
 }
@@ -188,20 +201,29 @@ impl RedisAdapter {
         nsp: &str,
         opts: &BroadcastOptions,
     ) -> Result<Vec<SocketInfo>, ClusterError> {
+        let mut request = Request::new(&self.shared.uid, RequestType::RemoteFetch);
+        request.opts = Some(opts.clone());
+        let timeout = self.shared.config.requests_timeout;
+        Ok(self.ask(nsp, request, timeout).await?.sockets)
+    }
+
+    /// Publishes `request` with a fresh id and waits for an answer from every other node
+    /// subscribed when it was published.
+    async fn ask(
+        &self,
+        nsp: &str,
+        mut request: Request,
+        timeout: Duration,
+    ) -> Result<Collected, ClusterError> {
         if !self.is_subscribed() {
             return Err(ClusterError::Broker(
                 "not subscribed to Redis: answers cannot reach this node".into(),
             ));
         }
         let request_id = random_id(6);
-        let mut request = Request::new(&self.shared.uid, RequestType::RemoteFetch);
         request.request_id = Some(request_id.clone());
-        request.opts = Some(opts.clone());
         let (done, answer) = oneshot::channel();
-        lock(&self.shared.pending).insert(
-            request_id.clone(),
-            Pending { expected: None, answered: 0, sockets: Vec::new(), done: Some(done) },
-        );
+        lock(&self.shared.pending).insert(request_id.clone(), Pending::new(done));
         let forget = Forget { shared: &self.shared, request_id: &request_id };
         let mut commands = self.shared.commands.clone();
         let receivers: usize = redis::cmd("PUBLISH")
@@ -216,12 +238,11 @@ impl RedisAdapter {
             pending.expected = Some(expected);
             pending.finish_if_complete();
         }
-        let timeout = self.shared.config.requests_timeout;
         let result = tokio::time::timeout(timeout, answer).await;
         let answered = lock(&self.shared.pending).get(&request_id).map_or(0, |p| p.answered);
         drop(forget);
         match result {
-            Ok(Ok(sockets)) => Ok(sockets),
+            Ok(Ok(collected)) => Ok(collected),
             Ok(Err(_)) => Err(ClusterError::Closed),
             Err(_) => Err(ClusterError::Timeout { answered, expected, timeout }),
         }
@@ -281,6 +302,23 @@ impl Adapter for RedisAdapter {
         request.opts = Some(opts.clone());
         request.close = close;
         self.publish(self.channels(nsp).request, request.encode());
+    }
+
+    fn server_side_emit(&self, nsp: &str, args: Vec<Value>) {
+        let mut request = Request::new(&self.shared.uid, RequestType::ServerSideEmit);
+        request.data = Some(Value::Array(args));
+        self.publish(self.channels(nsp).request, request.encode());
+    }
+
+    fn server_side_emit_with_ack<'a>(
+        &'a self,
+        nsp: &'a str,
+        args: Vec<Value>,
+        timeout: Duration,
+    ) -> AdapterFuture<'a, Result<Vec<Value>, ClusterError>> {
+        let mut request = Request::new(&self.shared.uid, RequestType::ServerSideEmit);
+        request.data = Some(Value::Array(args));
+        Box::pin(async move { Ok(self.ask(nsp, request, timeout).await?.answers) })
     }
 
     fn close(&self) {
@@ -488,6 +526,21 @@ impl Subscriber {
                     response.sockets = Some(sockets);
                 }
             }
+            RequestType::ServerSideEmit => {
+                let Some(Value::Array(args)) = request.data else { return };
+                let ack = request.request_id.map(|request_id| {
+                    let shared = Arc::clone(&self.shared);
+                    let channel = Channels::new(&self.shared.config.key, nsp).response;
+                    Box::new(move |answer: Value| {
+                        let mut response = Response::to(&request_id);
+                        response.kind = Some(RequestType::ServerSideEmit);
+                        response.data = Some(answer);
+                        let _ = shared.outbox.send((channel, response.encode()));
+                    }) as ServerAck
+                });
+                node.server_side_event(nsp, args, ack);
+                return;
+            }
             kind => {
                 tracing::debug!(?kind, "redis adapter: request type not handled yet");
                 return;
@@ -510,7 +563,10 @@ impl Subscriber {
         let Some(request) = pending.get_mut(&response.request_id) else { return };
         request.answered += 1;
         if let Some(sockets) = response.sockets {
-            request.sockets.extend(sockets.iter().filter_map(wire::socket_from_value));
+            request.collected.sockets.extend(sockets.iter().filter_map(wire::socket_from_value));
+        }
+        if response.kind == Some(RequestType::ServerSideEmit) {
+            request.collected.answers.push(response.data.unwrap_or_default());
         }
         request.finish_if_complete();
     }

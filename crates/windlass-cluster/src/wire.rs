@@ -695,6 +695,30 @@ impl ClusterMessage {
         Self { data: Some(Value::Object(data)), ..Self::new(uid, nsp, MessageType::FetchSocketsResponse) }
     }
 
+    /// `serverSideEmit`: `args` (the event name first), with `request_id` when answers are
+    /// awaited.
+    pub fn server_side_emit(uid: &str, nsp: &str, args: Vec<Value>, request_id: Option<&str>) -> Self {
+        let mut data = Map::with_capacity(2);
+        if let Some(id) = request_id {
+            data.insert("requestId", Value::from(id));
+        }
+        data.insert("packet", Value::Array(args));
+        Self { data: Some(Value::Object(data)), ..Self::new(uid, nsp, MessageType::ServerSideEmit) }
+    }
+
+    /// One server's answer to a `serverSideEmit`.
+    pub fn server_side_emit_response(uid: &str, nsp: &str, request_id: &str, answer: Value) -> Self {
+        let mut data = Map::with_capacity(2);
+        data.insert("requestId", Value::from(request_id));
+        data.insert("packet", answer);
+        Self { data: Some(Value::Object(data)), ..Self::new(uid, nsp, MessageType::ServerSideEmitResponse) }
+    }
+
+    /// The `packet` of a server-side emit (its arguments) or of an answer.
+    pub fn packet_value(&self) -> Option<&Value> {
+        self.data.as_ref()?.get("packet")
+    }
+
     /// The entry's fields.
     pub fn fields(&self) -> Vec<(&'static str, Vec<u8>)> {
         let mut fields = vec![

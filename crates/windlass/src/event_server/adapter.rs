@@ -144,9 +144,32 @@ pub trait Adapter: Send + Sync + 'static {
     /// Disconnects them (with `close`, their connections too).
     fn disconnect_sockets(&self, nsp: &str, opts: &BroadcastOptions, close: bool);
 
+    /// An event for the other servers' namespace `nsp` (Node's `serverSideEmit`): `args` is
+    /// the event name and its arguments. The default has no other servers.
+    fn server_side_emit(&self, nsp: &str, args: Vec<Value>) {
+        let _ = (nsp, args);
+    }
+
+    /// The same, collecting one answer per other server within `timeout`; an error, not a
+    /// shorter list, when one does not answer (Node's `serverSideEmitWithAck`). The default
+    /// has no other servers: no answers.
+    fn server_side_emit_with_ack<'a>(
+        &'a self,
+        nsp: &'a str,
+        args: Vec<Value>,
+        timeout: Duration,
+    ) -> AdapterFuture<'a, Result<Vec<Value>, ClusterError>> {
+        let _ = (nsp, args, timeout);
+        Box::pin(std::future::ready(Ok(Vec::new())))
+    }
+
     /// Stops: unsubscribes, ends its tasks. Called by [`SocketIo::close`].
     fn close(&self) {}
 }
+
+/// The answer callback of a server-side event that asked for one: call it once with the
+/// answer (Node passes the listener a callback as its last argument).
+pub type ServerAck = Box<dyn FnOnce(Value) + Send>;
 
 /// The adapter of a single process: no other nodes, so nothing to send and nobody to ask.
 #[derive(Clone, Copy, Debug, Default)]
@@ -268,6 +291,14 @@ impl Node {
     /// Every room of `nsp` that has a socket of this node, sockets' own rooms included.
     pub fn rooms(&self, nsp: &str) -> Vec<Arc<str>> {
         self.namespace(nsp).map(|ns| ns.all_rooms()).unwrap_or_default()
+    }
+
+    /// Runs namespace `nsp`'s server-side listeners for an event another server emitted
+    /// (`args`: the name, then the arguments), with `ack` when that server waits for an answer.
+    pub fn server_side_event(&self, nsp: &str, args: Vec<Value>, ack: Option<ServerAck>) {
+        if let Some(ns) = self.namespace(nsp) {
+            ns.on_server_side_event(args, ack);
+        }
     }
 
     /// The namespaces this node has.

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use serde::Serialize;
 
+use super::adapter::{ClusterError, ServerAck};
 use super::broadcast::BroadcastOperator;
 use super::engine::lock;
 use super::socket::{EmitError, Socket};
@@ -16,6 +17,7 @@ use super::{IoInner, Value};
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 type ConnectionHandler = Arc<dyn Fn(Socket) -> BoxFuture<()> + Send + Sync>;
 type Middleware = Arc<dyn Fn(Socket) -> BoxFuture<Result<(), ConnectError>> + Send + Sync>;
+type ServerSideHandler = Arc<dyn Fn(Vec<Value>, Option<ServerAck>) -> BoxFuture<()> + Send + Sync>;
 
 /// A refusal from a namespace middleware: the client gets `CONNECT_ERROR` with
 /// `{"message", "data"}` (Node's `next(err)` with `err.data`).
@@ -109,6 +111,8 @@ pub(crate) struct NsInner {
     pub(crate) io: Weak<IoInner>,
     handlers: Mutex<Vec<ConnectionHandler>>,
     middleware: Mutex<Vec<Middleware>>,
+    /// Listeners of events from other servers, by event name.
+    server_side: Mutex<Vec<(String, ServerSideHandler)>>,
     pub(crate) sockets: Mutex<IdMap<Socket>>,
     pub(crate) rooms: Mutex<Rooms>,
     /// Ids of acknowledgements the server asks for, shared by the namespace's sockets.
@@ -129,6 +133,7 @@ impl NsInner {
             io,
             handlers: Mutex::new(Vec::new()),
             middleware: Mutex::new(Vec::new()),
+            server_side: Mutex::new(Vec::new()),
             sockets: Mutex::new(IdMap::default()),
             rooms: Mutex::new(Rooms::default()),
             next_ack: AtomicU64::new(0),
@@ -159,6 +164,35 @@ impl NsInner {
 
     pub(crate) fn middleware(&self) -> Vec<Middleware> {
         lock(&self.middleware).clone()
+    }
+
+    /// An event from another server: its name first, then its arguments. With several
+    /// listeners, the first that answers answers (as in Node, one answer per server).
+    pub(crate) fn on_server_side_event(&self, mut args: Vec<Value>, ack: Option<ServerAck>) {
+        if args.is_empty() {
+            return;
+        }
+        let Value::String(name) = args.remove(0) else { return };
+        let listeners: Vec<ServerSideHandler> = lock(&self.server_side)
+            .iter()
+            .filter(|(event, _)| *event == name)
+            .map(|(_, h)| Arc::clone(h))
+            .collect();
+        let wants_answer = ack.is_some();
+        let ack = Arc::new(Mutex::new(ack));
+        for listener in listeners {
+            let once: Option<ServerAck> = if wants_answer {
+                let ack = Arc::clone(&ack);
+                Some(Box::new(move |answer: Value| {
+                    if let Some(ack) = lock(&ack).take() {
+                        ack(answer);
+                    }
+                }))
+            } else {
+                None
+            };
+            super::spawn_handler(listener(args.clone(), once));
+        }
     }
 
     pub(crate) fn add_socket(&self, socket: &Socket) {
@@ -307,6 +341,47 @@ impl Namespace {
         Fut: Future<Output = Result<(), ConnectError>> + Send + 'static,
     {
         lock(&self.inner.middleware).push(Arc::new(move |socket| Box::pin(middleware(socket))));
+    }
+
+    /// Runs `handler` for `event` emitted by another server of the cluster (Node's
+    /// `io.on(event)` for `serverSideEmit`): the arguments, and an answer callback when the
+    /// other server waits for one.
+    pub fn on_server_side<F, Fut>(&self, event: impl Into<String>, handler: F)
+    where
+        F: Fn(Vec<Value>, Option<ServerAck>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        lock(&self.inner.server_side)
+            .push((event.into(), Arc::new(move |args, ack| Box::pin(handler(args, ack)))));
+    }
+
+    /// Emits `event` to the other servers of the cluster (Node's `serverSideEmit`); this one
+    /// does not get it.
+    pub fn server_side_emit(&self, event: &str, mut args: Vec<Value>) -> Result<(), EmitError> {
+        super::socket::check_event(event)?;
+        args.insert(0, Value::String(event.to_owned()));
+        if let Some(io) = self.inner.io.upgrade() {
+            io.adapter.server_side_emit(&self.inner.name, args);
+        }
+        Ok(())
+    }
+
+    /// Emits `event` to the other servers and collects one answer from each within
+    /// `timeout` (Node's `serverSideEmitWithAck`); an error when one does not answer.
+    pub async fn server_side_emit_with_ack(
+        &self,
+        event: &str,
+        mut args: Vec<Value>,
+        timeout: std::time::Duration,
+    ) -> Result<Vec<Value>, ClusterError> {
+        if super::socket::check_event(event).is_err() {
+            return Err(ClusterError::Broker(format!("\"{event}\" is a reserved event name")));
+        }
+        args.insert(0, Value::String(event.to_owned()));
+        let Some(io) = self.inner.io.upgrade() else { return Err(ClusterError::Closed) };
+        let adapter = Arc::clone(&io.adapter);
+        drop(io);
+        adapter.server_side_emit_with_ack(&self.inner.name, args, timeout).await
     }
 
     /// Emits to every socket of the namespace.
