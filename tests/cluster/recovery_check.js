@@ -110,8 +110,14 @@ async function main() {
   ];
   await until("x2 gets the missed and the later events", () => x2.got.length >= expected.length, 8000);
   await sleep(500);
-  check(JSON.stringify(x2.got) === JSON.stringify(expected),
-    `x2 got ${JSON.stringify(x2.got)}, expected ${JSON.stringify(expected)}`);
+  // Exactly these, once each; y's in the order y sent them (missed, then later ones). z's
+  // broadcast went through another node: the cluster's one order places it where the log
+  // got it, which an acknowledged emit does not pin down against y's.
+  check(JSON.stringify([...x2.got].sort()) === JSON.stringify([...expected].sort()),
+    `x2 got ${JSON.stringify(x2.got)}, expected ${JSON.stringify(expected)} in some order`);
+  const fromY = x2.got.filter((e) => e.startsWith("said:"));
+  check(JSON.stringify(fromY) === JSON.stringify(expected.filter((e) => e.startsWith("said:"))),
+    `y's events out of order: ${JSON.stringify(fromY)}`);
   ok("every missed event arrived exactly once and in order, before the later ones, and the room was restored");
 
   // The dead node's sockets stop being counted within 10 s of its death.
