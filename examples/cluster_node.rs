@@ -17,13 +17,8 @@ mod support;
 use std::error::Error;
 use std::process;
 
-use std::time::Duration;
-
-use windlass::event_server::{
-    Event, EventServer, Map, RecoveryConfig, Socket, SocketIo, SocketIoConfig, Value,
-};
+use windlass::event_server::{Event, EventServer, Map, Socket, SocketIo, Value};
 use windlass::{Health, HttpServer, IoServer, Router};
-use windlass_cluster::{NatsAdapter, RedisAdapter, RedisStreamsAdapter};
 
 const USAGE: &str = "\
 usage: cluster_node --listen HOST:PORT --adapter redis-pubsub|redis-streams|nats --broker URL --node-id ID
@@ -131,22 +126,6 @@ fn handlers(node: &NodeInfo, socket: &Socket) {
     });
 }
 
-/// Connection state recovery as the contract has it: a 120 s window, middleware skipped.
-fn with_recovery() -> SocketIoConfig {
-    SocketIoConfig {
-        recovery: Some(RecoveryConfig {
-            max_disconnection_duration: Duration::from_secs(120),
-            skip_middlewares: true,
-        }),
-        ..SocketIoConfig::default()
-    }
-}
-
-fn exit_with(error: &dyn std::fmt::Display) -> ! {
-    eprintln!("error: {error}");
-    process::exit(1);
-}
-
 async fn terminated() {
     #[cfg(unix)]
     {
@@ -176,33 +155,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
         eprintln!("error: --broker URL is required\n\n{USAGE}");
         process::exit(2);
     };
-    let io = match adapter.as_str() {
-        "redis-pubsub" => {
-            let adapter = RedisAdapter::connect(&broker).await.unwrap_or_else(|error| exit_with(&error));
-            SocketIo::builder().adapter(adapter).build()
-        }
-        "redis-streams" => {
-            let adapter =
-                RedisStreamsAdapter::connect(&broker).await.unwrap_or_else(|error| exit_with(&error));
-            SocketIo::builder()
-                .config(with_recovery())
-                .adapter(adapter.clone())
-                .session_store(adapter)
-                .build()
-        }
-        "nats" => {
-            let adapter = NatsAdapter::connect(&broker).await.unwrap_or_else(|error| exit_with(&error));
-            SocketIo::builder()
-                .config(with_recovery())
-                .adapter(adapter.clone())
-                .session_store(adapter)
-                .build()
-        }
-        other => {
-            eprintln!("error: --adapter {other}: one of redis-pubsub, redis-streams, nats\n\n{USAGE}");
-            process::exit(2);
-        }
-    };
+    let io = support::cluster::socket_io(&adapter, &broker).await;
 
     let server = IoServer::bind(
         listen.as_str(),

@@ -23,10 +23,10 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::error::Error;
 
-use windlass::event_server::{EventServer, Namespace, Socket, SocketIo, Value};
+use support::socketio_chat::{PAGE, chat};
+use windlass::event_server::{EventServer, SocketIo};
 use windlass::{HttpServer, IoServer, Router, StaticResponse};
 
 const USAGE: &str = "\
@@ -36,110 +36,6 @@ usage: socketio_chat [--listen ADDR]
 
 The browser client is served from node_modules/socket.io-client (here or in a parent
 directory: `npm ci` in the repository installs it), or from $WINDLASS_SOCKET_IO_CLIENT";
-
-/// The page, compiled in so that the binary runs from any directory.
-const PAGE: &str = include_str!("socketio_chat.html");
-
-/// The room everyone starts in. Rooms are named with a `#`, so that no room is ever a
-/// socket's own room (its id).
-const LOBBY: &str = "#lobby";
-
-/// Who a socket is, once it has given a name: kept in its extensions.
-#[derive(Clone)]
-struct Member {
-    name: String,
-    room: String,
-}
-
-fn member(socket: &Socket) -> Option<Member> {
-    socket.extensions().get::<Member>().cloned()
-}
-
-/// `text` trimmed, if it is not empty; cut at `max` characters.
-fn clean(text: Option<String>, max: usize) -> Option<String> {
-    let text = text?;
-    let text = text.trim();
-    (!text.is_empty()).then(|| text.chars().take(max).collect())
-}
-
-/// `den` or `#den` as `#den`, if it is 1 to 24 letters, digits, `-` or `_`.
-fn room_name(text: &str) -> Option<String> {
-    let name = text.trim().trim_start_matches('#');
-    let valid = (1..=24).contains(&name.chars().count())
-        && name.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '_');
-    valid.then(|| format!("#{name}"))
-}
-
-/// Every room with people in it, and how many.
-fn rooms(ns: &Namespace) -> BTreeMap<String, usize> {
-    let mut rooms = BTreeMap::new();
-    for member in ns.sockets().iter().filter_map(member) {
-        *rooms.entry(member.room).or_default() += 1;
-    }
-    rooms
-}
-
-/// The chat's handlers for one socket. `socket.namespace()` is `/`, so its `to(room)` is
-/// Node's `io.to(room)` and its `emit` is `io.emit`.
-fn chat(socket: &Socket) {
-    let _ = socket.emit("rooms", &rooms(&socket.namespace()));
-
-    socket.on("set name", |socket, event| async move {
-        let name = clean(event.data().ok(), 24);
-        let (Some(name), None) = (name, member(&socket)) else {
-            let _ = event.ack(&Value::Null); // no name, or named already
-            return;
-        };
-        socket.join(LOBBY);
-        socket.extensions().insert(Member { name: name.clone(), room: LOBBY.to_owned() });
-        let _ = event.ack_args(vec![Value::from(name.as_str()), Value::from(LOBBY)]);
-        let _ = socket.broadcast().emit("notice", &format!("{name} joined"));
-        let ns = socket.namespace();
-        let _ = ns.emit("rooms", &rooms(&ns));
-    });
-
-    socket.on("chat message", |socket, event| async move {
-        let (Some(me), Some(text)) = (member(&socket), clean(event.data().ok(), 1000)) else {
-            return;
-        };
-        let line = vec![Value::from(me.name), Value::from(text)];
-        let _ = socket.namespace().to(me.room).emit_args("chat message", line);
-    });
-
-    socket.on("join room", |socket, event| async move {
-        let (Some(mut me), Some(room)) =
-            (member(&socket), event.data::<String>().ok().and_then(|r| room_name(&r)))
-        else {
-            let _ = event.ack(&Value::Null);
-            return;
-        };
-        if room != me.room {
-            let ns = socket.namespace();
-            socket.leave(&me.room);
-            let _ = ns.to(&me.room).emit("notice", &format!("{} left {}", me.name, me.room));
-            let _ = ns.to(&room).emit("notice", &format!("{} joined {room}", me.name));
-            socket.join(&room);
-            me.room.clone_from(&room);
-            socket.extensions().insert(me);
-            let _ = ns.emit("rooms", &rooms(&ns));
-        }
-        let _ = event.ack(&room);
-    });
-
-    socket.on("typing", |socket, _| async move {
-        if let Some(me) = member(&socket) {
-            let _ = socket.to(me.room).emit("typing", &me.name);
-        }
-    });
-
-    socket.on_disconnect(|socket, _| async move {
-        if let Some(me) = member(&socket) {
-            let ns = socket.namespace();
-            let _ = ns.emit("notice", &format!("{} left", me.name));
-            let _ = ns.emit("rooms", &rooms(&ns));
-        }
-    });
-}
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {

@@ -203,3 +203,47 @@ async fn nodes_share_a_nats_jetstream_deliver_once_across_a_kill_and_a_broker_re
 async fn a_client_recovers_on_another_node_after_its_node_is_killed_over_nats() {
     client_recovers_on_another_node_after_its_node_is_killed("nats").await;
 }
+
+/// The `cluster_chat` example on two nodes over Redis pub/sub: two Chromium pages, one per
+/// node, load the served client and chat across the nodes (names, rooms and the room list,
+/// typing, leaving), as `tests/browser/socketio_chat.mjs` scripts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_chromium_pages_chat_across_two_cluster_chat_nodes() {
+    let _serial = SERIAL.lock().await;
+    if let Err(missing) = support::browser::browser_ready() {
+        assert!(std::env::var_os("CI").is_none(), "CI must run the browser test, but {missing}");
+        eprintln!("skipped: {missing}; see tests/cluster.rs");
+        return;
+    }
+    let Some(binary) = support::broker::binary_or_skip(BrokerKind::Redis) else { return };
+    let broker = start_broker(BrokerKind::Redis, &binary).await;
+    let bundle = Path::new(env!("CARGO_MANIFEST_DIR")).join("sio-reference/node_modules/socket.io-client");
+    let env = [("WINDLASS_SOCKET_IO_CLIENT", bundle.as_os_str())];
+    let args = ["--broker", broker.url.as_str()];
+    let one = Example::start_with_env("cluster_chat", &args, &env).await;
+    let two = Example::start_with_env("cluster_chat", &args, &env).await;
+    let run = Command::new("node")
+        .arg(support::browser::browser_dir().join("socketio_chat.mjs"))
+        .arg(format!("http://{}/", one.addr))
+        .arg(format!("http://{}/", two.addr))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .output();
+    let output =
+        tokio::time::timeout(Duration::from_secs(120), run).await.expect("the browser test hung").unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "browser test failed:\n{stdout}\n{stderr}");
+    for step in [
+        r#"ok: alice sees "bob joined""#,
+        r#"ok: bob sees "alice: hello from alice""#,
+        "ok: alice sees the rooms #den (1), #lobby (1)",
+        "ok: a room message reaches only the room's members",
+        r#"ok: bob sees "alice is typing…""#,
+        r#"ok: alice sees "bob left""#,
+    ] {
+        assert!(stdout.contains(&format!("{step}\n")), "missing step {step:?} in:\n{stdout}");
+    }
+    assert!(stdout.ends_with("passed\n"), "{stdout}");
+}

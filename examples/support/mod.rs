@@ -11,7 +11,9 @@ use std::str::FromStr;
 
 use tracing_subscriber::EnvFilter;
 
+pub(crate) mod cluster;
 pub(crate) mod named_chat;
+pub(crate) mod socketio_chat;
 
 /// Where the servers listen unless told otherwise.
 pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:8080";

@@ -2,7 +2,8 @@
 // serves, the way people would: open the page, type a name, type messages, change rooms. Run by
 // `tests/socketio.rs` (`two_chromium_pages_chat_through_the_served_socket_io_client`) as
 // `node socketio_chat.mjs http://127.0.0.1:PORT/`; prints one line per step and exits non-zero
-// with the reason on the first failure.
+// with the reason on the first failure. With a second URL, bob's page opens there: two nodes
+// of `cluster_chat` (`tests/cluster.rs`).
 //
 // Uses Debian's Chromium (/usr/bin/chromium, or $CHROMIUM) through playwright-core, which never
 // downloads a browser.
@@ -10,6 +11,7 @@
 import { chromium } from "playwright-core";
 
 const url = process.argv[2];
+const bobUrl = process.argv[3] ?? url;
 if (!url) {
   console.error("usage: node socketio_chat.mjs http://127.0.0.1:PORT/");
   process.exit(2);
@@ -51,7 +53,7 @@ async function say(page, text) {
   await page.click("#submit");
 }
 
-async function open(context, name) {
+async function open(context, name, at = url) {
   const page = await context.newPage();
   page.on("pageerror", (error) => {
     console.error(`page error in ${name}'s page: ${error}`);
@@ -64,7 +66,7 @@ async function open(context, name) {
     if (transport) transports.push(transport);
   });
   page.on("websocket", (ws) => transports.push(`ws ${new URL(ws.url()).searchParams.get("transport")}`));
-  const response = await page.goto(url, { timeout: WAIT });
+  const response = await page.goto(at, { timeout: WAIT });
   if (!response.ok()) throw new Error(`the page answered ${response.status()}`);
   await page.waitForFunction(() => typeof io === "function", null, { timeout: WAIT });
   step(`${name}'s page loaded the client from /socket.io/socket.io.js`);
@@ -83,7 +85,7 @@ async function open(context, name) {
 try {
   const context = await browser.newContext();
   const alice = await open(context, "alice");
-  const bob = await open(context, "bob");
+  const bob = await open(context, "bob", bobUrl);
   await sees(alice, "alice", "bob joined");
   await seesRooms(alice, "alice", ["#lobby (2)"]);
 

@@ -1,0 +1,60 @@
+//! A `SocketIo` whose adapter the command line names: what `cluster_node` and `cluster_chat`
+//! share.
+
+use std::process;
+use std::time::Duration;
+
+use windlass::event_server::{RecoveryConfig, SocketIo, SocketIoConfig};
+use windlass_cluster::{NatsAdapter, RedisAdapter, RedisStreamsAdapter};
+
+/// The adapters `--adapter` takes.
+pub(crate) const ADAPTERS: &str = "redis-pubsub, redis-streams, nats";
+
+/// A server on `adapter` (`redis-pubsub`, `redis-streams` or `nats`) through `broker`; the log
+/// adapters with connection state recovery (a 120 s window, middleware skipped), as the
+/// contract has it. Exits with a message when the broker cannot be reached (status 1) or the
+/// adapter is unknown (status 2).
+pub(crate) async fn socket_io(adapter: &str, broker: &str) -> SocketIo {
+    match adapter {
+        "redis-pubsub" => {
+            let adapter = RedisAdapter::connect(broker).await.unwrap_or_else(|error| exit_with(&error));
+            SocketIo::builder().adapter(adapter).build()
+        }
+        "redis-streams" => {
+            let adapter =
+                RedisStreamsAdapter::connect(broker).await.unwrap_or_else(|error| exit_with(&error));
+            SocketIo::builder()
+                .config(with_recovery())
+                .adapter(adapter.clone())
+                .session_store(adapter)
+                .build()
+        }
+        "nats" => {
+            let adapter = NatsAdapter::connect(broker).await.unwrap_or_else(|error| exit_with(&error));
+            SocketIo::builder()
+                .config(with_recovery())
+                .adapter(adapter.clone())
+                .session_store(adapter)
+                .build()
+        }
+        other => {
+            eprintln!("error: --adapter {other}: one of {ADAPTERS}");
+            process::exit(2);
+        }
+    }
+}
+
+fn with_recovery() -> SocketIoConfig {
+    SocketIoConfig {
+        recovery: Some(RecoveryConfig {
+            max_disconnection_duration: Duration::from_secs(120),
+            skip_middlewares: true,
+        }),
+        ..SocketIoConfig::default()
+    }
+}
+
+fn exit_with(error: &dyn std::fmt::Display) -> ! {
+    eprintln!("error: {error}");
+    process::exit(1);
+}
