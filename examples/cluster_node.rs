@@ -173,8 +173,9 @@ async fn main() -> Result<(), Box<dyn Error>> {
     server
         .run_until(async move {
             terminated().await;
-            // Sockets leave with `server shutting down`, a reason clients recover from.
-            shutdown.close();
+            // Sockets leave with `server shutting down`, a reason clients recover from, and
+            // what that tells the cluster (sessions kept, this node leaving) goes out first.
+            shutdown.shutdown().await;
         })
         .await?;
     Ok(())

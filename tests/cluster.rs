@@ -194,6 +194,28 @@ async fn a_client_recovers_on_another_node_after_its_node_is_killed_over_redis_s
     client_recovers_on_another_node_after_its_node_is_killed("redis-streams").await;
 }
 
+/// The contract's graceful stop: on SIGTERM a node closes its clients' connections so that
+/// they can recover (sessions saved, the node's leaving sent to the cluster) and exits within
+/// 10 s; its client recovers on another node with everything it missed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_stopped_with_sigterm_exits_and_its_client_recovers_on_another_node() {
+    let _serial = SERIAL.lock().await;
+    let Some(mut cluster) = Cluster::start("redis-streams", false).await else { return };
+    let out = cluster.check("recovery_check.js", &["--signal".to_owned(), "SIGTERM".to_owned()]).await;
+    assert!(out.contains("ok - x's node was stopped with SIGTERM"), "{out}");
+    assert!(out.contains("ok - every missed event arrived exactly once and in order"), "{out}");
+    // The check took a few seconds after the signal; the node has 10 s more at most.
+    let mut exited = None;
+    for _ in 0..100 {
+        exited = cluster.nodes[0].child.try_wait().expect("wait for the node");
+        if exited.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(exited.is_some(), "the node did not exit within 10 s of SIGTERM");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_share_a_nats_jetstream_deliver_once_across_a_kill_and_a_broker_restart() {
     log_cluster_survives_a_kill_and_a_broker_restart("nats").await;

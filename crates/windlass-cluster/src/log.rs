@@ -66,6 +66,9 @@ pub enum Write {
     },
     /// A session removed.
     DeleteSession(Arc<str>),
+    /// Not written: answered once everything queued before it is.
+    #[doc(hidden)]
+    Flush(Arc<std::sync::Mutex<Option<oneshot::Sender<()>>>>),
 }
 
 mod sealed {
@@ -581,6 +584,14 @@ impl<B: Broker> Adapter for LogAdapter<B> {
         // The writer still writes what is queued (the close included).
         let _ = self.shared.closed.send(true);
     }
+
+    fn flush(&self, timeout: Duration) -> AdapterFuture<'_, ()> {
+        let (done, written) = oneshot::channel();
+        let _ = self.shared.outbox.send(Write::Flush(Arc::new(std::sync::Mutex::new(Some(done)))));
+        Box::pin(async move {
+            let _ = tokio::time::timeout(timeout, written).await;
+        })
+    }
 }
 
 impl<B: Broker> SessionStore for LogAdapter<B> {
@@ -663,6 +674,14 @@ async fn writer<B: Broker>(
     const BATCH: usize = 256;
     let mut batch: Vec<Write> = Vec::with_capacity(BATCH);
     while outbox.recv_many(&mut batch, BATCH).await > 0 {
+        let mut flushes = Vec::new();
+        batch.retain(|write| match write {
+            Write::Flush(done) => {
+                flushes.push(Arc::clone(done));
+                false
+            }
+            _ => true,
+        });
         let mut backoff = Duration::from_millis(50);
         loop {
             let Some(shared) = shared.upgrade() else { return };
@@ -672,6 +691,11 @@ async fn writer<B: Broker>(
                         tracing::info!("log adapter: writing again");
                     }
                     batch.clear();
+                    for done in flushes.drain(..) {
+                        if let Some(done) = lock(&done).take() {
+                            let _ = done.send(());
+                        }
+                    }
                     break;
                 }
                 Err(error) => {

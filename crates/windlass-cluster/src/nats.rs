@@ -303,6 +303,7 @@ impl Broker for Nats {
                 Write::DeleteSession(pid) => {
                     self.sessions.purge(&**pid).await.map_err(|e| e.to_string())?;
                 }
+                Write::Flush(_) => {}
             }
         }
         for ack in acks {

@@ -84,7 +84,7 @@ struct Shared {
     /// For requests that need `PUBLISH`'s answer.
     commands: ConnectionManager,
     /// Publishes that need only their order kept, to the publisher task.
-    outbox: mpsc::UnboundedSender<(String, Vec<u8>)>,
+    outbox: mpsc::UnboundedSender<Out>,
     /// Namespaces to subscribe to, to the subscriber task.
     subscribe: mpsc::UnboundedSender<String>,
     /// Whether the subscriber is connected and subscribed (answers can reach this node).
@@ -93,6 +93,14 @@ struct Shared {
     /// Publishes dropped because Redis could not be reached.
     dropped: AtomicU64,
     closed: tokio::sync::watch::Sender<bool>,
+}
+
+/// What the publisher task is given, in order.
+enum Out {
+    /// `PUBLISH channel bytes`.
+    Publish(String, Vec<u8>),
+    /// Answered once everything before it is published.
+    Flush(oneshot::Sender<()>),
 }
 
 /// A request waiting for answers.
@@ -191,7 +199,7 @@ impl RedisAdapter {
     }
 
     fn publish(&self, channel: String, bytes: Vec<u8>) {
-        if self.shared.outbox.send((channel, bytes)).is_err() {
+        if self.shared.outbox.send(Out::Publish(channel, bytes)).is_err() {
             self.shared.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -324,32 +332,52 @@ impl Adapter for RedisAdapter {
     fn close(&self) {
         let _ = self.shared.closed.send(true);
     }
+
+    fn flush(&self, timeout: Duration) -> AdapterFuture<'_, ()> {
+        let (done, published) = oneshot::channel();
+        let _ = self.shared.outbox.send(Out::Flush(done));
+        Box::pin(async move {
+            let _ = tokio::time::timeout(timeout, published).await;
+        })
+    }
 }
 
 /// Sends the outbox in order, as pipelines of whatever has queued up.
 async fn publisher(
     shared: std::sync::Weak<Shared>,
     mut commands: ConnectionManager,
-    mut outbox: mpsc::UnboundedReceiver<(String, Vec<u8>)>,
+    mut outbox: mpsc::UnboundedReceiver<Out>,
     mut closed: tokio::sync::watch::Receiver<bool>,
 ) {
     const BATCH: usize = 256;
     let mut batch = Vec::with_capacity(BATCH);
     loop {
+        // What is queued goes out before a close is noticed.
         tokio::select! {
             biased;
-            _ = closed.changed() => return,
             n = outbox.recv_many(&mut batch, BATCH) => if n == 0 { return },
+            _ = closed.changed() => return,
         }
         let mut pipe = redis::pipe();
-        for (channel, bytes) in batch.drain(..) {
-            pipe.cmd("PUBLISH").arg(channel).arg(bytes).ignore();
+        let mut flushes = Vec::new();
+        for out in batch.drain(..) {
+            match out {
+                Out::Publish(channel, bytes) => {
+                    pipe.cmd("PUBLISH").arg(channel).arg(bytes).ignore();
+                }
+                Out::Flush(done) => flushes.push(done),
+            }
         }
-        if let Err(error) = pipe.query_async::<()>(&mut commands).await {
+        if pipe.cmd_iter().count() > 0
+            && let Err(error) = pipe.query_async::<()>(&mut commands).await
+        {
             let Some(shared) = shared.upgrade() else { return };
             let n = pipe.cmd_iter().count() as u64;
             let total = shared.dropped.fetch_add(n, Ordering::Relaxed) + n;
             tracing::warn!(%error, dropped = n, total, "redis adapter: cannot publish; messages dropped");
+        }
+        for done in flushes {
+            let _ = done.send(());
         }
     }
 }
@@ -535,7 +563,7 @@ impl Subscriber {
                         let mut response = Response::to(&request_id);
                         response.kind = Some(RequestType::ServerSideEmit);
                         response.data = Some(answer);
-                        let _ = shared.outbox.send((channel, response.encode()));
+                        let _ = shared.outbox.send(Out::Publish(channel, response.encode()));
                     }) as ServerAck
                 });
                 node.server_side_event(nsp, args, ack);
@@ -548,7 +576,7 @@ impl Subscriber {
         }
         if let Some(response) = response {
             let channel = Channels::new(&self.shared.config.key, nsp).response;
-            if self.shared.outbox.send((channel, response.encode())).is_err() {
+            if self.shared.outbox.send(Out::Publish(channel, response.encode())).is_err() {
                 self.shared.dropped.fetch_add(1, Ordering::Relaxed);
             }
         }

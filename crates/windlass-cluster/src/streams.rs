@@ -157,6 +157,9 @@ impl Broker for RedisStreams {
     }
 
     async fn write(&self, batch: &[Write]) -> Result<(), String> {
+        if batch.is_empty() {
+            return Ok(());
+        }
         let mut pipe = redis::pipe();
         for write in batch {
             match write {
@@ -179,6 +182,7 @@ impl Broker for RedisStreams {
                 Write::DeleteSession(pid) => {
                     pipe.cmd("DEL").arg(self.session_key(pid)).ignore();
                 }
+                Write::Flush(_) => {}
             }
         }
         let mut commands = self.commands.clone();

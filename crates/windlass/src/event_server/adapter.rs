@@ -165,6 +165,14 @@ pub trait Adapter: Send + Sync + 'static {
 
     /// Stops: unsubscribes, ends its tasks. Called by [`SocketIo::close`].
     fn close(&self) {}
+
+    /// Waits until what was handed to the adapter so far has gone to the broker, for at most
+    /// `timeout` (a node that stops lets its last messages out). The default has nothing to
+    /// send.
+    fn flush(&self, timeout: Duration) -> AdapterFuture<'_, ()> {
+        let _ = timeout;
+        Box::pin(std::future::ready(()))
+    }
 }
 
 /// The answer callback of a server-side event that asked for one: call it once with the

@@ -281,6 +281,14 @@ impl SocketIo {
         self.inner.adapter.close();
     }
 
+    /// [`close`](Self::close), then waits (at most 2 s) until the adapter has sent the
+    /// cluster what the closing produced (sessions kept, the node's leaving): what a node does
+    /// on SIGTERM before it exits.
+    pub async fn shutdown(&self) {
+        self.close();
+        self.inner.adapter.flush(Duration::from_secs(2)).await;
+    }
+
     /// The namespace for a CONNECT to `name`: an existing one, or one made on demand.
     pub(crate) fn namespace_for(inner: &Arc<IoInner>, name: &str) -> Option<Arc<NsInner>> {
         if let Some(ns) = lock(&inner.namespaces).get(name) {
