@@ -18,7 +18,6 @@
 mod support;
 
 use std::error::Error;
-use std::process;
 
 use support::socketio_chat::{PAGE, chat};
 use windlass::event_server::EventServer;
@@ -38,16 +37,10 @@ node_modules/socket.io-client (`npm ci` in the repository), or $WINDLASS_SOCKET_
 async fn main() -> Result<(), Box<dyn Error>> {
     let mut args = support::Args::from_env(USAGE);
     let listen = args.listen();
-    let broker: Option<String> = args.value("--broker");
-    let adapter: String = args.value("--adapter").unwrap_or_else(|| "redis-pubsub".to_owned());
+    let cluster = support::cluster::Options::take(&mut args, USAGE);
     args.finish();
     support::init_tracing();
-    let Some(broker) = broker else {
-        eprintln!("error: --broker URL is required\n\n{USAGE}");
-        process::exit(2);
-    };
-
-    let io = support::cluster::socket_io(&adapter, &broker).await;
+    let io = cluster.socket_io().await;
     io.on_connection(|socket| async move { chat(&socket) });
     let page = Router::new()
         .route("/", StaticResponse::new("text/html; charset=utf-8", PAGE))
@@ -60,8 +53,8 @@ async fn main() -> Result<(), Box<dyn Error>> {
     println!("open http://{addr}/, and the page of another node, to chat across nodes");
     server
         .run_until(async move {
-            let _ = tokio::signal::ctrl_c().await;
-            io.close();
+            support::cluster::terminated().await;
+            io.shutdown().await;
         })
         .await?;
     Ok(())

@@ -15,7 +15,6 @@
 mod support;
 
 use std::error::Error;
-use std::process;
 
 use windlass::event_server::{Event, EventServer, Map, Socket, SocketIo, Value};
 use windlass::{Health, HttpServer, IoServer, Router};
@@ -126,36 +125,15 @@ fn handlers(node: &NodeInfo, socket: &Socket) {
     });
 }
 
-async fn terminated() {
-    #[cfg(unix)]
-    {
-        let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else {
-            return std::future::pending().await;
-        };
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
-}
-
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
     let mut args = support::Args::from_env(USAGE);
     let listen = args.listen();
-    let adapter: String = args.value("--adapter").unwrap_or_else(|| "redis-pubsub".to_owned());
-    let broker: Option<String> = args.value("--broker");
+    let cluster = support::cluster::Options::take(&mut args, USAGE);
     let node_id: String = args.value("--node-id").unwrap_or_else(|| "node".to_owned());
     args.finish();
     support::init_tracing();
-
-    let Some(broker) = broker else {
-        eprintln!("error: --broker URL is required\n\n{USAGE}");
-        process::exit(2);
-    };
-    let io = support::cluster::socket_io(&adapter, &broker).await;
+    let io = cluster.socket_io().await;
 
     let server = IoServer::bind(
         listen.as_str(),
@@ -172,7 +150,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let shutdown = io.clone();
     server
         .run_until(async move {
-            terminated().await;
+            support::cluster::terminated().await;
             // Sockets leave with `server shutting down`, a reason clients recover from, and
             // what that tells the cluster (sessions kept, this node leaving) goes out first.
             shutdown.shutdown().await;

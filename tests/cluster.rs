@@ -244,19 +244,8 @@ async fn two_chromium_pages_chat_across_two_cluster_chat_nodes() {
     let args = ["--broker", broker.url.as_str()];
     let one = Example::start_with_env("cluster_chat", &args, &env).await;
     let two = Example::start_with_env("cluster_chat", &args, &env).await;
-    let run = Command::new("node")
-        .arg(support::browser::browser_dir().join("socketio_chat.mjs"))
-        .arg(format!("http://{}/", one.addr))
-        .arg(format!("http://{}/", two.addr))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .output();
-    let output =
-        tokio::time::timeout(Duration::from_secs(120), run).await.expect("the browser test hung").unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "browser test failed:\n{stdout}\n{stderr}");
+    let urls = [format!("http://{}/", one.addr), format!("http://{}/", two.addr)];
+    let stdout = support::browser::run_script("socketio_chat.mjs", &urls).await;
     for step in [
         r#"ok: alice sees "bob joined""#,
         r#"ok: bob sees "alice: hello from alice""#,

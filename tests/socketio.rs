@@ -21,7 +21,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use http_support::Client;
-use support::browser::{browser_dir, browser_ready};
+use support::browser::{browser_ready, run_script};
 use support::example::Example;
 use tokio::process::Command;
 
@@ -173,18 +173,7 @@ async fn two_chromium_pages_chat_through_the_served_socket_io_client() {
     let env = [("WINDLASS_SOCKET_IO_CLIENT", OsStr::new(&bundle))];
     let chat = Example::start_with_env("socketio_chat", &[], &env).await;
     let url = format!("http://{}/", chat.addr);
-    let run = Command::new("node")
-        .arg(browser_dir().join("socketio_chat.mjs"))
-        .arg(&url)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .output();
-    let output =
-        tokio::time::timeout(Duration::from_secs(120), run).await.expect("the browser test hung").unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "browser test failed:\n{stdout}\n{stderr}");
+    let stdout = run_script("socketio_chat.mjs", std::slice::from_ref(&url)).await;
     for step in [
         "ok: alice's page loaded the client from /socket.io/socket.io.js",
         "ok: alice's page connected over polling, then upgraded to websocket",

@@ -7,16 +7,14 @@
 
 mod support;
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use futures_util::{SinkExt as _, StreamExt as _};
 use tokio::io::AsyncWriteExt as _;
-use tokio::process::Command;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 
-use support::browser::{browser_dir, browser_ready};
+use support::browser::{browser_ready, run_script};
 use support::example::Example;
 use support::{WAIT, read_to_end, tcp, upgrade_request};
 
@@ -71,18 +69,7 @@ async fn two_chromium_tabs_chat_and_see_joins_and_leaves() {
     // accepted whatever name reached it (the script opens the second tab at localhost).
     let url = format!("http://127.0.0.1:{}/", chat.addr.port());
 
-    let run = Command::new("node")
-        .arg(browser_dir().join("web_chat.mjs"))
-        .arg(&url)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .output();
-    let output =
-        tokio::time::timeout(Duration::from_secs(120), run).await.expect("the browser test hung").unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "browser test failed:\n{stdout}\n{stderr}");
+    let stdout = run_script("web_chat.mjs", std::slice::from_ref(&url)).await;
     for step in [
         r#"ok: bob sees "alice: hello from alice""#,
         r#"ok: alice sees "bob: hi alice, <b>not bold</b>""#,

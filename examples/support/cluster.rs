@@ -10,6 +10,46 @@ use windlass_cluster::{NatsAdapter, RedisAdapter, RedisStreamsAdapter};
 /// The adapters `--adapter` takes.
 pub(crate) const ADAPTERS: &str = "redis-pubsub, redis-streams, nats";
 
+/// `--adapter` and `--broker`, as every cluster example takes them.
+pub(crate) struct Options {
+    adapter: String,
+    broker: String,
+}
+
+impl Options {
+    /// Takes `--adapter KIND` (default `redis-pubsub`) and `--broker URL` (required: without
+    /// it, `usage` and exit status 2).
+    pub(crate) fn take(args: &mut super::Args, usage: &str) -> Self {
+        let adapter = args.value("--adapter").unwrap_or_else(|| "redis-pubsub".to_owned());
+        let Some(broker) = args.value("--broker") else {
+            eprintln!("error: --broker URL is required\n\n{usage}");
+            process::exit(2);
+        };
+        Self { adapter, broker }
+    }
+
+    /// The server on the adapter and broker given.
+    pub(crate) async fn socket_io(&self) -> SocketIo {
+        socket_io(&self.adapter, &self.broker).await
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C (SIGINT).
+pub(crate) async fn terminated() {
+    #[cfg(unix)]
+    {
+        let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
 /// A server on `adapter` (`redis-pubsub`, `redis-streams` or `nats`) through `broker`; the log
 /// adapters with connection state recovery (a 120 s window, middleware skipped), as the
 /// contract has it. Exits with a message when the broker cannot be reached (status 1) or the

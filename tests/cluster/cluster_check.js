@@ -12,11 +12,7 @@
 "use strict";
 const { spawn } = require("node:child_process");
 const { io } = require("socket.io-client");
-
-function option(name, fallback) {
-  const at = process.argv.indexOf(name);
-  return at > 0 && at + 1 < process.argv.length ? process.argv[at + 1] : fallback;
-}
+const { option, sleep, cleanups, fail, ok, check, connected, ask, until } = require("./common");
 
 const nodes = option("--nodes", "").split(",").filter(Boolean);
 const pids = option("--pids", "").split(",").filter(Boolean).map(Number);
@@ -31,22 +27,8 @@ const log = process.argv.includes("--log");
 const brokerUrl = option("--broker-url", "");
 const rustEmitter = option("--rust-emitter", "");
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 let restarted = null;
-
-function fail(message) {
-  console.log(`not ok - ${message}`);
-  if (restarted) restarted.kill("SIGKILL");
-  process.exit(1);
-}
-
-function ok(message) {
-  console.log(`ok - ${message}`);
-}
-
-function check(condition, message) {
-  if (!condition) fail(message);
-}
+cleanups.push(() => restarted && restarted.kill("SIGKILL"));
 
 function deepEqual(a, b) {
   return JSON.stringify(a) === JSON.stringify(b);
@@ -59,27 +41,6 @@ function client(name, url) {
   socket.on("said", (message) => got.said.push(message));
   socket.on("broadcast", (message) => got.broadcast.push(message));
   return { name, url, socket, got };
-}
-
-function connected(c) {
-  return new Promise((resolve, reject) => {
-    if (c.socket.connected) return resolve();
-    c.socket.once("connect", resolve);
-    c.socket.once("connect_error", (error) => reject(new Error(`${c.name}: ${error.message}`)));
-  });
-}
-
-function ask(c, event, ...args) {
-  return c.socket.timeout(8000).emitWithAck(event, ...args);
-}
-
-async function until(what, condition, ms) {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await condition()) return;
-    await sleep(50);
-  }
-  fail(`${what}: not within ${ms} ms`);
 }
 
 function count(list, predicate) {

@@ -8,30 +8,12 @@
 // Prints `ok - …` per check; exits 1 with the reason on the first failure.
 "use strict";
 const { io } = require("socket.io-client");
-
-function option(name, fallback) {
-  const at = process.argv.indexOf(name);
-  return at > 0 && at + 1 < process.argv.length ? process.argv[at + 1] : fallback;
-}
+const { option, sleep, fail, ok, check, connected, ask, until } = require("./common");
 
 const nodes = option("--nodes", "").split(",").filter(Boolean);
 const pids = option("--pids", "").split(",").filter(Boolean).map(Number);
 // SIGKILL (a crash) by default; SIGTERM: the node stops gracefully.
 const signal = option("--signal", "SIGKILL");
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function fail(message) {
-  console.log(`not ok - ${message}`);
-  process.exit(1);
-}
-
-function ok(message) {
-  console.log(`ok - ${message}`);
-}
-
-function check(condition, message) {
-  if (!condition) fail(message);
-}
 
 /// A client recording what it receives, in order.
 function client(name, url, recoverFrom) {
@@ -46,27 +28,6 @@ function client(name, url, recoverFrom) {
   socket.on("broadcast", (message) => got.push(`broadcast:${message.text}`));
   socket.connect();
   return { name, socket, got };
-}
-
-function connected(c) {
-  return new Promise((resolve, reject) => {
-    if (c.socket.connected) return resolve();
-    c.socket.once("connect", resolve);
-    c.socket.once("connect_error", (error) => reject(new Error(`${c.name}: ${error.message}`)));
-  });
-}
-
-function ask(c, event, ...args) {
-  return c.socket.timeout(8000).emitWithAck(event, ...args);
-}
-
-async function until(what, condition, ms) {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await condition()) return;
-    await sleep(50);
-  }
-  fail(`${what}: not within ${ms} ms`);
 }
 
 async function main() {

@@ -22,3 +22,23 @@ pub fn browser_ready() -> Result<(), String> {
     }
     Ok(())
 }
+
+/// Runs the script `script` of `tests/browser` with `args` (the pages' URLs), waiting at most
+/// 120 s; its stdout (one line per step), after asserting it exited 0.
+pub async fn run_script(script: &str, args: &[String]) -> String {
+    let run = tokio::process::Command::new("node")
+        .arg(browser_dir().join(script))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(std::time::Duration::from_secs(120), run)
+        .await
+        .expect("the browser test hung")
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "browser test {script} failed:\n{stdout}\n{stderr}");
+    stdout
+}

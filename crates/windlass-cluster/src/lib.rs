@@ -29,6 +29,7 @@
 //! # }
 //! ```
 
+mod common;
 mod emitter;
 mod log;
 mod nats;

@@ -37,7 +37,7 @@ use windlass::event_server::{
 };
 use windlass_sio_proto::socket::Packet;
 
-use crate::redis::random_id;
+use crate::common::{Collected, lock, random_id};
 use crate::wire::{ClusterMessage, MessageType, StoredSession, WireError};
 
 /// An entry read from the log.
@@ -186,13 +186,6 @@ struct Pending {
     done: Option<oneshot::Sender<Collected>>,
 }
 
-/// What the answers to a request brought.
-#[derive(Default)]
-struct Collected {
-    sockets: Vec<SocketInfo>,
-    answers: Vec<Value>,
-}
-
 impl Pending {
     fn finish_if_complete(&mut self) {
         if self.waiting.is_empty()
@@ -211,10 +204,6 @@ fn now_millis() -> u64 {
 
 pub(crate) fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl<B: Broker> LogAdapter<B> {

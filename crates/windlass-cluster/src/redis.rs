@@ -32,6 +32,7 @@ use windlass::event_server::{
 };
 use windlass_sio_proto::socket::Packet;
 
+use crate::common::{Collected, lock, random_id};
 use crate::wire::{self, Channels, Request, RequestType, Response};
 
 /// Settings of a [`RedisAdapter`].
@@ -110,13 +111,6 @@ struct Pending {
     answered: usize,
     collected: Collected,
     done: Option<oneshot::Sender<Collected>>,
-}
-
-/// What the answers to a request brought.
-#[derive(Default)]
-struct Collected {
-    sockets: Vec<SocketInfo>,
-    answers: Vec<Value>,
 }
 
 impl Pending {
@@ -598,22 +592,4 @@ impl Subscriber {
         }
         request.finish_if_complete();
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// `len` random characters from `[A-Za-z0-9]` (Node's `uid2`).
-pub(crate) fn random_id(len: usize) -> String {
-    const ALPHABET: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let mut bytes = vec![0_u8; len];
-    if getrandom::fill(&mut bytes).is_err() {
-        // No OS randomness: fall back on the clock, still unique enough per process.
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        bytes.iter_mut().enumerate().for_each(|(i, b)| *b = (nanos >> (i % 4 * 8)) as u8);
-    }
-    bytes.iter().map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char).collect()
 }

@@ -92,6 +92,9 @@ pub enum ClusterError {
     /// The adapter is shut down.
     #[error("the adapter is closed")]
     Closed,
+    /// The event name is one Socket.IO keeps for itself (nothing was sent).
+    #[error("\"{0}\" is a reserved event name")]
+    Reserved(String),
 }
 
 /// What the event layer asks of other nodes. One adapter serves every namespace of a

@@ -375,7 +375,7 @@ impl Namespace {
         timeout: std::time::Duration,
     ) -> Result<Vec<Value>, ClusterError> {
         if super::socket::check_event(event).is_err() {
-            return Err(ClusterError::Broker(format!("\"{event}\" is a reserved event name")));
+            return Err(ClusterError::Reserved(event.to_owned()));
         }
         args.insert(0, Value::String(event.to_owned()));
         let Some(io) = self.inner.io.upgrade() else { return Err(ClusterError::Closed) };
