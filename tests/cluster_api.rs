@@ -3,16 +3,25 @@
 //! `server_side_emit_with_ack` collecting one answer per other server — or an error, never a
 //! shorter list, when one does not answer.
 //!
-//! Needs Debian's `redis-server` and `nats-server`; skipped with a note without them, except
-//! under CI (`CI=true`).
+//! Broadcasts with acknowledgements, with real `socket.io-client` sockets on every server
+//! (`tests/cluster/ack_check.js`): one answer per socket reached on every node, a Node
+//! socket.io node in the Redis cluster asking and answering too, and a socket that never
+//! answers making the broadcast time out on every node.
+//!
+//! Needs Debian's `redis-server` and `nats-server`, and node with `tests/cluster`'s packages;
+//! skipped with a note without them, except under CI (`CI=true`).
 
 mod support;
 
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use support::TestServer;
 use support::broker::{BrokerKind, binary_or_skip, start_broker};
-use windlass::event_server::{Adapter, ClusterError, SocketIo, Value};
+use windlass::HttpServer;
+use windlass::event_server::{Adapter, ClusterError, Event, EventServer, Map, SocketIo, Value};
 use windlass_cluster::{NatsAdapter, RedisAdapter, RedisStreamsAdapter};
 
 /// What each server's listeners saw: (server, event, args).
@@ -123,4 +132,150 @@ async fn server_side_emit_over_nats() {
     let (io, seen) = servers(adapters);
     until("the first server knows the two others", || first.nodes().len() == 2).await;
     check_requests(&io, &seen).await;
+}
+
+fn cluster_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster")
+}
+
+/// Whether node and `tests/cluster`'s packages are here; under CI they must be.
+fn node_or_skip() -> bool {
+    let node = std::process::Command::new("node").arg("--version").output().is_ok();
+    let packages = ["socket.io-client", "socket.io", "@socket.io/redis-adapter", "redis"]
+        .iter()
+        .all(|package| cluster_dir().join("node_modules").join(package).is_dir());
+    if !(node && packages) {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the cluster tests, but node or its packages are missing"
+        );
+        eprintln!("skipped: node or tests/cluster's packages are missing (npm ci --prefix tests/cluster)");
+    }
+    node && packages
+}
+
+fn answer(event: &Event, value: Value) {
+    if event.wants_ack() {
+        let _ = event.ack_args(vec![value]);
+    }
+}
+
+/// Serves `io` on loopback with `ack_check.js`'s handlers: `join`, and `poll` (a broadcast
+/// with acknowledgements to a room, or to everyone for `""`).
+async fn serve_poll(io: &SocketIo) -> TestServer {
+    let server = io.clone();
+    io.on_connection(move |socket| {
+        let io = server.clone();
+        socket.on("join", |socket, event| async move {
+            socket.join(event.args().first().and_then(Value::as_str).unwrap_or_default().to_owned());
+            answer(&event, Value::Object(Map::from_iter([("ok".to_owned(), Value::Bool(true))])));
+        });
+        socket.on("poll", move |_socket, event| {
+            let io = io.clone();
+            async move {
+                let room = event.args().first().and_then(Value::as_str).unwrap_or_default();
+                let to = if room.is_empty() { io.of("/").broadcast() } else { io.of("/").to(room) };
+                let reply =
+                    match to.timeout(Duration::from_millis(1500)).emit_with_ack("vote", &Value::Null).await {
+                        // Each client's first argument, as Node gives them.
+                        Ok(answers) => Value::Array(
+                            answers.into_iter().map(|a| a.into_iter().next().unwrap_or_default()).collect(),
+                        ),
+                        Err(error) => {
+                            return answer(
+                                &event,
+                                Value::Object(Map::from_iter([(
+                                    "error".to_owned(),
+                                    Value::from(error.to_string()),
+                                )])),
+                            );
+                        }
+                    };
+                answer(&event, Value::Object(Map::from_iter([("answers".to_owned(), reply)])));
+            }
+        });
+        async {}
+    });
+    TestServer::start(HttpServer::new(EventServer::new(io.clone()))).await
+}
+
+/// Runs `ack_check.js` against three windlass servers over `adapters` (and, with `broker`, a
+/// Node socket.io node of the same Redis cluster), once they `know_each_other`.
+async fn check_broadcast_acks(
+    adapters: Vec<impl Adapter + Clone>,
+    broker: Option<&str>,
+    know_each_other: impl FnMut() -> bool,
+) {
+    let mut servers = Vec::new();
+    for adapter in adapters {
+        let io = SocketIo::builder().adapter(adapter).build();
+        servers.push((serve_poll(&io).await, io));
+    }
+    until("every server knows the others", know_each_other).await;
+    let urls: Vec<String> = servers.iter().map(|(server, _)| format!("http://{}", server.addr)).collect();
+    let mut command = tokio::process::Command::new("node");
+    command
+        .arg(cluster_dir().join("ack_check.js"))
+        .args(["--nodes", &urls.join(",")])
+        .current_dir(cluster_dir())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    if let Some(broker) = broker {
+        command.args(["--broker", broker]);
+    }
+    let output =
+        tokio::time::timeout(Duration::from_secs(60), command.output()).await.expect("hung").unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    println!("{stdout}");
+    assert!(
+        output.status.success(),
+        "ack_check.js failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(stdout.matches("ok - ").count(), 3, "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broadcast_acks_over_redis_pubsub_with_a_node_socket_io_node() {
+    let Some(binary) = binary_or_skip(BrokerKind::Redis) else { return };
+    if !node_or_skip() {
+        return;
+    }
+    let broker = start_broker(BrokerKind::Redis, &binary).await;
+    let mut adapters = Vec::new();
+    for _ in 0..3 {
+        adapters.push(RedisAdapter::connect(&broker.url).await.unwrap());
+    }
+    check_broadcast_acks(adapters, Some(&broker.url), || true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broadcast_acks_over_redis_streams() {
+    let Some(binary) = binary_or_skip(BrokerKind::Redis) else { return };
+    if !node_or_skip() {
+        return;
+    }
+    let broker = start_broker(BrokerKind::Redis, &binary).await;
+    let mut adapters = Vec::new();
+    for _ in 0..3 {
+        adapters.push(RedisStreamsAdapter::connect(&broker.url).await.unwrap());
+    }
+    let all = adapters.clone();
+    check_broadcast_acks(adapters, None, || all.iter().all(|a| a.nodes().len() == 2)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broadcast_acks_over_nats() {
+    let Some(binary) = binary_or_skip(BrokerKind::Nats) else { return };
+    if !node_or_skip() {
+        return;
+    }
+    let broker = start_broker(BrokerKind::Nats, &binary).await;
+    let mut adapters = Vec::new();
+    for _ in 0..3 {
+        adapters.push(NatsAdapter::connect(&broker.url).await.unwrap());
+    }
+    let all = adapters.clone();
+    check_broadcast_acks(adapters, None, || all.iter().all(|a| a.nodes().len() == 2)).await;
 }

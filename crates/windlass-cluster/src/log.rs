@@ -32,8 +32,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, oneshot, watch};
 use windlass::event_server::{
-    Adapter, AdapterFuture, BroadcastOptions, ClusterError, JoinFn, KeptSession, Node, Restored, ServerAck,
-    SessionStore, SocketInfo, StoreFuture, StoredPacket, Value, with_offset,
+    AckReport, AckReports, Adapter, AdapterFuture, BroadcastOptions, ClusterError, JoinFn, KeptSession, Node,
+    Restored, ServerAck, SessionStore, SocketInfo, StoreFuture, StoredPacket, Value, with_offset,
 };
 use windlass_sio_proto::socket::Packet;
 
@@ -175,9 +175,35 @@ struct Shared<B> {
     /// joins.
     applied: tokio::sync::Mutex<String>,
     pending: Mutex<HashMap<String, Pending>>,
+    /// Broadcasts waiting for acknowledgements, by request id.
+    acks: Mutex<HashMap<String, AckWait>>,
     /// Sessions of sockets connected here, renewed while they are.
     connected: Mutex<HashMap<Arc<str>, Arc<[u8]>>>,
     closed: watch::Sender<bool>,
+}
+
+/// A broadcast of this node waiting for acknowledgements from other nodes.
+struct AckWait {
+    reports: mpsc::UnboundedSender<AckReport>,
+    /// Nodes that got it and have not said how many sockets they reached.
+    waiting: HashSet<String>,
+    /// Nodes that said: their sockets' answers are passed on.
+    counted: HashSet<String>,
+}
+
+/// Appends to the log in this node's name from wherever (answer callbacks): the outbox and
+/// the sequence numbers.
+#[derive(Clone)]
+struct Appender {
+    outbox: mpsc::UnboundedSender<Write>,
+    seq: Arc<AtomicU64>,
+}
+
+impl Appender {
+    fn append(&self, mut message: ClusterMessage) {
+        message.seq = Some(self.seq.fetch_add(1, Ordering::Relaxed));
+        let _ = self.outbox.send(Write::Append(message));
+    }
 }
 
 struct Pending {
@@ -215,12 +241,7 @@ impl<B: Broker> LogAdapter<B> {
         timeout: Duration,
     ) -> Result<Collected, ClusterError> {
         let shared = &self.shared;
-        if !shared.broker_up.load(Ordering::Acquire)
-            || !shared.reader_up.load(Ordering::Acquire)
-            || !shared.flowing()
-        {
-            return Err(ClusterError::Broker("the broker cannot be reached".into()));
-        }
+        shared.reachable()?;
         let waiting = shared.live_nodes();
         let expected = waiting.len();
         if expected == 0 {
@@ -265,6 +286,7 @@ impl<B: Broker> LogAdapter<B> {
             applied_seq: Mutex::new(HashMap::new()),
             applied: tokio::sync::Mutex::new(last.clone()),
             pending: Mutex::new(HashMap::new()),
+            acks: Mutex::new(HashMap::new()),
             connected: Mutex::new(HashMap::new()),
             closed,
         });
@@ -327,9 +349,23 @@ impl<B: Broker> Shared<B> {
     }
 
     /// Queues `message` for the log, with this node's next sequence number.
-    fn publish(&self, mut message: ClusterMessage) {
-        message.seq = Some(self.seq_handle.fetch_add(1, Ordering::Relaxed));
-        let _ = self.outbox.send(Write::Append(message));
+    fn publish(&self, message: ClusterMessage) {
+        self.appender().append(message);
+    }
+
+    fn appender(&self) -> Appender {
+        Appender { outbox: self.outbox.clone(), seq: Arc::clone(&self.seq_handle) }
+    }
+
+    /// Whether requests can be answered now: the broker takes writes, and the log flows
+    /// through this node.
+    fn reachable(&self) -> Result<(), ClusterError> {
+        if self.broker_up.load(Ordering::Acquire) && self.reader_up.load(Ordering::Acquire) && self.flowing()
+        {
+            Ok(())
+        } else {
+            Err(ClusterError::Broker("the broker cannot be reached".into()))
+        }
     }
 
     fn session_ttl(&self) -> Duration {
@@ -360,6 +396,26 @@ impl<B: Broker> Shared<B> {
         let _ = self.outbox.send(Write::PutSession { pid: Arc::clone(&session.pid), bytes, ttl });
     }
 
+    /// Membership from an entry: a sign of life of its node, or of the log flowing through
+    /// this one.
+    fn heard(&self, message: &ClusterMessage, own: bool) {
+        if own {
+            let now = Instant::now();
+            let mut own_read = lock(&self.own_read);
+            if now.duration_since(own_read.0) > self.config.heartbeat_interval * 2 {
+                own_read.1 = now; // the log had stopped flowing through this node
+            }
+            own_read.0 = now;
+        } else {
+            let mut nodes = lock(&self.nodes);
+            if message.kind == MessageType::AdapterClose {
+                nodes.remove(&message.uid);
+            } else {
+                nodes.insert(message.uid.clone(), Instant::now());
+            }
+        }
+    }
+
     /// Applies one entry of the log.
     fn apply(&self, node: &Node, entry: &Entry) {
         let message = match &entry.message {
@@ -377,24 +433,19 @@ impl<B: Broker> Shared<B> {
             *last = seq;
         }
         let own = message.uid == self.uid;
-        if own {
-            let now = Instant::now();
-            let mut own_read = lock(&self.own_read);
-            if now.duration_since(own_read.0) > self.config.heartbeat_interval * 2 {
-                own_read.1 = now; // the log had stopped flowing through this node
-            }
-            own_read.0 = now;
-        } else {
-            let mut nodes = lock(&self.nodes);
-            if message.kind == MessageType::AdapterClose {
-                nodes.remove(&message.uid);
-            } else {
-                nodes.insert(message.uid.clone(), Instant::now());
-            }
-        }
+        self.heard(message, own);
         match message.kind {
             MessageType::InitialHeartbeat if !own => {
                 self.publish(ClusterMessage::new(&self.uid, "/", MessageType::Heartbeat));
+            }
+            // With acknowledgements: not kept for recovery, and delivered by the node that
+            // made it to its own sockets.
+            MessageType::Broadcast if message.request_id().is_some() && !own => {
+                self.broadcast_with_ack(node, message);
+            }
+            MessageType::Broadcast if message.request_id().is_some() => {}
+            MessageType::BroadcastClientCount | MessageType::BroadcastAck if !own => {
+                self.on_ack_report(message);
             }
             MessageType::Broadcast => match message.broadcast_parts() {
                 Ok((packet, opts)) => node.broadcast_at(&message.nsp, &packet, &opts, &entry.offset),
@@ -434,13 +485,14 @@ impl<B: Broker> Shared<B> {
                 let Some(Value::Array(args)) = message.packet_value().cloned() else { return };
                 let ack = message.request_id().map(|request_id| {
                     let (request_id, nsp) = (request_id.to_owned(), message.nsp.clone());
-                    let (uid, outbox) = (self.uid.clone(), self.outbox.clone());
-                    let seq = Arc::clone(&self.seq_handle);
+                    let (uid, appender) = (self.uid.clone(), self.appender());
                     Box::new(move |answer: Value| {
-                        let mut response =
-                            ClusterMessage::server_side_emit_response(&uid, &nsp, &request_id, answer);
-                        response.seq = Some(seq.fetch_add(1, Ordering::Relaxed));
-                        let _ = outbox.send(Write::Append(response));
+                        appender.append(ClusterMessage::server_side_emit_response(
+                            &uid,
+                            &nsp,
+                            &request_id,
+                            answer,
+                        ));
                     }) as ServerAck
                 });
                 node.server_side_event(&message.nsp, args, ack);
@@ -456,6 +508,51 @@ impl<B: Broker> Shared<B> {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Another node's broadcast with acknowledgements: to this node's sockets, the count and
+    /// every answer written back to the log for the node that asked.
+    fn broadcast_with_ack(&self, node: &Node, message: &ClusterMessage) {
+        let Some(request_id) = message.request_id() else { return };
+        let (packet, opts) = match message.broadcast_parts() {
+            Ok(parts) => parts,
+            Err(error) => return tracing::warn!(%error, "log adapter: malformed broadcast skipped"),
+        };
+        let nsp = message.nsp.as_str();
+        let answer = {
+            let (uid, nsp, request_id) = (self.uid.clone(), nsp.to_owned(), request_id.to_owned());
+            let appender = self.appender();
+            move |answer| appender.append(ClusterMessage::broadcast_ack(&uid, &nsp, &request_id, answer))
+        };
+        node.broadcast_with_ack(
+            nsp,
+            &packet,
+            &opts,
+            |count| self.publish(ClusterMessage::broadcast_client_count(&self.uid, nsp, request_id, count)),
+            answer,
+        );
+    }
+
+    /// A count or an answer for one of this node's broadcasts with acknowledgements.
+    fn on_ack_report(&self, message: &ClusterMessage) {
+        let Some(request_id) = message.request_id() else { return };
+        let mut acks = lock(&self.acks);
+        let Some(wait) = acks.get_mut(request_id) else { return };
+        let report = if message.kind == MessageType::BroadcastClientCount {
+            if !wait.waiting.remove(&message.uid) {
+                return;
+            }
+            wait.counted.insert(message.uid.clone());
+            AckReport::Sockets(message.client_count())
+        } else {
+            if !wait.counted.contains(&message.uid) {
+                return;
+            }
+            AckReport::Answer(message.packet_value().cloned())
+        };
+        if wait.reports.send(report).is_err() {
+            acks.remove(request_id);
         }
     }
 
@@ -481,7 +578,11 @@ impl<B: Broker> Shared<B> {
         let mut missed = Vec::new();
         for entry in entries {
             let Ok(message) = entry.message else { continue };
-            if message.kind != MessageType::Broadcast || message.nsp != *session.namespace {
+            // Broadcasts with acknowledgements are not kept for recovery (as on one node).
+            if message.kind != MessageType::Broadcast
+                || message.nsp != *session.namespace
+                || message.request_id().is_some()
+            {
                 continue;
             }
             let Ok((packet, opts)) = message.broadcast_parts() else { continue };
@@ -514,6 +615,35 @@ impl<B: Broker> Adapter for LogAdapter<B> {
         let mut packet = packet.clone();
         packet.namespace = nsp.to_owned().into();
         self.shared.publish(ClusterMessage::broadcast(&self.shared.uid, &packet, opts));
+    }
+
+    fn broadcast_with_ack(&self, nsp: &str, packet: &Packet, opts: &BroadcastOptions) -> Option<AckReports> {
+        let shared = &self.shared;
+        let (reports, rx) = mpsc::unbounded_channel();
+        if let Err(error) = shared.reachable() {
+            let _ = reports.send(AckReport::Failed(error));
+            return Some(rx);
+        }
+        let waiting = shared.live_nodes();
+        let _ = reports.send(AckReport::Nodes(waiting.len()));
+        if waiting.is_empty() {
+            return Some(rx);
+        }
+        let request_id = random_id(8);
+        let wait = AckWait { reports: reports.clone(), waiting, counted: HashSet::new() };
+        lock(&shared.acks).insert(request_id.clone(), wait);
+        let mut packet = packet.clone();
+        packet.namespace = nsp.to_owned().into();
+        shared.publish(ClusterMessage::broadcast_with_ack(&shared.uid, &packet, opts, &request_id));
+        // Tracked until the caller has what it waited for, or gives up.
+        let weak = Arc::downgrade(shared);
+        tokio::spawn(async move {
+            reports.closed().await;
+            if let Some(shared) = weak.upgrade() {
+                lock(&shared.acks).remove(&request_id);
+            }
+        });
+        Some(rx)
     }
 
     fn fetch_sockets<'a>(

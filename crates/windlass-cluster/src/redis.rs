@@ -28,7 +28,8 @@ use futures_util::StreamExt as _;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::{mpsc, oneshot};
 use windlass::event_server::{
-    Adapter, AdapterFuture, BroadcastOptions, ClusterError, Node, ServerAck, SocketInfo, Value,
+    AckReport, AckReports, Adapter, AdapterFuture, BroadcastOptions, ClusterError, Node, ServerAck,
+    SocketInfo, Value,
 };
 use windlass_sio_proto::socket::Packet;
 
@@ -91,6 +92,8 @@ struct Shared {
     /// Whether the subscriber is connected and subscribed (answers can reach this node).
     subscribed: AtomicBool,
     pending: Mutex<HashMap<String, Pending>>,
+    /// Broadcasts waiting for acknowledgements, by request id: where their reports go.
+    acks: Mutex<HashMap<String, mpsc::UnboundedSender<AckReport>>>,
     /// Publishes dropped because Redis could not be reached.
     dropped: AtomicU64,
     closed: tokio::sync::watch::Sender<bool>,
@@ -160,6 +163,7 @@ impl RedisAdapter {
             subscribe,
             subscribed: AtomicBool::new(false),
             pending: Mutex::new(HashMap::new()),
+            acks: Mutex::new(HashMap::new()),
             dropped: AtomicU64::new(0),
             closed,
         });
@@ -275,6 +279,40 @@ impl Adapter for RedisAdapter {
     fn broadcast(&self, nsp: &str, packet: &Packet, opts: &BroadcastOptions) {
         let channels = self.channels(nsp);
         self.publish(channels.broadcast_to(opts), wire::encode_broadcast(&self.shared.uid, packet, opts));
+    }
+
+    fn broadcast_with_ack(&self, nsp: &str, packet: &Packet, opts: &BroadcastOptions) -> Option<AckReports> {
+        let (reports, rx) = mpsc::unbounded_channel();
+        if !self.is_subscribed() {
+            let error =
+                ClusterError::Broker("not subscribed to Redis: answers cannot reach this node".into());
+            let _ = reports.send(AckReport::Failed(error));
+            return Some(rx);
+        }
+        let request_id = random_id(6);
+        let mut request = Request::new(&self.shared.uid, RequestType::Broadcast);
+        request.request_id = Some(request_id.clone());
+        let mut packet = packet.clone();
+        packet.namespace = nsp.to_owned().into();
+        request.packet = Some(packet);
+        request.opts = Some(opts.clone());
+        lock(&self.shared.acks).insert(request_id.clone(), reports.clone());
+        let shared = Arc::clone(&self.shared);
+        let channel = self.channels(nsp).request;
+        tokio::spawn(async move {
+            let mut commands = shared.commands.clone();
+            let published: redis::RedisResult<usize> =
+                redis::cmd("PUBLISH").arg(channel).arg(request.encode()).query_async(&mut commands).await;
+            // Every subscriber of the request channel got it, this node included.
+            let _ = reports.send(match published {
+                Ok(receivers) => AckReport::Nodes(receivers.saturating_sub(1)),
+                Err(error) => AckReport::Failed(ClusterError::Broker(error.to_string())),
+            });
+            // Tracked until the caller has what it waited for, or gives up.
+            reports.closed().await;
+            lock(&shared.acks).remove(&request_id);
+        });
+        Some(rx)
     }
 
     fn fetch_sockets<'a>(
@@ -563,8 +601,9 @@ impl Subscriber {
                 node.server_side_event(nsp, args, ack);
                 return;
             }
+            RequestType::Broadcast => return self.on_broadcast_with_ack(node, nsp, request, &opts),
             kind => {
-                tracing::debug!(?kind, "redis adapter: request type not handled yet");
+                tracing::debug!(?kind, "redis adapter: a response type as a request ignored");
                 return;
             }
         }
@@ -576,11 +615,50 @@ impl Subscriber {
         }
     }
 
+    /// Another node's broadcast with acknowledgements: to this node's sockets, the count and
+    /// every answer published back to the asking node.
+    fn on_broadcast_with_ack(&self, node: &Node, nsp: &str, request: Request, opts: &BroadcastOptions) {
+        let (Some(packet), Some(request_id)) = (request.packet, request.request_id) else { return };
+        let shared = Arc::clone(&self.shared);
+        let channel = Channels::new(&self.shared.config.key, nsp).response;
+        let respond = move |response: Response| {
+            if shared.outbox.send(Out::Publish(channel.clone(), response.encode())).is_err() {
+                shared.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        };
+        let mut count = Response::to(&request_id);
+        count.kind = Some(RequestType::BroadcastClientCount);
+        let answer_respond = respond.clone();
+        node.broadcast_with_ack(
+            nsp,
+            &packet,
+            opts,
+            |n| respond(Response { client_count: Some(n as u64), ..count }),
+            move |answer| {
+                let mut response = Response::to(&request_id);
+                response.kind = Some(RequestType::BroadcastAck);
+                response.data = answer;
+                answer_respond(response);
+            },
+        );
+    }
+
     fn on_response(&self, payload: &[u8]) {
         let response = match Response::decode(payload) {
             Ok(response) => response,
             Err(error) => return tracing::warn!(%error, "redis adapter: malformed response ignored"),
         };
+        if let Some(kind @ (RequestType::BroadcastClientCount | RequestType::BroadcastAck)) = response.kind {
+            let acks = lock(&self.shared.acks);
+            let Some(reports) = acks.get(&response.request_id) else { return };
+            let _ = reports.send(match kind {
+                RequestType::BroadcastClientCount => AckReport::Sockets(
+                    usize::try_from(response.client_count.unwrap_or(0)).unwrap_or(usize::MAX),
+                ),
+                _ => AckReport::Answer(response.data),
+            });
+            return;
+        }
         let mut pending = lock(&self.shared.pending);
         let Some(request) = pending.get_mut(&response.request_id) else { return };
         request.answered += 1;

@@ -317,7 +317,10 @@ impl Response {
             map.insert("clientCount", Value::from(Number::from(count)));
         }
         if self.kind == Some(RequestType::BroadcastAck) {
-            map.insert("packet", self.data.clone().unwrap_or_default());
+            // An answer without arguments has no `packet` (notepack leaves out `undefined`).
+            if let Some(data) = &self.data {
+                map.insert("packet", data.clone());
+            }
             return to_msgpack(&Value::Object(map));
         }
         if let Some(data) = &self.data {
@@ -677,6 +680,44 @@ impl ClusterMessage {
             data.insert("rooms", rooms_value(rooms));
         }
         Self { data: Some(Value::Object(data)), ..Self::new(uid, nsp, kind) }
+    }
+
+    /// A broadcast of `packet` to `opts` that waits for acknowledgements: answers go to
+    /// `request_id`.
+    pub fn broadcast_with_ack(uid: &str, packet: &Packet, opts: &BroadcastOptions, request_id: &str) -> Self {
+        let mut data = Map::with_capacity(3);
+        data.insert("packet", packet_to_value(packet));
+        data.insert("requestId", Value::from(request_id));
+        data.insert("opts", opts_to_value(opts, true));
+        Self { data: Some(Value::Object(data)), ..Self::new(uid, &packet.namespace, MessageType::Broadcast) }
+    }
+
+    /// How many sockets of this node a broadcast with acknowledgements reached.
+    pub fn broadcast_client_count(uid: &str, nsp: &str, request_id: &str, count: usize) -> Self {
+        let mut data = Map::with_capacity(2);
+        data.insert("requestId", Value::from(request_id));
+        data.insert("clientCount", Value::from(Number::from(count as u64)));
+        Self { data: Some(Value::Object(data)), ..Self::new(uid, nsp, MessageType::BroadcastClientCount) }
+    }
+
+    /// One socket's answer to a broadcast with acknowledgements (its first argument; none
+    /// when it answered without).
+    pub fn broadcast_ack(uid: &str, nsp: &str, request_id: &str, answer: Option<Value>) -> Self {
+        let mut data = Map::with_capacity(2);
+        data.insert("requestId", Value::from(request_id));
+        if let Some(answer) = answer {
+            data.insert("packet", answer);
+        }
+        Self { data: Some(Value::Object(data)), ..Self::new(uid, nsp, MessageType::BroadcastAck) }
+    }
+
+    /// The `clientCount` of a [`broadcast_client_count`](Self::broadcast_client_count).
+    pub fn client_count(&self) -> usize {
+        self.data
+            .as_ref()
+            .and_then(|d| d.get("clientCount"))
+            .and_then(Value::as_u64)
+            .map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX))
     }
 
     /// `fetchSockets` for `opts`.

@@ -122,3 +122,48 @@ fn the_uid_of_a_broadcast_is_read_without_decoding_it() {
     assert_eq!(broadcast_uid(&hex("93")), None, "cut short");
     assert_eq!(broadcast_uid(&hex("81a161")), None, "not an array");
 }
+
+// notepack.io for `{type: 9, requestId: "req1", packet: "sid1"}` and the same with
+// `packet: undefined` (a client that acknowledged without arguments); JSON for the count.
+const NODE_ACK: &str = "83a47479706509a9726571756573744964a472657131a67061636b6574a473696431";
+const NODE_EMPTY_ACK: &str = "82a47479706509a9726571756573744964a472657131";
+
+#[test]
+fn broadcast_acknowledgements_are_answered_as_node_answers_them() {
+    let mut count = Response::to("req1");
+    count.kind = Some(RequestType::BroadcastClientCount);
+    count.client_count = Some(2);
+    assert_eq!(count.encode(), br#"{"type":8,"requestId":"req1","clientCount":2}"#);
+    assert_eq!(Response::decode(&count.encode()).unwrap(), count);
+
+    let mut ack = Response::to("req1");
+    ack.kind = Some(RequestType::BroadcastAck);
+    ack.data = Some(Value::from("sid1"));
+    assert_eq!(ack.encode(), hex(NODE_ACK));
+    assert_eq!(Response::decode(&hex(NODE_ACK)).unwrap(), ack);
+    ack.data = None;
+    assert_eq!(ack.encode(), hex(NODE_EMPTY_ACK));
+    assert_eq!(Response::decode(&hex(NODE_EMPTY_ACK)).unwrap(), ack);
+}
+
+#[test]
+fn log_messages_of_a_broadcast_with_acknowledgements_round_trip() {
+    let packet = Packet::event("/", "vote", vec![Value::Null]);
+    let opts = BroadcastOptions { rooms: vec![Arc::from("r")], ..Default::default() };
+    let request = ClusterMessage::broadcast_with_ack("abc123", &packet, &opts, "req1");
+    let fields = request.fields();
+    let read =
+        ClusterMessage::from_fields(|name| fields.iter().find(|(n, _)| *n == name).map(|(_, v)| &v[..]))
+            .unwrap();
+    assert_eq!(read.request_id(), Some("req1"));
+    assert_eq!(
+        read.broadcast_parts().unwrap(),
+        (packet, BroadcastOptions { rooms: opts.rooms, ..Default::default() })
+    );
+
+    let count = ClusterMessage::broadcast_client_count("abc123", "/", "req1", 3);
+    assert_eq!(count.client_count(), 3);
+    assert_eq!(count.data.as_ref().unwrap().to_json(), r#"{"requestId":"req1","clientCount":3}"#);
+    let ack = ClusterMessage::broadcast_ack("abc123", "/", "req1", None);
+    assert_eq!(ack.packet_value(), None);
+}

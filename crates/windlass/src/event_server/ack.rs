@@ -19,6 +19,10 @@ pub enum AckError {
     /// The socket disconnected first.
     #[error("the socket disconnected before acknowledging")]
     Disconnected,
+    /// A broadcast's answers cannot all be counted: the cluster cannot say which nodes got
+    /// it.
+    #[error(transparent)]
+    Cluster(#[from] super::ClusterError),
     /// The event's data could not be serialized.
     #[error(transparent)]
     Emit(#[from] super::EmitError),

@@ -97,6 +97,28 @@ pub enum ClusterError {
     Reserved(String),
 }
 
+/// What the other nodes report about a broadcast that waits for acknowledgements
+/// ([`Adapter::broadcast_with_ack`]), as it comes.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum AckReport {
+    /// How many other nodes got the broadcast: each of them reports
+    /// [`Sockets`](Self::Sockets) once.
+    Nodes(usize),
+    /// One node sent it to this many of its sockets; their answers follow.
+    Sockets(usize),
+    /// One socket's answer: its first argument (all Node's wire carries), `None` when it
+    /// answered with none.
+    Answer(Option<Value>),
+    /// The cluster cannot say who got the broadcast (the broker is unreachable): no count
+    /// would be true.
+    Failed(ClusterError),
+}
+
+/// Where an adapter sends the [`AckReport`]s of one broadcast. The event layer drops it once
+/// it has every answer or gives up; the adapter stops tracking the broadcast then.
+pub type AckReports = tokio::sync::mpsc::UnboundedReceiver<AckReport>;
+
 /// What the event layer asks of other nodes. One adapter serves every namespace of a
 /// [`SocketIo`]; its methods name the namespace.
 ///
@@ -130,6 +152,16 @@ pub trait Adapter: Send + Sync + 'static {
     /// A broadcast made on this node, for the sockets of the other nodes (and, when the
     /// adapter [orders broadcasts](Self::orders_broadcasts), of this one).
     fn broadcast(&self, nsp: &str, packet: &Packet, opts: &BroadcastOptions);
+
+    /// A broadcast made on this node that waits for one acknowledgement per socket (Node's
+    /// `broadcastWithAck`), for the sockets of the other nodes (this node's got it already):
+    /// the adapter reports how many nodes got it, how many sockets each reached, and every
+    /// answer. `opts.flags.timeout` is how long the caller waits. The default has no other
+    /// nodes: `None`.
+    fn broadcast_with_ack(&self, nsp: &str, packet: &Packet, opts: &BroadcastOptions) -> Option<AckReports> {
+        let _ = (nsp, packet, opts);
+        None
+    }
 
     /// The sockets of the other nodes that `opts` aims at.
     fn fetch_sockets<'a>(
@@ -261,6 +293,38 @@ impl Node {
         } else {
             operator.deliver_packet(packet);
         }
+    }
+
+    /// Delivers another node's broadcast that waits for acknowledgements to this node's
+    /// sockets: `count` is called at once with how many it reached, then `answer` once per
+    /// socket that answers within `opts.flags.timeout` (default the server's ack timeout),
+    /// with the answer's first argument.
+    pub fn broadcast_with_ack(
+        &self,
+        nsp: &str,
+        packet: &Packet,
+        opts: &BroadcastOptions,
+        count: impl FnOnce(usize),
+        answer: impl Fn(Option<Value>) + Send + 'static,
+    ) {
+        let Some(operator) = self.operator(nsp, opts) else { return count(0) };
+        let (id, waits) = operator.send_with_ack(packet.clone());
+        count(waits.len());
+        if waits.is_empty() {
+            return;
+        }
+        let timeout = operator.ack_timeout();
+        tokio::spawn(async move {
+            let mut answers: futures_util::stream::FuturesUnordered<_> = waits
+                .into_iter()
+                .map(|(socket, rx)| async move { socket.inner.acks.wait(id, rx, Some(timeout)).await })
+                .collect();
+            while let Some(outcome) = futures_util::StreamExt::next(&mut answers).await {
+                if let Ok(args) = outcome {
+                    answer(args.into_iter().next());
+                }
+            }
+        });
     }
 
     /// This node's sockets that `opts` aims at.

@@ -9,7 +9,7 @@ use windlass_sio_proto::socket::Packet;
 
 use super::Value;
 use super::ack::AckError;
-use super::adapter::{Adapter, BroadcastOptions, ClusterError, SocketInfo};
+use super::adapter::{AckReport, AckReports, Adapter, BroadcastOptions, ClusterError, SocketInfo};
 use super::engine::session::Outgoing;
 use super::namespace::NsInner;
 use super::socket::{EmitError, Socket, check_event};
@@ -24,6 +24,32 @@ pub(crate) fn encode(packet: &Packet) -> Vec<Outgoing> {
     out.push(Outgoing::Text(text.freeze()));
     out.extend(attachments.into_iter().map(Outgoing::Binary));
     out
+}
+
+/// A socket sent a packet with an ack id, and where its answer will come.
+pub(crate) type AwaitedAck = (Socket, tokio::sync::oneshot::Receiver<Vec<Value>>);
+
+/// Reads the other nodes' reports of a broadcast with acknowledgements until every node that
+/// got it has said how many sockets it reached and all of those have answered.
+async fn collect_remote(mut reports: AckReports, answers: &mut Vec<Vec<Value>>) -> Result<(), AckError> {
+    let mut nodes = None;
+    let (mut counted, mut expected, mut answered) = (0, 0, 0);
+    while nodes.is_none_or(|n| counted < n) || answered < expected {
+        match reports.recv().await {
+            Some(AckReport::Nodes(n)) => nodes = Some(n),
+            Some(AckReport::Sockets(n)) => {
+                counted += 1;
+                expected += n;
+            }
+            Some(AckReport::Answer(answer)) => {
+                answered += 1;
+                answers.push(answer.into_iter().collect());
+            }
+            Some(AckReport::Failed(error)) => return Err(error.into()),
+            None => return Err(ClusterError::Closed.into()),
+        }
+    }
+    Ok(())
 }
 
 /// A broadcast being aimed: Node's `io.to(room).except(other)`, `socket.broadcast`.
@@ -161,9 +187,10 @@ impl BroadcastOperator {
         }
     }
 
-    /// Emits `event` with `data` and collects one acknowledgement per socket reached, in
-    /// no particular order; [`AckError::Timeout`] if any is missing when the time limit
-    /// (default 10 s) passes. This node's sockets only, for now.
+    /// Emits `event` with `data` and collects one acknowledgement per socket reached, on
+    /// every node, in no particular order; [`AckError::Timeout`] if any is missing when the
+    /// time limit (default 10 s) passes, [`AckError::Cluster`] if the cluster cannot say who
+    /// got it. An answer from another node carries its first argument only (as Node's wire).
     pub async fn emit_with_ack<T: Serialize + ?Sized>(
         &self,
         event: &str,
@@ -171,32 +198,60 @@ impl BroadcastOperator {
     ) -> Result<Vec<Vec<Value>>, AckError> {
         check_event(event)?;
         let args = vec![windlass_sio_proto::to_value(data)?];
-        let id = self.ns.next_ack_id();
-        let encoded = encode(&Packet::event(self.ns.name.to_string(), event, args).with_id(id));
-        let targets = self.sockets();
-        let mut waits = Vec::with_capacity(targets.len());
-        for socket in &targets {
-            let answer = socket.inner.acks.register(id);
-            socket.inner.client.session.send(encoded.iter().cloned());
-            waits.push((socket.clone(), answer));
-        }
-        let timeout = self.opts.flags.timeout.unwrap_or_else(|| {
-            self.ns.io.upgrade().map_or(Duration::from_secs(10), |io| io.config.default_ack_timeout)
+        let packet = Packet::event(self.ns.name.to_string(), event, args);
+        let (id, waits) = self.send_with_ack(packet.clone());
+        let timeout = self.ack_timeout();
+        let remote = self.adapter().and_then(|adapter| {
+            let mut opts = self.opts.clone();
+            opts.flags.timeout = Some(timeout);
+            adapter.broadcast_with_ack(&self.ns.name, &packet, &opts)
         });
+        let sockets: Vec<Socket> = waits.iter().map(|(socket, _)| socket.clone()).collect();
         let collect = async {
             let mut answers = Vec::with_capacity(waits.len());
             for (socket, answer) in waits {
                 answers.push(socket.inner.acks.wait(id, answer, None).await?);
             }
+            if let Some(reports) = remote {
+                collect_remote(reports, &mut answers).await?;
+            }
             Ok(answers)
         };
-        let Ok(answers) = tokio::time::timeout(timeout, collect).await else {
-            for socket in &targets {
+        let outcome = tokio::time::timeout(timeout, collect).await.unwrap_or(Err(AckError::Timeout));
+        if outcome.is_err() {
+            for socket in &sockets {
                 socket.inner.acks.forget(id);
             }
-            return Err(AckError::Timeout);
-        };
-        answers
+        }
+        outcome
+    }
+
+    /// Sends `packet` with a fresh ack id to this node's sockets aimed at, encoded once:
+    /// the id, and what each socket's answer will come through.
+    pub(crate) fn send_with_ack(&self, packet: Packet) -> (u64, Vec<AwaitedAck>) {
+        let id = self.ns.next_ack_id();
+        let targets = self.sockets();
+        if targets.is_empty() {
+            return (id, Vec::new());
+        }
+        let encoded = encode(&packet.with_id(id));
+        let waits = targets
+            .into_iter()
+            .map(|socket| {
+                let answer = socket.inner.acks.register(id);
+                socket.inner.client.session.send(encoded.iter().cloned());
+                (socket, answer)
+            })
+            .collect();
+        (id, waits)
+    }
+
+    /// How long acknowledgements are waited for: the [`timeout`](Self::timeout) set, else the
+    /// server's default.
+    pub(crate) fn ack_timeout(&self) -> Duration {
+        self.opts.flags.timeout.unwrap_or_else(|| {
+            self.ns.io.upgrade().map_or(Duration::from_secs(10), |io| io.config.default_ack_timeout)
+        })
     }
 
     /// This node's sockets aimed at.

@@ -48,8 +48,8 @@ use http::{Request, Response, StatusCode};
 
 pub use self::ack::AckError;
 pub use self::adapter::{
-    Adapter, AdapterFuture, BroadcastFlags, BroadcastOptions, ClusterError, LocalAdapter, Node, ServerAck,
-    SocketInfo, with_offset,
+    AckReport, AckReports, Adapter, AdapterFuture, BroadcastFlags, BroadcastOptions, ClusterError,
+    LocalAdapter, Node, ServerAck, SocketInfo, with_offset,
 };
 pub use self::broadcast::BroadcastOperator;
 pub use self::engine::{CloseReason, EngineConfig};
