@@ -61,10 +61,10 @@ fn handlers(node: &NodeInfo, socket: &Socket) {
         let info = info.clone();
         async move {
             let room = event.args().first().and_then(Value::as_str).unwrap_or_default().to_owned();
-            // The node listens to every room of the namespace already (one pattern
-            // subscription), so a message to the room from any node reaches this socket as
-            // soon as it has joined here.
-            socket.join(room.clone());
+            // Answered once a message to the room from any node reaches this socket: at once
+            // where the node listens to every room, after the room's subscription with the
+            // sharded adapter.
+            socket.join_synced(room.as_str()).await;
             let reply = obj([
                 ("ok", Value::Bool(true)),
                 ("room", Value::from(room)),

@@ -1,8 +1,8 @@
 //! Several `cluster_node` processes (the example of `shared/contracts/cluster-node.md`) sharing
 //! rooms and broadcasts through a real `redis-server` or `nats-server` (started here, on free
 //! loopback ports), driven by the real `socket.io-client` 4.8 with sockets spread over the
-//! nodes; over Redis pub/sub one of the nodes is Node socket.io 4.8 with
-//! `@socket.io/redis-adapter` 8.3 (the mixed cluster). `tests/cluster/cluster_check.js` makes
+//! nodes; over Redis pub/sub, classic and sharded, one of the nodes is Node socket.io 4.8 with
+//! `@socket.io/redis-adapter` 8.3 (`createAdapter`, `createShardedAdapter`: mixed clusters). `tests/cluster/cluster_check.js` makes
 //! the checks: every delivery exactly once, sender exclusion, order per sender, counts over
 //! every node; a node killed with `SIGKILL` mid-run; the broker killed and restarted mid-run.
 //! `tests/cluster/recovery_check.js`: a client whose node is killed recovers on another node.
@@ -45,10 +45,11 @@ fn ready(broker: BrokerKind) -> Result<PathBuf, String> {
 }
 
 /// `tests/cluster/node_server.js`: a Node socket.io node of the same cluster.
-async fn start_node_server(broker: &str) -> (Child, SocketAddr) {
+async fn start_node_server(broker: &str, sharded: bool) -> (Child, SocketAddr) {
     let mut child = Command::new("node")
         .arg(cluster_dir().join("node_server.js"))
         .args(["--listen", "127.0.0.1:0", "--broker", broker, "--node-id", "node-js"])
+        .args(sharded.then_some("--sharded"))
         .current_dir(cluster_dir())
         .stdout(Stdio::piped())
         .kill_on_drop(true)
@@ -100,7 +101,11 @@ impl Cluster {
             let args = ["--adapter", adapter, "--broker", broker.url.as_str(), "--node-id", id];
             nodes.push(Example::start("cluster_node", &args).await);
         }
-        let node_js = if with_node_js { Some(start_node_server(&broker.url).await) } else { None };
+        let node_js = if with_node_js {
+            Some(start_node_server(&broker.url, adapter == "redis-sharded").await)
+        } else {
+            None
+        };
         Some(Self { broker, nodes, node_js })
     }
 
@@ -163,6 +168,19 @@ async fn nodes_share_rooms_through_redis_pubsub_with_a_node_socket_io_node_and_s
         out.contains("ok - events published by Node's @socket.io/redis-emitter and windlass's RedisEmitter"),
         "{out}"
     );
+    assert!(out.contains("ok - after the broker restarts"), "the run stopped early:\n{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_share_rooms_through_redis_sharded_pubsub_with_a_node_socket_io_node_and_survive_a_kill_and_a_broker_restart()
+ {
+    let _serial = SERIAL.lock().await;
+    let Some(cluster) = Cluster::start("redis-sharded", true).await else { return };
+    let mut args = cluster.broker_args();
+    let (_, node_js) = cluster.node_js.as_ref().expect("started");
+    args.extend(["--node-js".to_owned(), format!("http://{node_js}")]);
+    let out = cluster.check("cluster_check.js", &args).await;
+    assert!(out.contains("ok - a message sent through the Node socket.io node"), "{out}");
     assert!(out.contains("ok - after the broker restarts"), "the run stopped early:\n{out}");
 }
 

@@ -22,7 +22,7 @@ use support::TestServer;
 use support::broker::{BrokerKind, binary_or_skip, start_broker};
 use windlass::HttpServer;
 use windlass::event_server::{Adapter, ClusterError, Event, EventServer, Map, SocketIo, Value};
-use windlass_cluster::{NatsAdapter, RedisAdapter, RedisStreamsAdapter};
+use windlass_cluster::{NatsAdapter, RedisAdapter, RedisStreamsAdapter, ShardedRedisAdapter};
 
 /// What each server's listeners saw: (server, event, args).
 type Seen = Arc<Mutex<Vec<(usize, String, Vec<Value>)>>>;
@@ -101,6 +101,18 @@ async fn server_side_emit_over_redis_pubsub() {
     let mut adapters = Vec::new();
     for _ in 0..3 {
         adapters.push(RedisAdapter::connect(&broker.url).await.unwrap());
+    }
+    let (io, seen) = servers(adapters);
+    check_requests(&io, &seen).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_side_emit_over_redis_sharded_pubsub() {
+    let Some(binary) = binary_or_skip(BrokerKind::Redis) else { return };
+    let broker = start_broker(BrokerKind::Redis, &binary).await;
+    let mut adapters = Vec::new();
+    for _ in 0..3 {
+        adapters.push(ShardedRedisAdapter::connect(&broker.url).await.unwrap());
     }
     let (io, seen) = servers(adapters);
     check_requests(&io, &seen).await;
@@ -199,11 +211,12 @@ async fn serve_poll(io: &SocketIo) -> TestServer {
     TestServer::start(HttpServer::new(EventServer::new(io.clone()))).await
 }
 
-/// Runs `ack_check.js` against three windlass servers over `adapters` (and, with `broker`, a
-/// Node socket.io node of the same Redis cluster), once they `know_each_other`.
+/// Runs `ack_check.js` against three windlass servers over `adapters` (and, with `node_js`
+/// its `--broker` options, a Node socket.io node of the same Redis cluster), once they
+/// `know_each_other`.
 async fn check_broadcast_acks(
     adapters: Vec<impl Adapter + Clone>,
-    broker: Option<&str>,
+    node_js: &[&str],
     know_each_other: impl FnMut() -> bool,
 ) {
     let mut servers = Vec::new();
@@ -221,9 +234,7 @@ async fn check_broadcast_acks(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    if let Some(broker) = broker {
-        command.args(["--broker", broker]);
-    }
+    command.args(node_js);
     let output =
         tokio::time::timeout(Duration::from_secs(60), command.output()).await.expect("hung").unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -247,7 +258,21 @@ async fn broadcast_acks_over_redis_pubsub_with_a_node_socket_io_node() {
     for _ in 0..3 {
         adapters.push(RedisAdapter::connect(&broker.url).await.unwrap());
     }
-    check_broadcast_acks(adapters, Some(&broker.url), || true).await;
+    check_broadcast_acks(adapters, &["--broker", &broker.url], || true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broadcast_acks_over_redis_sharded_pubsub_with_a_node_socket_io_node() {
+    let Some(binary) = binary_or_skip(BrokerKind::Redis) else { return };
+    if !node_or_skip() {
+        return;
+    }
+    let broker = start_broker(BrokerKind::Redis, &binary).await;
+    let mut adapters = Vec::new();
+    for _ in 0..3 {
+        adapters.push(ShardedRedisAdapter::connect(&broker.url).await.unwrap());
+    }
+    check_broadcast_acks(adapters, &["--broker", &broker.url, "--sharded"], || true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -262,7 +287,7 @@ async fn broadcast_acks_over_redis_streams() {
         adapters.push(RedisStreamsAdapter::connect(&broker.url).await.unwrap());
     }
     let all = adapters.clone();
-    check_broadcast_acks(adapters, None, || all.iter().all(|a| a.nodes().len() == 2)).await;
+    check_broadcast_acks(adapters, &[], || all.iter().all(|a| a.nodes().len() == 2)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -277,5 +302,5 @@ async fn broadcast_acks_over_nats() {
         adapters.push(NatsAdapter::connect(&broker.url).await.unwrap());
     }
     let all = adapters.clone();
-    check_broadcast_acks(adapters, None, || all.iter().all(|a| a.nodes().len() == 2)).await;
+    check_broadcast_acks(adapters, &[], || all.iter().all(|a| a.nodes().len() == 2)).await;
 }

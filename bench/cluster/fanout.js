@@ -1,11 +1,13 @@
 // Cross-node fan-out through a broker, measured with the real socket.io-client 4.8: a
 // publisher on node A emits `say` {room, text} at a fixed rate (open loop); subscribers on
-// node B, in the room, time each `said` from the send time carried in its text. Works with any
-// server that follows shared/contracts/cluster-node.md (windlass's cluster_node, Node's
+// the other nodes time each `said` from the send time carried in its text. With several
+// subscriber nodes, each node's subscribers are in a room of their own and the publisher
+// sends to the rooms in turn (rooms spread over nodes). Works with any server that follows
+// shared/contracts/cluster-node.md (windlass's cluster_node, Node's
 // tests/cluster/node_server.js).
 //
-//   node fanout.js --publisher URL --subscriber URL --subscribers 50 --rate 400 --seconds 10
-//                  --size 128 --pids PID,PID
+//   node fanout.js --publisher URL --subscriber URL[,URL…] --subscribers 50 --rate 400
+//                  --seconds 10 --size 128 --pids PID,PID
 //
 // Prints one JSON line: sent, delivered, expected, latency p50/p99/max (ms), the window, and
 // the CPU seconds each pid used over it (utime + stime from /proc).
@@ -20,13 +22,12 @@ function option(name, fallback) {
 }
 
 const publisherUrl = option("--publisher", "");
-const subscriberUrl = option("--subscriber", "");
+const subscriberUrls = option("--subscriber", "").split(",").filter(Boolean);
 const subscribers = Number(option("--subscribers", "50"));
 const rate = Number(option("--rate", "400"));
 const seconds = Number(option("--seconds", "10"));
 const size = Number(option("--size", "128"));
 const pids = option("--pids", "").split(",").filter(Boolean).map(Number);
-const room = "bench";
 const CLK_TCK = 100;
 
 function cpuSeconds(pid) {
@@ -53,9 +54,17 @@ function percentile(sorted, p) {
 }
 
 async function main() {
+  // The subscribers, split evenly over the subscriber nodes; node i's are in room bench-i.
+  const rooms = subscriberUrls.map((_, i) => `bench-${i}`);
+  const members = rooms.map(() => 0);
   const subs = [];
-  for (let i = 0; i < subscribers; i++) subs.push(await connect(subscriberUrl));
-  for (const s of subs) await s.timeout(8000).emitWithAck("join", room);
+  for (let i = 0; i < subscribers; i++) {
+    const at = i % subscriberUrls.length;
+    const s = await connect(subscriberUrls[at]);
+    await s.timeout(8000).emitWithAck("join", rooms[at]);
+    members[at]++;
+    subs.push(s);
+  }
   const publisher = await connect(publisherUrl);
 
   let measuring = false;
@@ -70,10 +79,14 @@ async function main() {
     });
   }
   const padding = "x".repeat(size);
+  let turn = 0;
+  let expected = 0;
   const send = () => {
     const stamp = String(performance.timeOrigin + performance.now());
     const text = (stamp + "|" + padding).slice(0, Math.max(size, stamp.length + 1));
-    publisher.emit("say", { room, text });
+    const at = turn++ % rooms.length;
+    if (measuring) expected += members[at];
+    publisher.emit("say", { room: rooms[at], text });
   };
 
   // Warm up for a second, then measure.
@@ -101,7 +114,6 @@ async function main() {
     tick();
   });
   // Drain: what was sent may still be on its way.
-  const expected = sent * subscribers;
   const drainUntil = performance.now() + 5000;
   while (delivered < expected && performance.now() < drainUntil) {
     await new Promise((resolve) => setTimeout(resolve, 20));

@@ -5,10 +5,10 @@ use std::process;
 use std::time::Duration;
 
 use windlass::event_server::{RecoveryConfig, SocketIo, SocketIoConfig};
-use windlass_cluster::{NatsAdapter, RedisAdapter, RedisStreamsAdapter};
+use windlass_cluster::{NatsAdapter, RedisAdapter, RedisStreamsAdapter, ShardedRedisAdapter};
 
 /// The adapters `--adapter` takes.
-pub(crate) const ADAPTERS: &str = "redis-pubsub, redis-streams, nats";
+pub(crate) const ADAPTERS: &str = "redis-pubsub, redis-sharded, redis-streams, nats";
 
 /// `--adapter` and `--broker`, as every cluster example takes them.
 pub(crate) struct Options {
@@ -58,6 +58,11 @@ pub(crate) async fn socket_io(adapter: &str, broker: &str) -> SocketIo {
     match adapter {
         "redis-pubsub" => {
             let adapter = RedisAdapter::connect(broker).await.unwrap_or_else(|error| exit_with(&error));
+            SocketIo::builder().adapter(adapter).build()
+        }
+        "redis-sharded" => {
+            let adapter =
+                ShardedRedisAdapter::connect(broker).await.unwrap_or_else(|error| exit_with(&error));
             SocketIo::builder().adapter(adapter).build()
         }
         "redis-streams" => {

@@ -3,7 +3,8 @@
 // ("vote")`: `{answers: [...]}` (each client's first argument) or `{error}`. Each client
 // answers `vote` with its socket id, except the `mute` one.
 //
-//   node ack_check.js --nodes http://a,http://b --broker redis://… (a Node node is added)
+//   node ack_check.js --nodes http://a,http://b --broker redis://… [--sharded]
+//   (with --broker, a Node node is added; --sharded: Node's createShardedAdapter)
 "use strict";
 const http = require("node:http");
 const { io: connect } = require("socket.io-client");
@@ -12,14 +13,15 @@ const { option, ok, check, connected, ask } = require("./common");
 /// A Node socket.io node with @socket.io/redis-adapter and the same handlers; its URL.
 async function nodeNode(broker) {
   const { Server } = require("socket.io");
-  const { createAdapter } = require("@socket.io/redis-adapter");
+  const { createAdapter, createShardedAdapter } = require("@socket.io/redis-adapter");
   const { createClient } = require("redis");
   const pub = createClient({ url: broker });
   const sub = pub.duplicate();
   for (const client of [pub, sub]) client.on("error", () => {});
   await Promise.all([pub.connect(), sub.connect()]);
   const server = http.createServer();
-  const io = new Server(server, { adapter: createAdapter(pub, sub) });
+  const sharded = process.argv.includes("--sharded");
+  const io = new Server(server, { adapter: (sharded ? createShardedAdapter : createAdapter)(pub, sub) });
   io.on("connection", (socket) => {
     socket.on("join", (room, ack) => {
       socket.join(room);

@@ -2,11 +2,11 @@
 // @socket.io/redis-adapter 8.3 over Redis pub/sub. A node of the same cluster as windlass's
 // cluster_node (tests/cluster.rs mixes them), and the reference it is compared with.
 //
-//   node node_server.js --listen 127.0.0.1:0 --broker redis://127.0.0.1:6379 --node-id n
+//   node node_server.js --listen 127.0.0.1:0 --broker redis://127.0.0.1:6379 --node-id n [--sharded]
 "use strict";
 const http = require("node:http");
 const { Server } = require("socket.io");
-const { createAdapter } = require("@socket.io/redis-adapter");
+const { createAdapter, createShardedAdapter } = require("@socket.io/redis-adapter");
 const { createClient } = require("redis");
 
 function option(name, fallback) {
@@ -32,12 +32,18 @@ async function main() {
     res.writeHead(404);
     res.end();
   });
-  const io = new Server(server, { adapter: createAdapter(pub, sub) });
+  // --sharded: Redis 7 sharded pub/sub (createShardedAdapter, dynamic subscriptions).
+  const sharded = process.argv.includes("--sharded");
+  const adapter = sharded ? createShardedAdapter(pub, sub) : createAdapter(pub, sub);
+  const io = new Server(server, { adapter });
   let listened = 0;
 
   io.on("connection", (socket) => {
-    socket.on("join", (room, ack) => {
+    socket.on("join", async (room, ack) => {
       socket.join(room);
+      // The sharded adapter subscribes to the room's channel without saying when it is
+      // done: a moment is left for it before answering (as the contract asks).
+      if (sharded) await new Promise((resolve) => setTimeout(resolve, 100));
       if (typeof ack === "function") ack({ ok: true, room, node: nodeId });
     });
     socket.on("leave", (room, ack) => {

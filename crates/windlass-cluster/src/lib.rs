@@ -2,6 +2,8 @@
 //!
 //! - [`RedisAdapter`]: Redis pub/sub, speaking `@socket.io/redis-adapter` 8.x, so that
 //!   windlass and Node socket.io servers share one cluster.
+//! - [`ShardedRedisAdapter`]: Redis 7 sharded pub/sub (Node's `createShardedAdapter`), a
+//!   channel per room so that a node receives only the broadcasts it has members for.
 //! - [`RedisStreamsAdapter`]: one Redis stream as the cluster's log, with connection state
 //!   recovery on any node, even after its own node was killed.
 //! - [`NatsAdapter`]: the same over NATS `JetStream` (a stream and a key-value bucket).
@@ -34,6 +36,7 @@ mod emitter;
 mod log;
 mod nats;
 mod redis;
+mod sharded;
 mod streams;
 pub mod wire;
 
@@ -41,4 +44,5 @@ pub use self::emitter::{EmitterError, RedisEmitter};
 pub use self::log::{Broker, LogAdapter, LogConfig};
 pub use self::nats::{Nats, NatsAdapter, NatsConfig, NatsConnectError};
 pub use self::redis::{ConnectError, RedisAdapter, RedisAdapterConfig};
+pub use self::sharded::{ShardedRedisAdapter, ShardedRedisConfig, SubscriptionMode};
 pub use self::streams::{RedisStreams, RedisStreamsAdapter, RedisStreamsConfig};

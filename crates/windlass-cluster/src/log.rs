@@ -33,11 +33,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot, watch};
 use windlass::event_server::{
     AckReport, AckReports, Adapter, AdapterFuture, BroadcastOptions, ClusterError, JoinFn, KeptSession, Node,
-    Restored, ServerAck, SessionStore, SocketInfo, StoreFuture, StoredPacket, Value, with_offset,
+    Restored, SessionStore, SocketInfo, StoreFuture, StoredPacket, Value, with_offset,
 };
 use windlass_sio_proto::socket::Packet;
 
-use crate::common::{Collected, lock, random_id};
+use crate::common::{
+    AckWait, Collected, Pending, Respond, apply_answer, apply_request, forget_when_done, lock, random_id,
+};
 use crate::wire::{ClusterMessage, MessageType, StoredSession, WireError};
 
 /// An entry read from the log.
@@ -182,15 +184,6 @@ struct Shared<B> {
     closed: watch::Sender<bool>,
 }
 
-/// A broadcast of this node waiting for acknowledgements from other nodes.
-struct AckWait {
-    reports: mpsc::UnboundedSender<AckReport>,
-    /// Nodes that got it and have not said how many sockets they reached.
-    waiting: HashSet<String>,
-    /// Nodes that said: their sockets' answers are passed on.
-    counted: HashSet<String>,
-}
-
 /// Appends to the log in this node's name from wherever (answer callbacks): the outbox and
 /// the sequence numbers.
 #[derive(Clone)]
@@ -203,22 +196,6 @@ impl Appender {
     fn append(&self, mut message: ClusterMessage) {
         message.seq = Some(self.seq.fetch_add(1, Ordering::Relaxed));
         let _ = self.outbox.send(Write::Append(message));
-    }
-}
-
-struct Pending {
-    waiting: HashSet<String>,
-    collected: Collected,
-    done: Option<oneshot::Sender<Collected>>,
-}
-
-impl Pending {
-    fn finish_if_complete(&mut self) {
-        if self.waiting.is_empty()
-            && let Some(done) = self.done.take()
-        {
-            let _ = done.send(std::mem::take(&mut self.collected));
-        }
     }
 }
 
@@ -249,10 +226,7 @@ impl<B: Broker> LogAdapter<B> {
         }
         let request_id = random_id(8);
         let (done, answer) = oneshot::channel();
-        lock(&shared.pending).insert(
-            request_id.clone(),
-            Pending { waiting, collected: Collected::default(), done: Some(done) },
-        );
+        lock(&shared.pending).insert(request_id.clone(), Pending::of_nodes(waiting, done));
         shared.publish(message(&request_id));
         let result = tokio::time::timeout(timeout, answer).await;
         let left = lock(&shared.pending).remove(&request_id);
@@ -260,8 +234,7 @@ impl<B: Broker> LogAdapter<B> {
             Ok(Ok(collected)) => Ok(collected),
             Ok(Err(_)) => Err(ClusterError::Closed),
             Err(_) => {
-                let missing = left.map_or(0, |p| p.waiting.len());
-                Err(ClusterError::Timeout { answered: expected - missing, expected, timeout })
+                Err(ClusterError::Timeout { answered: left.map_or(0, |p| p.answered()), expected, timeout })
             }
         }
     }
@@ -434,126 +407,31 @@ impl<B: Broker> Shared<B> {
         }
         let own = message.uid == self.uid;
         self.heard(message, own);
+        if !own && apply_request(node, &self.uid, message, &self.respond()) {
+            return;
+        }
         match message.kind {
             MessageType::InitialHeartbeat if !own => {
                 self.publish(ClusterMessage::new(&self.uid, "/", MessageType::Heartbeat));
             }
-            // With acknowledgements: not kept for recovery, and delivered by the node that
-            // made it to its own sockets.
-            MessageType::Broadcast if message.request_id().is_some() && !own => {
-                self.broadcast_with_ack(node, message);
-            }
+            // This node's own broadcast with acknowledgements: delivered here directly, and
+            // not kept for recovery.
             MessageType::Broadcast if message.request_id().is_some() => {}
-            MessageType::BroadcastClientCount | MessageType::BroadcastAck if !own => {
-                self.on_ack_report(message);
-            }
             MessageType::Broadcast => match message.broadcast_parts() {
                 Ok((packet, opts)) => node.broadcast_at(&message.nsp, &packet, &opts, &entry.offset),
                 Err(error) => tracing::warn!(%error, "log adapter: malformed broadcast skipped"),
             },
-            MessageType::SocketsJoin | MessageType::SocketsLeave | MessageType::DisconnectSockets if !own => {
-                let (opts, rooms, close) = message.sockets_parts();
-                match message.kind {
-                    MessageType::SocketsJoin => node.add_sockets(&message.nsp, &opts, &rooms),
-                    MessageType::SocketsLeave => node.del_sockets(&message.nsp, &opts, &rooms),
-                    _ => node.disconnect_sockets(&message.nsp, &opts, close),
-                }
-            }
-            MessageType::FetchSockets if !own => {
-                if let Some(request_id) = message.request_id() {
-                    let (opts, _, _) = message.sockets_parts();
-                    let sockets = node.sockets(&message.nsp, &opts);
-                    self.publish(ClusterMessage::fetch_sockets_response(
-                        &self.uid,
-                        &message.nsp,
-                        request_id,
-                        &sockets,
-                    ));
-                }
-            }
-            MessageType::FetchSocketsResponse if !own => {
-                let Some(request_id) = message.request_id() else { return };
-                let mut pending = lock(&self.pending);
-                if let Some(request) = pending.get_mut(request_id)
-                    && request.waiting.remove(&message.uid)
-                {
-                    request.collected.sockets.extend(message.sockets_of_response());
-                    request.finish_if_complete();
-                }
-            }
-            MessageType::ServerSideEmit if !own => {
-                let Some(Value::Array(args)) = message.packet_value().cloned() else { return };
-                let ack = message.request_id().map(|request_id| {
-                    let (request_id, nsp) = (request_id.to_owned(), message.nsp.clone());
-                    let (uid, appender) = (self.uid.clone(), self.appender());
-                    Box::new(move |answer: Value| {
-                        appender.append(ClusterMessage::server_side_emit_response(
-                            &uid,
-                            &nsp,
-                            &request_id,
-                            answer,
-                        ));
-                    }) as ServerAck
-                });
-                node.server_side_event(&message.nsp, args, ack);
-            }
-            MessageType::ServerSideEmitResponse if !own => {
-                let Some(request_id) = message.request_id() else { return };
-                let mut pending = lock(&self.pending);
-                if let Some(request) = pending.get_mut(request_id)
-                    && request.waiting.remove(&message.uid)
-                {
-                    request.collected.answers.push(message.packet_value().cloned().unwrap_or_default());
-                    request.finish_if_complete();
-                }
+            _ if !own => {
+                apply_answer(&self.acks, &self.pending, message);
             }
             _ => {}
         }
     }
 
-    /// Another node's broadcast with acknowledgements: to this node's sockets, the count and
-    /// every answer written back to the log for the node that asked.
-    fn broadcast_with_ack(&self, node: &Node, message: &ClusterMessage) {
-        let Some(request_id) = message.request_id() else { return };
-        let (packet, opts) = match message.broadcast_parts() {
-            Ok(parts) => parts,
-            Err(error) => return tracing::warn!(%error, "log adapter: malformed broadcast skipped"),
-        };
-        let nsp = message.nsp.as_str();
-        let answer = {
-            let (uid, nsp, request_id) = (self.uid.clone(), nsp.to_owned(), request_id.to_owned());
-            let appender = self.appender();
-            move |answer| appender.append(ClusterMessage::broadcast_ack(&uid, &nsp, &request_id, answer))
-        };
-        node.broadcast_with_ack(
-            nsp,
-            &packet,
-            &opts,
-            |count| self.publish(ClusterMessage::broadcast_client_count(&self.uid, nsp, request_id, count)),
-            answer,
-        );
-    }
-
-    /// A count or an answer for one of this node's broadcasts with acknowledgements.
-    fn on_ack_report(&self, message: &ClusterMessage) {
-        let Some(request_id) = message.request_id() else { return };
-        let mut acks = lock(&self.acks);
-        let Some(wait) = acks.get_mut(request_id) else { return };
-        let report = if message.kind == MessageType::BroadcastClientCount {
-            if !wait.waiting.remove(&message.uid) {
-                return;
-            }
-            wait.counted.insert(message.uid.clone());
-            AckReport::Sockets(message.client_count())
-        } else {
-            if !wait.counted.contains(&message.uid) {
-                return;
-            }
-            AckReport::Answer(message.packet_value().cloned())
-        };
-        if wait.reports.send(report).is_err() {
-            acks.remove(request_id);
-        }
+    /// Answers to other nodes' requests go to the log.
+    fn respond(&self) -> Respond {
+        let appender = self.appender();
+        Arc::new(move |message| appender.append(message))
     }
 
     /// The session of `pid` as saved, if it may still be recovered in `namespace`.
@@ -630,15 +508,13 @@ impl<B: Broker> Adapter for LogAdapter<B> {
             return Some(rx);
         }
         let request_id = random_id(8);
-        let wait = AckWait { reports: reports.clone(), waiting, counted: HashSet::new() };
-        lock(&shared.acks).insert(request_id.clone(), wait);
+        lock(&shared.acks).insert(request_id.clone(), AckWait::new(reports.clone(), Some(waiting)));
         let mut packet = packet.clone();
         packet.namespace = nsp.to_owned().into();
         shared.publish(ClusterMessage::broadcast_with_ack(&shared.uid, &packet, opts, &request_id));
         // Tracked until the caller has what it waited for, or gives up.
         let weak = Arc::downgrade(shared);
-        tokio::spawn(async move {
-            reports.closed().await;
+        forget_when_done(reports, move || {
             if let Some(shared) = weak.upgrade() {
                 lock(&shared.acks).remove(&request_id);
             }

@@ -33,7 +33,7 @@ use windlass::event_server::{
 };
 use windlass_sio_proto::socket::Packet;
 
-use crate::common::{Collected, lock, random_id};
+use crate::common::{Collected, Pending, forget_when_done, lock, random_id};
 use crate::wire::{self, Channels, Request, RequestType, Response};
 
 /// Settings of a [`RedisAdapter`].
@@ -95,39 +95,16 @@ struct Shared {
     /// Broadcasts waiting for acknowledgements, by request id: where their reports go.
     acks: Mutex<HashMap<String, mpsc::UnboundedSender<AckReport>>>,
     /// Publishes dropped because Redis could not be reached.
-    dropped: AtomicU64,
+    dropped: Arc<AtomicU64>,
     closed: tokio::sync::watch::Sender<bool>,
 }
 
 /// What the publisher task is given, in order.
-enum Out {
+pub(crate) enum Out {
     /// `PUBLISH channel bytes`.
     Publish(String, Vec<u8>),
     /// Answered once everything before it is published.
     Flush(oneshot::Sender<()>),
-}
-
-/// A request waiting for answers.
-struct Pending {
-    /// Answers to wait for (known once the publish returned).
-    expected: Option<usize>,
-    answered: usize,
-    collected: Collected,
-    done: Option<oneshot::Sender<Collected>>,
-}
-
-impl Pending {
-    fn new(done: oneshot::Sender<Collected>) -> Self {
-        Self { expected: None, answered: 0, collected: Collected::default(), done: Some(done) }
-    }
-
-    fn finish_if_complete(&mut self) {
-        if self.expected.is_some_and(|expected| self.answered >= expected)
-            && let Some(done) = self.done.take()
-        {
-            let _ = done.send(std::mem::take(&mut self.collected));
-        }
-    }
 }
 
 impl RedisAdapter {
@@ -164,10 +141,11 @@ impl RedisAdapter {
             subscribed: AtomicBool::new(false),
             pending: Mutex::new(HashMap::new()),
             acks: Mutex::new(HashMap::new()),
-            dropped: AtomicU64::new(0),
+            dropped: Arc::new(AtomicU64::new(0)),
             closed,
         });
-        tokio::spawn(publisher(Arc::downgrade(&shared), commands, outbox_rx, shared.closed.subscribe()));
+        let dropped = Arc::downgrade(&shared.dropped);
+        tokio::spawn(publisher("PUBLISH", dropped, commands, outbox_rx, shared.closed.subscribe()));
         let mut subscriber = Subscriber::new(Arc::clone(&shared), client, subscribe_rx);
         // `/` exists on every server: subscribe before returning.
         subscriber.namespaces.push("/".to_owned());
@@ -229,7 +207,7 @@ impl RedisAdapter {
         let request_id = random_id(6);
         request.request_id = Some(request_id.clone());
         let (done, answer) = oneshot::channel();
-        lock(&self.shared.pending).insert(request_id.clone(), Pending::new(done));
+        lock(&self.shared.pending).insert(request_id.clone(), Pending::counted(done));
         let forget = Forget { shared: &self.shared, request_id: &request_id };
         let mut commands = self.shared.commands.clone();
         let receivers: usize = redis::cmd("PUBLISH")
@@ -241,11 +219,10 @@ impl RedisAdapter {
         // Every subscriber of the request channel got it, this node included.
         let expected = receivers.saturating_sub(1);
         if let Some(pending) = lock(&self.shared.pending).get_mut(&request_id) {
-            pending.expected = Some(expected);
-            pending.finish_if_complete();
+            pending.expect(expected);
         }
         let result = tokio::time::timeout(timeout, answer).await;
-        let answered = lock(&self.shared.pending).get(&request_id).map_or(0, |p| p.answered);
+        let answered = lock(&self.shared.pending).get(&request_id).map_or(0, Pending::answered);
         drop(forget);
         match result {
             Ok(Ok(collected)) => Ok(collected),
@@ -309,8 +286,9 @@ impl Adapter for RedisAdapter {
                 Err(error) => AckReport::Failed(ClusterError::Broker(error.to_string())),
             });
             // Tracked until the caller has what it waited for, or gives up.
-            reports.closed().await;
-            lock(&shared.acks).remove(&request_id);
+            forget_when_done(reports, move || {
+                lock(&shared.acks).remove(&request_id);
+            });
         });
         Some(rx)
     }
@@ -374,9 +352,12 @@ impl Adapter for RedisAdapter {
     }
 }
 
-/// Sends the outbox in order, as pipelines of whatever has queued up.
-async fn publisher(
-    shared: std::sync::Weak<Shared>,
+/// Sends the outbox in order, as pipelines of whatever has queued up, with `command`
+/// (`PUBLISH`, or `SPUBLISH` for sharded channels); what cannot be sent is counted in
+/// `dropped`.
+pub(crate) async fn publisher(
+    command: &'static str,
+    dropped: std::sync::Weak<AtomicU64>,
     mut commands: ConnectionManager,
     mut outbox: mpsc::UnboundedReceiver<Out>,
     mut closed: tokio::sync::watch::Receiver<bool>,
@@ -395,7 +376,7 @@ async fn publisher(
         for out in batch.drain(..) {
             match out {
                 Out::Publish(channel, bytes) => {
-                    pipe.cmd("PUBLISH").arg(channel).arg(bytes).ignore();
+                    pipe.cmd(command).arg(channel).arg(bytes).ignore();
                 }
                 Out::Flush(done) => flushes.push(done),
             }
@@ -403,9 +384,9 @@ async fn publisher(
         if pipe.cmd_iter().count() > 0
             && let Err(error) = pipe.query_async::<()>(&mut commands).await
         {
-            let Some(shared) = shared.upgrade() else { return };
+            let Some(dropped) = dropped.upgrade() else { return };
             let n = pipe.cmd_iter().count() as u64;
-            let total = shared.dropped.fetch_add(n, Ordering::Relaxed) + n;
+            let total = dropped.fetch_add(n, Ordering::Relaxed) + n;
             tracing::warn!(%error, dropped = n, total, "redis adapter: cannot publish; messages dropped");
         }
         for done in flushes {
@@ -661,13 +642,14 @@ impl Subscriber {
         }
         let mut pending = lock(&self.shared.pending);
         let Some(request) = pending.get_mut(&response.request_id) else { return };
-        request.answered += 1;
-        if let Some(sockets) = response.sockets {
-            request.collected.sockets.extend(sockets.iter().filter_map(wire::socket_from_value));
-        }
-        if response.kind == Some(RequestType::ServerSideEmit) {
-            request.collected.answers.push(response.data.unwrap_or_default());
-        }
-        request.finish_if_complete();
+        // Node's answers do not say which node sent them: counted.
+        request.answer(None, |collected| {
+            if let Some(sockets) = response.sockets {
+                collected.sockets.extend(sockets.iter().filter_map(wire::socket_from_value));
+            }
+            if response.kind == Some(RequestType::ServerSideEmit) {
+                collected.answers.push(response.data.unwrap_or_default());
+            }
+        });
     }
 }

@@ -811,6 +811,45 @@ impl ClusterMessage {
         })
     }
 
+    /// The message as Node's sharded Redis adapter (`createShardedAdapter`) publishes it:
+    /// JSON `{type, data, uid, nsp}`, or `MessagePack` of the same when its data holds binary.
+    pub fn encode_pubsub(&self) -> Vec<u8> {
+        let mut map = Map::with_capacity(4);
+        map.insert("type", Value::from(Number::from(self.kind as u64)));
+        if let Some(data) = &self.data {
+            map.insert("data", data.clone());
+        }
+        map.insert("uid", Value::from(self.uid.as_str()));
+        map.insert("nsp", Value::from(self.nsp.as_str()));
+        let message = Value::Object(map);
+        if self.data.as_ref().is_some_and(Value::has_binary) {
+            to_msgpack(&message)
+        } else {
+            message.to_json().into_bytes()
+        }
+    }
+
+    /// Reads a message published by [`encode_pubsub`](Self::encode_pubsub) or by Node (JSON
+    /// when it starts with `{`, `MessagePack` otherwise).
+    pub fn decode_pubsub(bytes: &[u8]) -> Result<Self, WireError> {
+        let Value::Object(mut map) = json_or_msgpack(bytes)? else {
+            return Err(WireError::Shape("a cluster message is an object"));
+        };
+        let kind = map
+            .get("type")
+            .and_then(Value::as_u64)
+            .and_then(MessageType::from_number)
+            .ok_or(WireError::Shape("a cluster message has a known type"))?;
+        let text = |map: &Map, key: &str| map.get(key).and_then(Value::as_str).map(str::to_owned);
+        Ok(Self {
+            uid: text(&map, "uid").unwrap_or_default(),
+            nsp: text(&map, "nsp").unwrap_or_else(|| "/".to_owned()),
+            kind,
+            data: map.remove("data"),
+            seq: None,
+        })
+    }
+
     /// A broadcast's packet and options.
     pub fn broadcast_parts(&self) -> Result<(Packet, BroadcastOptions), WireError> {
         let data = self.data.as_ref().ok_or(WireError::Shape("a broadcast has data"))?;

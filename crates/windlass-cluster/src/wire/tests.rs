@@ -167,3 +167,26 @@ fn log_messages_of_a_broadcast_with_acknowledgements_round_trip() {
     let ack = ClusterMessage::broadcast_ack("abc123", "/", "req1", None);
     assert_eq!(ack.packet_value(), None);
 }
+
+// Node's sharded adapter: `JSON.stringify` of `{type: 3, data: {packet, opts}, uid, nsp}`,
+// and notepack.io of the same when the packet holds a `Buffer`.
+const NODE_SHARDED_JSON: &str = r#"{"type":3,"data":{"packet":{"type":2,"data":["said",{"text":"hi"}],"nsp":"/"},"opts":{"rooms":["r"],"except":[],"flags":{}}},"uid":"abc123","nsp":"/"}"#;
+const NODE_SHARDED_BINARY: &str = "84a47479706503a46461746182a67061636b657483a47479706502a46461746192a362696ec4020102a36e7370a12fa46f70747383a5726f6f6d7390a665786365707491a165a5666c61677380a3756964a6616263313233a36e7370a12f";
+
+#[test]
+fn sharded_pubsub_messages_are_written_as_node_writes_them() {
+    let mut text = Map::new();
+    text.insert("text", Value::from("hi"));
+    let said = Packet::event("/", "said", vec![Value::Object(text)]);
+    let to_room = BroadcastOptions { rooms: vec![Arc::from("r")], ..Default::default() };
+    let message = ClusterMessage::broadcast("abc123", &said, &to_room);
+    assert_eq!(String::from_utf8(message.encode_pubsub()).unwrap(), NODE_SHARDED_JSON);
+    assert_eq!(ClusterMessage::decode_pubsub(NODE_SHARDED_JSON.as_bytes()).unwrap(), message);
+
+    let binary = Packet::event("/", "bin", vec![Value::Binary(Bytes::from_static(&[1, 2]))]);
+    let except = BroadcastOptions { except: vec![Arc::from("e")], ..Default::default() };
+    let message = ClusterMessage::broadcast("abc123", &binary, &except);
+    assert_eq!(message.encode_pubsub(), hex(NODE_SHARDED_BINARY));
+    let read = ClusterMessage::decode_pubsub(&hex(NODE_SHARDED_BINARY)).unwrap();
+    assert_eq!(read.broadcast_parts().unwrap(), (binary, except));
+}

@@ -139,6 +139,25 @@ pub trait Adapter: Send + Sync + 'static {
         let _ = nsp;
     }
 
+    /// A room of namespace `nsp` has its first socket on this node (Node's `create-room`):
+    /// an adapter that listens per room starts listening for it.
+    fn room_created(&self, nsp: &str, room: &str) {
+        let _ = (nsp, room);
+    }
+
+    /// The last socket of this node left the room (Node's `delete-room`).
+    fn room_deleted(&self, nsp: &str, room: &str) {
+        let _ = (nsp, room);
+    }
+
+    /// Resolves once broadcasts to `room` made on other nodes reach this node's sockets in
+    /// it (used after a join). At once for adapters that listen to every room, the default;
+    /// once the room's subscription is made for those that listen per room.
+    fn room_ready<'a>(&'a self, nsp: &'a str, room: &'a str) -> AdapterFuture<'a, ()> {
+        let _ = (nsp, room);
+        Box::pin(std::future::ready(()))
+    }
+
     /// Whether the adapter is a log that delivers every broadcast, this node's own included,
     /// in one order for the whole cluster (Redis Streams, `JetStream`). Then the event layer
     /// hands it broadcasts without delivering them itself, and the adapter delivers them

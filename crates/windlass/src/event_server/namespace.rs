@@ -201,6 +201,7 @@ impl NsInner {
 
     pub(crate) fn remove_socket(&self, id: &str) {
         lock(&self.sockets).remove(id);
+        let mut deleted = Vec::new();
         let mut rooms = lock(&self.rooms);
         if let Some(joined) = rooms.of_socket.remove(id) {
             for room in joined {
@@ -208,8 +209,25 @@ impl NsInner {
                     members.remove(id);
                     if members.is_empty() {
                         rooms.members.remove(&room);
+                        deleted.push(room);
                     }
                 }
+            }
+        }
+        drop(rooms);
+        for room in deleted {
+            self.room_changed(&room, false);
+        }
+    }
+
+    /// Tells the adapter that `room` now has a first socket of this node (`created`) or no
+    /// more (Node's `create-room` and `delete-room`).
+    fn room_changed(&self, room: &str, created: bool) {
+        if let Some(io) = self.io.upgrade() {
+            if created {
+                io.adapter.room_created(&self.name, room);
+            } else {
+                io.adapter.room_deleted(&self.name, room);
             }
         }
     }
@@ -232,7 +250,16 @@ impl NsInner {
             joined.pop();
             return;
         };
-        rooms.members.entry(room).or_default().insert(Arc::clone(id), socket);
+        let members = rooms.members.entry(room).or_default();
+        members.insert(Arc::clone(id), socket);
+        if members.len() == 1 {
+            // The room's name is the one just pushed.
+            let room = rooms.of_socket.get(id).and_then(|joined| joined.last().cloned());
+            drop(rooms);
+            if let Some(room) = room {
+                self.room_changed(&room, true);
+            }
+        }
     }
 
     pub(crate) fn leave(&self, id: &str, room: &str) {
@@ -240,11 +267,11 @@ impl NsInner {
         if let Some(joined) = rooms.of_socket.get_mut(id) {
             joined.retain(|r| &**r != room);
         }
-        if let Some(members) = rooms.members.get_mut(room) {
-            members.remove(id);
-            if members.is_empty() {
-                rooms.members.remove(room);
-            }
+        let Some(members) = rooms.members.get_mut(room) else { return };
+        if members.remove(id).is_some() && members.is_empty() {
+            rooms.members.remove(room);
+            drop(rooms);
+            self.room_changed(room, false);
         }
     }
 

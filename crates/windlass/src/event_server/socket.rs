@@ -479,6 +479,18 @@ impl Socket {
         self.session_changed();
     }
 
+    /// Joins `room`, then waits until broadcasts to it from every node of a cluster reach
+    /// this socket (Node's `await socket.join(room)`). The same as [`join`](Self::join) with
+    /// an adapter that listens to every room; with one that subscribes per room (the sharded
+    /// Redis adapter), the wait for its subscription.
+    pub async fn join_synced(&self, room: impl Into<String>) {
+        let room = room.into();
+        self.join(room.as_str());
+        if let Some(io) = self.inner.ns.io.upgrade() {
+            io.adapter.room_ready(&self.inner.ns.name, &room).await;
+        }
+    }
+
     /// Leaves `room`.
     pub fn leave(&self, room: &str) {
         self.inner.ns.leave(&self.inner.id, room);
