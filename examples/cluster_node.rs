@@ -20,10 +20,11 @@ use windlass::event_server::{Event, EventServer, Map, Socket, SocketIo, Value};
 use windlass::{Health, HttpServer, IoServer, Router};
 
 const USAGE: &str = "\
-usage: cluster_node --listen HOST:PORT --adapter redis-pubsub|redis-streams|nats --broker URL --node-id ID
+usage: cluster_node --listen HOST:PORT --adapter redis-pubsub|redis-sharded|redis-streams|nats --broker URL --node-id ID
 
   --listen HOST:PORT   address to listen on (port 0 picks one)
   --adapter KIND       how nodes share rooms: redis-pubsub (Redis PUB/SUB, no recovery) or
+                       redis-sharded (Redis 7 sharded PUB/SUB, a channel per room) or
                        redis-streams (a Redis stream, with connection state recovery) or
                        nats (NATS JetStream, with connection state recovery)
   --broker URL         redis://HOST:PORT, or nats://HOST:PORT for nats (JetStream on)
