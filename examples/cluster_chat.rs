@@ -27,8 +27,8 @@ const USAGE: &str = "\
 usage: cluster_chat [--listen ADDR] --broker URL [--adapter KIND]
 
   --listen ADDR    address to listen on (default 127.0.0.1:8080; port 0 picks one)
-  --broker URL     redis://HOST:PORT, or nats://HOST:PORT with --adapter nats
-  --adapter KIND   redis-pubsub (default), redis-sharded, redis-streams or nats
+  --broker URL     redis://HOST:PORT, or nats://HOST:PORT with --adapter nats or nats-core
+  --adapter KIND   redis-pubsub (default), redis-sharded, redis-streams, nats or nats-core
 
 Run one per node, all with the same broker. The browser client is served from
 node_modules/socket.io-client (`npm ci` in the repository), or $WINDLASS_SOCKET_IO_CLIENT";

@@ -20,14 +20,15 @@ use windlass::event_server::{Event, EventServer, Map, Socket, SocketIo, Value};
 use windlass::{Health, HttpServer, IoServer, Router};
 
 const USAGE: &str = "\
-usage: cluster_node --listen HOST:PORT --adapter redis-pubsub|redis-sharded|redis-streams|nats --broker URL --node-id ID
+usage: cluster_node --listen HOST:PORT --adapter redis-pubsub|redis-sharded|redis-streams|nats|nats-core --broker URL --node-id ID
 
   --listen HOST:PORT   address to listen on (port 0 picks one)
   --adapter KIND       how nodes share rooms: redis-pubsub (Redis PUB/SUB, no recovery) or
                        redis-sharded (Redis 7 sharded PUB/SUB, a channel per room) or
                        redis-streams (a Redis stream, with connection state recovery) or
-                       nats (NATS JetStream, with connection state recovery)
-  --broker URL         redis://HOST:PORT, or nats://HOST:PORT for nats (JetStream on)
+                       nats (NATS JetStream, with connection state recovery) or
+                       nats-core (core NATS pub/sub, no recovery)
+  --broker URL         redis://HOST:PORT, or nats://HOST:PORT for nats (JetStream on) and nats-core
   --node-id ID         this node's name, reported by `join` and `whoami`
 
 GET /health answers 200 while the node serves; SIGTERM or Ctrl-C closes every client

@@ -86,7 +86,7 @@ struct Cluster {
 impl Cluster {
     /// `None` (after a note) when a tool is missing outside CI.
     async fn start(adapter: &str, with_node_js: bool) -> Option<Self> {
-        let kind = if adapter == "nats" { BrokerKind::Nats } else { BrokerKind::Redis };
+        let kind = if adapter.starts_with("nats") { BrokerKind::Nats } else { BrokerKind::Redis };
         let binary = match ready(kind) {
             Ok(binary) => binary,
             Err(missing) => {
@@ -181,6 +181,14 @@ async fn nodes_share_rooms_through_redis_sharded_pubsub_with_a_node_socket_io_no
     args.extend(["--node-js".to_owned(), format!("http://{node_js}")]);
     let out = cluster.check("cluster_check.js", &args).await;
     assert!(out.contains("ok - a message sent through the Node socket.io node"), "{out}");
+    assert!(out.contains("ok - after the broker restarts"), "the run stopped early:\n{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_share_rooms_through_core_nats_and_survive_a_kill_and_a_broker_restart() {
+    let _serial = SERIAL.lock().await;
+    let Some(cluster) = Cluster::start("nats-core", false).await else { return };
+    let out = cluster.check("cluster_check.js", &cluster.broker_args()).await;
     assert!(out.contains("ok - after the broker restarts"), "the run stopped early:\n{out}");
 }
 

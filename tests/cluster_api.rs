@@ -22,7 +22,9 @@ use support::TestServer;
 use support::broker::{BrokerKind, binary_or_skip, start_broker};
 use windlass::HttpServer;
 use windlass::event_server::{Adapter, ClusterError, Event, EventServer, Map, SocketIo, Value};
-use windlass_cluster::{NatsAdapter, RedisAdapter, RedisStreamsAdapter, ShardedRedisAdapter};
+use windlass_cluster::{
+    NatsAdapter, NatsCoreAdapter, RedisAdapter, RedisStreamsAdapter, ShardedRedisAdapter,
+};
 
 /// What each server's listeners saw: (server, event, args).
 type Seen = Arc<Mutex<Vec<(usize, String, Vec<Value>)>>>;
@@ -300,6 +302,35 @@ async fn broadcast_acks_over_nats() {
     let mut adapters = Vec::new();
     for _ in 0..3 {
         adapters.push(NatsAdapter::connect(&broker.url).await.unwrap());
+    }
+    let all = adapters.clone();
+    check_broadcast_acks(adapters, &[], || all.iter().all(|a| a.nodes().len() == 2)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_side_emit_over_core_nats() {
+    let Some(binary) = binary_or_skip(BrokerKind::Nats) else { return };
+    let broker = start_broker(BrokerKind::Nats, &binary).await;
+    let mut adapters = Vec::new();
+    for _ in 0..3 {
+        adapters.push(NatsCoreAdapter::connect(&broker.url).await.unwrap());
+    }
+    let all = adapters.clone();
+    let (io, seen) = servers(adapters);
+    until("every server knows the two others", || all.iter().all(|a| a.nodes().len() == 2)).await;
+    check_requests(&io, &seen).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broadcast_acks_over_core_nats() {
+    let Some(binary) = binary_or_skip(BrokerKind::Nats) else { return };
+    if !node_or_skip() {
+        return;
+    }
+    let broker = start_broker(BrokerKind::Nats, &binary).await;
+    let mut adapters = Vec::new();
+    for _ in 0..3 {
+        adapters.push(NatsCoreAdapter::connect(&broker.url).await.unwrap());
     }
     let all = adapters.clone();
     check_broadcast_acks(adapters, &[], || all.iter().all(|a| a.nodes().len() == 2)).await;

@@ -5,10 +5,12 @@ use std::process;
 use std::time::Duration;
 
 use windlass::event_server::{RecoveryConfig, SocketIo, SocketIoConfig};
-use windlass_cluster::{NatsAdapter, RedisAdapter, RedisStreamsAdapter, ShardedRedisAdapter};
+use windlass_cluster::{
+    NatsAdapter, NatsCoreAdapter, RedisAdapter, RedisStreamsAdapter, ShardedRedisAdapter,
+};
 
 /// The adapters `--adapter` takes.
-pub(crate) const ADAPTERS: &str = "redis-pubsub, redis-sharded, redis-streams, nats";
+pub(crate) const ADAPTERS: &str = "redis-pubsub, redis-sharded, redis-streams, nats, nats-core";
 
 /// `--adapter` and `--broker`, as every cluster example takes them.
 pub(crate) struct Options {
@@ -81,6 +83,10 @@ pub(crate) async fn socket_io(adapter: &str, broker: &str) -> SocketIo {
                 .adapter(adapter.clone())
                 .session_store(adapter)
                 .build()
+        }
+        "nats-core" => {
+            let adapter = NatsCoreAdapter::connect(broker).await.unwrap_or_else(|error| exit_with(&error));
+            SocketIo::builder().adapter(adapter).build()
         }
         other => {
             eprintln!("error: --adapter {other}: one of {ADAPTERS}");

@@ -7,6 +7,7 @@
 //! - [`RedisStreamsAdapter`]: one Redis stream as the cluster's log, with connection state
 //!   recovery on any node, even after its own node was killed.
 //! - [`NatsAdapter`]: the same over NATS `JetStream` (a stream and a key-value bucket).
+//! - [`NatsCoreAdapter`]: core NATS pub/sub for fan-out, without recovery.
 //! - [`RedisEmitter`]: publishing into a Redis pub/sub cluster from a process that serves
 //!   nothing (Node's `@socket.io/redis-emitter`).
 //! - [`wire`]: the wire formats, without I/O.
@@ -35,14 +36,16 @@ mod common;
 mod emitter;
 mod log;
 mod nats;
+mod nats_core;
 mod redis;
 mod sharded;
 mod streams;
 pub mod wire;
 
 pub use self::emitter::{EmitterError, RedisEmitter};
-pub use self::log::{Broker, LogAdapter, LogConfig};
+pub use self::log::{Broker, LogAdapter, LogConfig, Recoverable};
 pub use self::nats::{Nats, NatsAdapter, NatsConfig, NatsConnectError};
+pub use self::nats_core::{NatsCore, NatsCoreAdapter, NatsCoreConfig};
 pub use self::redis::{ConnectError, RedisAdapter, RedisAdapterConfig};
 pub use self::sharded::{ShardedRedisAdapter, ShardedRedisConfig, SubscriptionMode};
 pub use self::streams::{RedisStreams, RedisStreamsAdapter, RedisStreamsConfig};

@@ -105,7 +105,20 @@ pub trait Broker: sealed::Sealed + Send + Sync + Sized + 'static {
     /// A saved session.
     #[doc(hidden)]
     fn session(&self, pid: &str) -> impl Future<Output = Result<Option<Vec<u8>>, String>> + Send;
+
+    /// Whether the broker keeps a log that every node reads in one order (Redis Streams,
+    /// `JetStream`): then every node, the emitting one included, delivers broadcasts from it.
+    /// A plain pub/sub broker (core NATS) has none: the emitting node delivers to its own
+    /// sockets at once, as with Redis pub/sub, and nothing is kept.
+    #[doc(hidden)]
+    fn ordered() -> bool {
+        true
+    }
 }
+
+/// A [`Broker`] with a log and sessions: its adapter is also a [`SessionStore`] (connection
+/// state recovery on any node). Implemented by this crate only.
+pub trait Recoverable: Broker {}
 
 pub(crate) use sealed::Sealed;
 
@@ -417,8 +430,13 @@ impl<B: Broker> Shared<B> {
             // This node's own broadcast with acknowledgements: delivered here directly, and
             // not kept for recovery.
             MessageType::Broadcast if message.request_id().is_some() => {}
+            // Without a log, this node's own broadcasts were delivered here already.
+            MessageType::Broadcast if own && !B::ordered() => {}
             MessageType::Broadcast => match message.broadcast_parts() {
-                Ok((packet, opts)) => node.broadcast_at(&message.nsp, &packet, &opts, &entry.offset),
+                Ok((packet, opts)) if B::ordered() => {
+                    node.broadcast_at(&message.nsp, &packet, &opts, &entry.offset);
+                }
+                Ok((packet, opts)) => node.broadcast(&message.nsp, &packet, &opts),
                 Err(error) => tracing::warn!(%error, "log adapter: malformed broadcast skipped"),
             },
             _ if !own => {
@@ -486,7 +504,7 @@ impl<B: Broker> Adapter for LogAdapter<B> {
     }
 
     fn orders_broadcasts(&self) -> bool {
-        true
+        B::ordered()
     }
 
     fn broadcast(&self, nsp: &str, packet: &Packet, opts: &BroadcastOptions) {
@@ -589,7 +607,7 @@ impl<B: Broker> Adapter for LogAdapter<B> {
     }
 }
 
-impl<B: Broker> SessionStore for LogAdapter<B> {
+impl<B: Recoverable> SessionStore for LogAdapter<B> {
     /// Not used: the log's positions are the offsets.
     fn next_offset(&self) -> String {
         String::new()

@@ -114,27 +114,8 @@ impl LogAdapter<Nats> {
 
     /// Connects with `config`.
     pub async fn connect_with(url: &str, config: NatsConfig) -> Result<Self, NatsConnectError> {
-        let error = |reason: String| NatsConnectError { url: url.to_owned(), reason };
-        let reconnected = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&reconnected);
-        let client = async_nats::ConnectOptions::new()
-            .event_callback(move |event| {
-                let flag = Arc::clone(&flag);
-                async move {
-                    if matches!(event, async_nats::Event::Connected) {
-                        flag.store(true, Ordering::Release);
-                    }
-                }
-            })
-            .retry_on_initial_connect()
-            .connection_timeout(Duration::from_secs(2))
-            .max_reconnects(None)
-            .connect(url);
-        // A broker that is not there at start is an error, not a wait.
-        let client = tokio::time::timeout(Duration::from_secs(5), client)
-            .await
-            .map_err(|_| error("no answer within 5 s".into()))?
-            .map_err(|e| error(e.to_string()))?;
+        let error = |reason: String| NatsConnectError::new(url, reason);
+        let (client, reconnected) = connect_client(url).await?;
         let context = jetstream::new(client);
         let mut stream = context
             .get_or_create_stream(stream::Config {
@@ -186,17 +167,52 @@ impl LogAdapter<Nats> {
     }
 }
 
+impl NatsConnectError {
+    pub(crate) fn new(url: &str, reason: String) -> Self {
+        Self { url: url.to_owned(), reason }
+    }
+}
+
+/// A client of NATS at `url` that reconnects forever, and the flag it raises on each
+/// (re)connection; an error when NATS cannot be reached now.
+pub(crate) async fn connect_client(
+    url: &str,
+) -> Result<(async_nats::Client, Arc<AtomicBool>), NatsConnectError> {
+    let reconnected = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&reconnected);
+    let client = async_nats::ConnectOptions::new()
+        .event_callback(move |event| {
+            let flag = Arc::clone(&flag);
+            async move {
+                if matches!(event, async_nats::Event::Connected) {
+                    flag.store(true, Ordering::Release);
+                }
+            }
+        })
+        .retry_on_initial_connect()
+        .connection_timeout(Duration::from_secs(2))
+        .max_reconnects(None)
+        .connect(url);
+    // A broker that is not there at start is an error, not a wait.
+    let client = tokio::time::timeout(Duration::from_secs(5), client)
+        .await
+        .map_err(|_| NatsConnectError::new(url, "no answer within 5 s".into()))?
+        .map_err(|e| NatsConnectError::new(url, e.to_string()))?;
+    Ok((client, reconnected))
+}
+
 fn text(value: &async_nats::HeaderValue) -> &[u8] {
     let text: &str = value.as_ref();
     text.as_bytes()
 }
 
-/// A message of the stream as a log entry.
-fn entry(
+/// A message (of the stream, or of a core subject) as a log entry; its age when NATS said
+/// when it was published.
+pub(crate) fn message_entry(
     sequence: u64,
     headers: Option<&async_nats::HeaderMap>,
     payload: &Bytes,
-    published_nanos: i128,
+    published_nanos: Option<i128>,
 ) -> Entry {
     let header = |name: &str| headers.and_then(|h| h.get(name)).map(text);
     let message = ClusterMessage::from_fields(|name| match name {
@@ -207,17 +223,19 @@ fn entry(
     let now_nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i128::try_from(d.as_nanos()).unwrap_or(i128::MAX));
-    let age = u64::try_from((now_nanos - published_nanos).max(0)).map(Duration::from_nanos).ok();
+    let age = published_nanos
+        .and_then(|published| u64::try_from((now_nanos - published).max(0)).ok())
+        .map(Duration::from_nanos);
     Entry { offset: sequence.to_string(), message, age }
 }
 
 fn jetstream_entry(message: &jetstream::Message) -> Result<Entry, String> {
     let info = message.info().map_err(|e| e.to_string())?;
-    Ok(entry(
+    Ok(message_entry(
         info.stream_sequence,
         message.headers.as_ref(),
         &message.payload,
-        info.published.unix_timestamp_nanos(),
+        Some(info.published.unix_timestamp_nanos()),
     ))
 }
 
@@ -255,26 +273,29 @@ impl Nats {
         }
         Ok(recent)
     }
+}
 
-    fn subject_headers(message: &ClusterMessage) -> (async_nats::HeaderMap, Bytes) {
-        let mut headers = async_nats::HeaderMap::new();
-        let mut payload = Bytes::new();
-        for (name, value) in message.fields() {
-            if name == "data" {
-                payload = Bytes::from(value);
-            } else {
-                headers.insert(name, String::from_utf8_lossy(&value).as_ref());
-            }
+/// A message's fields as NATS headers, and its data as the payload.
+pub(crate) fn message_headers(message: &ClusterMessage) -> (async_nats::HeaderMap, Bytes) {
+    let mut headers = async_nats::HeaderMap::new();
+    let mut payload = Bytes::new();
+    for (name, value) in message.fields() {
+        if name == "data" {
+            payload = Bytes::from(value);
+        } else {
+            headers.insert(name, String::from_utf8_lossy(&value).as_ref());
         }
-        if let Some(seq) = message.seq {
-            // JetStream drops a message published twice within its duplicate window.
-            headers.insert("Nats-Msg-Id", format!("{}.{seq}", message.uid).as_str());
-        }
-        (headers, payload)
     }
+    if let Some(seq) = message.seq {
+        // JetStream drops a message published twice within its duplicate window.
+        headers.insert("Nats-Msg-Id", format!("{}.{seq}", message.uid).as_str());
+    }
+    (headers, payload)
 }
 
 impl Sealed for Nats {}
+
+impl crate::log::Recoverable for Nats {}
 
 impl Broker for Nats {
     fn order(offset: &str) -> Option<(u64, u64)> {
@@ -286,7 +307,7 @@ impl Broker for Nats {
         for write in batch {
             match write {
                 Write::Append(message) => {
-                    let (headers, payload) = Self::subject_headers(message);
+                    let (headers, payload) = message_headers(message);
                     let ack = self
                         .context
                         .publish_with_headers(self.config.subject.clone(), headers, payload)

@@ -150,6 +150,8 @@ impl RedisStreams {
 
 impl Sealed for RedisStreams {}
 
+impl crate::log::Recoverable for RedisStreams {}
+
 impl Broker for RedisStreams {
     fn order(offset: &str) -> Option<(u64, u64)> {
         let (ms, seq) = offset.split_once('-')?;

@@ -1,0 +1,161 @@
+//! Core NATS pub/sub for fan-out ([`NatsCoreAdapter`]): one subject the nodes publish to and
+//! subscribe to, no stream. The cheap NATS adapter, as Redis pub/sub is the cheap Redis one;
+//! [`NatsAdapter`](crate::NatsAdapter) (`JetStream`) is the one with recovery.
+//!
+//! ```text
+//!  emit ─► this node's sockets at once ─► outbox (ordered) ─► PUBLISH socket.io.pubsub
+//!                                                                  │ NATS
+//!  Node::broadcast ◄── reader ◄── SUB socket.io.pubsub ◄───────────┘ (the node's own skipped)
+//! ```
+//!
+//! Messages are the log adapters' (`uid`, `nsp`, `type`, `seq` as headers, the data as the
+//! payload), requests and membership are theirs too (heartbeats every 5 s, a node forgotten
+//! after 10 s of silence while the node's own messages come back): a request is answered by
+//! every node alive or fails. Delivery is NATS's: at most once, in order per sender; what is
+//! published while a node is disconnected is not replayed to it. The client reconnects and
+//! re-subscribes by itself; what this node publishes meanwhile waits in the outbox and goes
+//! out once (a publish sent twice is dropped by readers, by the sender's sequence number).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use futures_util::{FutureExt as _, StreamExt as _};
+use tokio::sync::Mutex;
+
+use crate::log::{Broker, Entry, LogAdapter, LogConfig, Sealed, Write};
+use crate::nats::{NatsConnectError, connect_client, message_entry, message_headers};
+
+/// Settings of a [`NatsCoreAdapter`].
+#[derive(Clone, Debug)]
+pub struct NatsCoreConfig {
+    /// The subject every node publishes to and subscribes to; default `socket.io.pubsub`.
+    /// Nodes of one cluster share it.
+    pub subject: String,
+    /// Messages handed to the adapter at a time; default 256.
+    pub read_count: usize,
+    /// How long a read waits for messages; default 1 s.
+    pub block: Duration,
+    /// Heartbeats and requests (sessions are not kept: no recovery across nodes).
+    pub log: LogConfig,
+}
+
+impl Default for NatsCoreConfig {
+    fn default() -> Self {
+        Self {
+            subject: "socket.io.pubsub".to_owned(),
+            read_count: 256,
+            block: Duration::from_secs(1),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+/// The core NATS [`Adapter`](windlass::event_server::Adapter): fan-out over a NATS subject,
+/// without recovery.
+///
+/// ```no_run
+/// use windlass::event_server::SocketIo;
+/// use windlass_cluster::NatsCoreAdapter;
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let adapter = NatsCoreAdapter::connect("nats://127.0.0.1:4222").await?;
+/// let io = SocketIo::builder().adapter(adapter).build();
+/// # Ok(())
+/// # }
+/// ```
+pub type NatsCoreAdapter = LogAdapter<NatsCore>;
+
+/// The NATS side of a [`NatsCoreAdapter`].
+pub struct NatsCore {
+    client: async_nats::Client,
+    config: NatsCoreConfig,
+    subscriber: Mutex<async_nats::Subscriber>,
+    /// Numbers the messages read, as their "offset" (nothing is kept to recover from).
+    read: AtomicU64,
+}
+
+impl std::fmt::Debug for NatsCore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NatsCore").field("subject", &self.config.subject).finish_non_exhaustive()
+    }
+}
+
+impl LogAdapter<NatsCore> {
+    /// Connects to NATS at `url` with the defaults; fails if it cannot be reached now. Later
+    /// outages are survived: the client reconnects and re-subscribes by itself.
+    pub async fn connect(url: &str) -> Result<Self, NatsConnectError> {
+        Self::connect_with(url, NatsCoreConfig::default()).await
+    }
+
+    /// Connects with `config`.
+    pub async fn connect_with(url: &str, config: NatsCoreConfig) -> Result<Self, NatsConnectError> {
+        let (client, _reconnected) = connect_client(url).await?;
+        let subscriber = client
+            .subscribe(config.subject.clone())
+            .await
+            .map_err(|e| NatsConnectError::new(url, e.to_string()))?;
+        // Subscribed before serving: the first heartbeat's answers reach this node.
+        client.flush().await.map_err(|e| NatsConnectError::new(url, e.to_string()))?;
+        let log = config.log.clone();
+        let core = NatsCore { client, config, subscriber: Mutex::new(subscriber), read: AtomicU64::new(0) };
+        Ok(Self::start(core, log, "0".to_owned(), &[]))
+    }
+}
+
+impl Sealed for NatsCore {}
+
+impl Broker for NatsCore {
+    fn order(_offset: &str) -> Option<(u64, u64)> {
+        None
+    }
+
+    fn ordered() -> bool {
+        false
+    }
+
+    async fn write(&self, batch: &[Write]) -> Result<(), String> {
+        for write in batch {
+            // Sessions are not kept: a core NATS cluster does not recover across nodes.
+            if let Write::Append(message) = write {
+                let (headers, payload) = message_headers(message);
+                self.client
+                    .publish_with_headers(self.config.subject.clone(), headers, payload)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        // Answered once NATS has the batch: until then it is written again.
+        self.client.flush().await.map_err(|e| e.to_string())
+    }
+
+    async fn read(&self, _after: &str) -> Result<Vec<Entry>, String> {
+        let mut subscriber = self.subscriber.lock().await;
+        let Ok(first) = tokio::time::timeout(self.config.block, subscriber.next()).await else {
+            return Ok(Vec::new());
+        };
+        let mut entries = Vec::new();
+        let mut next = first;
+        loop {
+            let Some(message) = next else {
+                return if entries.is_empty() { Err("the subscription ended".into()) } else { Ok(entries) };
+            };
+            let number = self.read.fetch_add(1, Ordering::Relaxed) + 1;
+            entries.push(message_entry(number, message.headers.as_ref(), &message.payload, None));
+            if entries.len() >= self.config.read_count {
+                return Ok(entries);
+            }
+            match subscriber.next().now_or_never() {
+                Some(more) => next = more,
+                None => return Ok(entries),
+            }
+        }
+    }
+
+    async fn range(&self, _after: &str, _until: &str) -> Result<Option<Vec<Entry>>, String> {
+        Ok(None)
+    }
+
+    async fn session(&self, _pid: &str) -> Result<Option<Vec<u8>>, String> {
+        Ok(None)
+    }
+}
