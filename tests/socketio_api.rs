@@ -408,3 +408,103 @@ async fn sockets_leave_with_server_shutting_down_on_io_close_and_on_server_shutd
         );
     }
 }
+
+/// An adapter that records the room hooks, for the test below.
+#[derive(Clone, Default)]
+struct RoomLog(Arc<Mutex<Vec<(String, bool)>>>);
+
+impl windlass::event_server::Adapter for RoomLog {
+    fn broadcast(
+        &self,
+        _: &str,
+        _: &windlass_sio_proto::socket::Packet,
+        _: &windlass::event_server::BroadcastOptions,
+    ) {
+    }
+
+    fn fetch_sockets<'a>(
+        &'a self,
+        _: &'a str,
+        _: &'a windlass::event_server::BroadcastOptions,
+    ) -> windlass::event_server::AdapterFuture<
+        'a,
+        Result<Vec<windlass::event_server::SocketInfo>, windlass::event_server::ClusterError>,
+    > {
+        Box::pin(std::future::ready(Ok(Vec::new())))
+    }
+
+    fn add_sockets(&self, _: &str, _: &windlass::event_server::BroadcastOptions, _: &[Arc<str>]) {}
+
+    fn del_sockets(&self, _: &str, _: &windlass::event_server::BroadcastOptions, _: &[Arc<str>]) {}
+
+    fn disconnect_sockets(&self, _: &str, _: &windlass::event_server::BroadcastOptions, _: bool) {}
+
+    fn room_created(&self, _nsp: &str, room: &str) {
+        self.0.lock().unwrap().push((room.to_owned(), true));
+    }
+
+    fn room_deleted(&self, _nsp: &str, room: &str) {
+        self.0.lock().unwrap().push((room.to_owned(), false));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_adapter_hears_a_room_made_and_emptied_in_order_whoever_joins_and_leaves() {
+    let log = RoomLog::default();
+    let io = SocketIo::builder().adapter(log.clone()).build();
+    io.on_connection(|socket| async move {
+        socket.on("join", |socket, event| async move {
+            socket.join(event.args()[0].as_str().unwrap_or_default().to_owned());
+        });
+        socket.on("leave", |socket, event| async move {
+            socket.leave(event.args()[0].as_str().unwrap_or_default());
+        });
+        socket.on("sync", |_, event| async move {
+            let _ = event.ack_args(vec![]);
+        });
+    });
+    let server = serve(&io).await;
+    // Four clients join and leave two rooms, interleaved; a leave of a room never joined and
+    // a join twice change nothing; the last client disconnects while in a room.
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        clients.push(join(&server).await.0);
+    }
+    for round in 0..20 {
+        for (i, ws) in clients.iter_mut().enumerate() {
+            let room = if (i + round) % 2 == 0 { "a" } else { "b" };
+            ws.send(Message::text(format!(r#"42["join","{room}"]"#))).await.unwrap();
+            ws.send(Message::text(format!(r#"42["join","{room}"]"#))).await.unwrap();
+            ws.send(Message::text(r#"42["leave","never"]"#)).await.unwrap();
+            if (i + round) % 3 != 0 {
+                ws.send(Message::text(format!(r#"42["leave","{room}"]"#))).await.unwrap();
+            }
+        }
+    }
+    for ws in &mut clients {
+        ws.send(Message::text(r#"421["sync"]"#)).await.unwrap();
+        assert_eq!(text(ws).await, "431[]");
+    }
+    // What the adapter heard, replayed, is what the namespace has: each room alternates made,
+    // emptied, and is made exactly when it has members.
+    let check = |log: &[(String, bool)]| {
+        for room in ["a", "b"] {
+            let events: Vec<bool> = log.iter().filter(|(r, _)| r == room).map(|(_, made)| *made).collect();
+            assert!(events.iter().step_by(2).all(|made| *made), "{room}: {events:?}");
+            assert!(events.iter().skip(1).step_by(2).all(|made| !made), "{room}: {events:?}");
+            let made = events.last().copied().unwrap_or(false);
+            assert_eq!(made, io.of("/").room_size(room) > 0, "{room}: {events:?}");
+        }
+        assert!(log.iter().all(|(room, _)| room != "never"));
+    };
+    check(&log.0.lock().unwrap());
+    drop(clients);
+    for _ in 0..100 {
+        if io.of("/").sockets().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    check(&log.0.lock().unwrap());
+    assert_eq!(io.of("/").room_size("a") + io.of("/").room_size("b"), 0);
+}

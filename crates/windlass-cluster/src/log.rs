@@ -26,7 +26,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -174,7 +174,7 @@ struct Shared<B> {
     /// What to write, in order, to the writer task.
     outbox: mpsc::UnboundedSender<Write>,
     /// This node's next sequence number (shared with answer callbacks).
-    seq_handle: Arc<AtomicU64>,
+    seq_handle: Arc<Mutex<u64>>,
     /// Whether the last write went through.
     broker_up: AtomicBool,
     /// Whether the last read went through.
@@ -202,12 +202,16 @@ struct Shared<B> {
 #[derive(Clone)]
 struct Appender {
     outbox: mpsc::UnboundedSender<Write>,
-    seq: Arc<AtomicU64>,
+    /// Held while a number is taken and its message queued: readers drop a number lower
+    /// than one already applied, so numbers must reach the outbox in order.
+    seq: Arc<Mutex<u64>>,
 }
 
 impl Appender {
     fn append(&self, mut message: ClusterMessage) {
-        message.seq = Some(self.seq.fetch_add(1, Ordering::Relaxed));
+        let mut seq = lock(&self.seq);
+        message.seq = Some(*seq);
+        *seq += 1;
         let _ = self.outbox.send(Write::Append(message));
     }
 }
@@ -264,7 +268,7 @@ impl<B: Broker> LogAdapter<B> {
             node: OnceLock::new(),
             session_ttl: OnceLock::new(),
             outbox,
-            seq_handle: Arc::new(AtomicU64::new(1)),
+            seq_handle: Arc::new(Mutex::new(1)),
             broker_up: AtomicBool::new(true),
             reader_up: AtomicBool::new(true),
             own_read: Mutex::new((Instant::now(), Instant::now())),

@@ -19,7 +19,8 @@
 //! down is dropped (each counted and logged), never sent twice. Recovery of missed events
 //! needs the Streams adapter.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -83,28 +84,176 @@ struct Shared {
     uid: String,
     config: RedisAdapterConfig,
     node: OnceLock<Node>,
-    /// For requests that need `PUBLISH`'s answer.
-    commands: ConnectionManager,
-    /// Publishes that need only their order kept, to the publisher task.
-    outbox: mpsc::UnboundedSender<Out>,
+    /// Every publish, in order.
+    outbox: Outbox,
     /// Namespaces to subscribe to, to the subscriber task.
     subscribe: mpsc::UnboundedSender<String>,
-    /// Whether the subscriber is connected and subscribed (answers can reach this node).
-    subscribed: AtomicBool,
+    /// Whether answers can reach this node.
+    readiness: Readiness,
     pending: Mutex<HashMap<String, Pending>>,
     /// Broadcasts waiting for acknowledgements, by request id: where their reports go.
     acks: Mutex<HashMap<String, mpsc::UnboundedSender<AckReport>>>,
-    /// Publishes dropped because Redis could not be reached.
-    dropped: Arc<AtomicU64>,
     closed: tokio::sync::watch::Sender<bool>,
 }
 
 /// What the publisher task is given, in order.
-pub(crate) enum Out {
+enum Out {
     /// `PUBLISH channel bytes`.
     Publish(String, Vec<u8>),
+    /// The same, answered with how many subscribers received it (or why it failed).
+    Counted(String, Vec<u8>, oneshot::Sender<Result<usize, String>>),
     /// Answered once everything before it is published.
     Flush(oneshot::Sender<()>),
+}
+
+/// The ordered outbox of a Redis adapter: every publish, counted or not, goes out through it
+/// in the order it was made (a request never overtakes the broadcasts made before it).
+#[derive(Clone)]
+pub(crate) struct Outbox {
+    tx: mpsc::UnboundedSender<Out>,
+    /// Publishes dropped because Redis could not be reached.
+    dropped: Arc<AtomicU64>,
+}
+
+impl Outbox {
+    /// Starts the publisher task: `command` (`PUBLISH`, `SPUBLISH`) over `commands`, until
+    /// `closed`.
+    pub(crate) fn start(
+        command: &'static str,
+        commands: ConnectionManager,
+        closed: tokio::sync::watch::Receiver<bool>,
+    ) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let dropped = Arc::new(AtomicU64::new(0));
+        tokio::spawn(publisher(command, Arc::downgrade(&dropped), commands, rx, closed));
+        Self { tx, dropped }
+    }
+
+    pub(crate) fn publish(&self, channel: String, bytes: Vec<u8>) {
+        if self.tx.send(Out::Publish(channel, bytes)).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Queues a publish now, in order with the rest; the future answers how many
+    /// subscribers received it.
+    pub(crate) fn publish_counted(
+        &self,
+        channel: String,
+        bytes: Vec<u8>,
+    ) -> impl Future<Output = Result<usize, ClusterError>> + Send + 'static {
+        let (tx, rx) = oneshot::channel();
+        let queued = self.tx.send(Out::Counted(channel, bytes, tx)).is_ok();
+        async move {
+            if !queued {
+                return Err(ClusterError::Closed);
+            }
+            rx.await.map_err(|_| ClusterError::Closed)?.map_err(ClusterError::Broker)
+        }
+    }
+
+    /// Waits until what was queued so far has gone out, for at most `timeout`.
+    pub(crate) fn flush(&self, timeout: Duration) -> AdapterFuture<'static, ()> {
+        let (done, published) = oneshot::channel();
+        let _ = self.tx.send(Out::Flush(done));
+        Box::pin(async move {
+            let _ = tokio::time::timeout(timeout, published).await;
+        })
+    }
+
+    pub(crate) fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+/// A counted publish: queued at once when answers can reach this node (in order with what
+/// was published before), else once they can.
+pub(crate) enum CountedPublish<F> {
+    Queued(F),
+    Waiting { nsp: String, channel: String, bytes: Vec<u8> },
+}
+
+pub(crate) fn counted_when_ready(
+    outbox: &Outbox,
+    readiness: &Readiness,
+    nsp: &str,
+    channel: String,
+    bytes: Vec<u8>,
+) -> CountedPublish<impl Future<Output = Result<usize, ClusterError>> + Send + 'static> {
+    if readiness.is_ready(nsp) {
+        CountedPublish::Queued(outbox.publish_counted(channel, bytes))
+    } else {
+        CountedPublish::Waiting { nsp: nsp.to_owned(), channel, bytes }
+    }
+}
+
+impl<F: Future<Output = Result<usize, ClusterError>> + Send> CountedPublish<F> {
+    /// How many subscribers received it.
+    pub(crate) async fn run(
+        self,
+        outbox: &Outbox,
+        readiness: &Readiness,
+        timeout: Duration,
+    ) -> Result<usize, ClusterError> {
+        match self {
+            Self::Queued(published) => published.await,
+            Self::Waiting { nsp, channel, bytes } => {
+                readiness.ready(&nsp, timeout).await?;
+                outbox.publish_counted(channel, bytes).await
+            }
+        }
+    }
+}
+
+/// Whether answers can reach this node: its subscriber connected, and the channels of a
+/// namespace subscribed. A request counts the subscribers that received it, this node among
+/// them: asked before this node's own subscription is made, it would wait for one answer too
+/// few.
+#[derive(Default)]
+pub(crate) struct Readiness {
+    up: AtomicBool,
+    namespaces: Mutex<HashSet<String>>,
+}
+
+impl Readiness {
+    pub(crate) fn set_up(&self, up: bool) {
+        self.up.store(up, Ordering::Release);
+    }
+
+    pub(crate) fn is_up(&self) -> bool {
+        self.up.load(Ordering::Acquire)
+    }
+
+    /// `nsp`'s channels are subscribed (and stay so across reconnections, which subscribe
+    /// every namespace again before the subscriber is up).
+    pub(crate) fn subscribed(&self, nsp: &str) {
+        lock(&self.namespaces).insert(nsp.to_owned());
+    }
+
+    /// Whether answers about `nsp` can reach this node now.
+    pub(crate) fn is_ready(&self, nsp: &str) -> bool {
+        self.is_up() && lock(&self.namespaces).contains(nsp)
+    }
+
+    /// Waits, at most `timeout`, until answers about `nsp` can reach this node; an error at
+    /// once while the subscriber is down.
+    pub(crate) async fn ready(&self, nsp: &str, timeout: Duration) -> Result<(), ClusterError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if !self.is_up() {
+                return Err(ClusterError::Broker(
+                    "not subscribed to Redis: answers cannot reach this node".into(),
+                ));
+            }
+            if lock(&self.namespaces).contains(nsp) {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ClusterError::Broker(format!("namespace {nsp} is not subscribed to yet")));
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
 }
 
 impl RedisAdapter {
@@ -128,29 +277,25 @@ impl RedisAdapter {
         // The first subscription is made here, so that a node that starts serving is
         // already listening.
         let pubsub = client.get_async_pubsub().await.map_err(error)?;
-        let (outbox, outbox_rx) = mpsc::unbounded_channel();
         let (subscribe, subscribe_rx) = mpsc::unbounded_channel();
         let (closed, _) = tokio::sync::watch::channel(false);
+        let outbox = Outbox::start("PUBLISH", commands, closed.subscribe());
         let shared = Arc::new(Shared {
             uid: random_id(6),
             config,
             node: OnceLock::new(),
-            commands: commands.clone(),
             outbox,
             subscribe,
-            subscribed: AtomicBool::new(false),
+            readiness: Readiness::default(),
             pending: Mutex::new(HashMap::new()),
             acks: Mutex::new(HashMap::new()),
-            dropped: Arc::new(AtomicU64::new(0)),
             closed,
         });
-        let dropped = Arc::downgrade(&shared.dropped);
-        tokio::spawn(publisher("PUBLISH", dropped, commands, outbox_rx, shared.closed.subscribe()));
         let mut subscriber = Subscriber::new(Arc::clone(&shared), client, subscribe_rx);
         // `/` exists on every server: subscribe before returning.
         subscriber.namespaces.push("/".to_owned());
         let first = subscriber.subscribe_all(pubsub).await.map_err(error)?;
-        shared.subscribed.store(true, Ordering::Release);
+        shared.readiness.set_up(true);
         tokio::spawn(subscriber.run(first));
         Ok(Self { shared })
     }
@@ -162,12 +307,12 @@ impl RedisAdapter {
 
     /// Publishes dropped so far because Redis could not be reached.
     pub fn dropped(&self) -> u64 {
-        self.shared.dropped.load(Ordering::Relaxed)
+        self.shared.outbox.dropped()
     }
 
     /// Whether the subscription is up (messages of other nodes reach this one).
     pub fn is_subscribed(&self) -> bool {
-        self.shared.subscribed.load(Ordering::Acquire)
+        self.shared.readiness.is_up()
     }
 
     fn channels(&self, nsp: &str) -> Channels {
@@ -175,9 +320,7 @@ impl RedisAdapter {
     }
 
     fn publish(&self, channel: String, bytes: Vec<u8>) {
-        if self.shared.outbox.send(Out::Publish(channel, bytes)).is_err() {
-            self.shared.dropped.fetch_add(1, Ordering::Relaxed);
-        }
+        self.shared.outbox.publish(channel, bytes);
     }
 
     async fn request_sockets(
@@ -199,23 +342,14 @@ impl RedisAdapter {
         mut request: Request,
         timeout: Duration,
     ) -> Result<Collected, ClusterError> {
-        if !self.is_subscribed() {
-            return Err(ClusterError::Broker(
-                "not subscribed to Redis: answers cannot reach this node".into(),
-            ));
-        }
+        self.shared.readiness.ready(nsp, timeout).await?;
         let request_id = random_id(6);
         request.request_id = Some(request_id.clone());
         let (done, answer) = oneshot::channel();
         lock(&self.shared.pending).insert(request_id.clone(), Pending::counted(done));
         let forget = Forget { shared: &self.shared, request_id: &request_id };
-        let mut commands = self.shared.commands.clone();
-        let receivers: usize = redis::cmd("PUBLISH")
-            .arg(self.channels(nsp).request)
-            .arg(request.encode())
-            .query_async(&mut commands)
-            .await
-            .map_err(|e| ClusterError::Broker(e.to_string()))?;
+        let receivers =
+            self.shared.outbox.publish_counted(self.channels(nsp).request, request.encode()).await?;
         // Every subscriber of the request channel got it, this node included.
         let expected = receivers.saturating_sub(1);
         if let Some(pending) = lock(&self.shared.pending).get_mut(&request_id) {
@@ -260,12 +394,6 @@ impl Adapter for RedisAdapter {
 
     fn broadcast_with_ack(&self, nsp: &str, packet: &Packet, opts: &BroadcastOptions) -> Option<AckReports> {
         let (reports, rx) = mpsc::unbounded_channel();
-        if !self.is_subscribed() {
-            let error =
-                ClusterError::Broker("not subscribed to Redis: answers cannot reach this node".into());
-            let _ = reports.send(AckReport::Failed(error));
-            return Some(rx);
-        }
         let request_id = random_id(6);
         let mut request = Request::new(&self.shared.uid, RequestType::Broadcast);
         request.request_id = Some(request_id.clone());
@@ -275,15 +403,20 @@ impl Adapter for RedisAdapter {
         request.opts = Some(opts.clone());
         lock(&self.shared.acks).insert(request_id.clone(), reports.clone());
         let shared = Arc::clone(&self.shared);
-        let channel = self.channels(nsp).request;
+        let timeout = opts.flags.timeout.unwrap_or(shared.config.requests_timeout);
+        let publish = counted_when_ready(
+            &shared.outbox,
+            &shared.readiness,
+            nsp,
+            self.channels(nsp).request,
+            request.encode(),
+        );
         tokio::spawn(async move {
-            let mut commands = shared.commands.clone();
-            let published: redis::RedisResult<usize> =
-                redis::cmd("PUBLISH").arg(channel).arg(request.encode()).query_async(&mut commands).await;
+            let published = publish.run(&shared.outbox, &shared.readiness, timeout).await;
             // Every subscriber of the request channel got it, this node included.
             let _ = reports.send(match published {
                 Ok(receivers) => AckReport::Nodes(receivers.saturating_sub(1)),
-                Err(error) => AckReport::Failed(ClusterError::Broker(error.to_string())),
+                Err(error) => AckReport::Failed(error),
             });
             // Tracked until the caller has what it waited for, or gives up.
             forget_when_done(reports, move || {
@@ -344,18 +477,14 @@ impl Adapter for RedisAdapter {
     }
 
     fn flush(&self, timeout: Duration) -> AdapterFuture<'_, ()> {
-        let (done, published) = oneshot::channel();
-        let _ = self.shared.outbox.send(Out::Flush(done));
-        Box::pin(async move {
-            let _ = tokio::time::timeout(timeout, published).await;
-        })
+        self.shared.outbox.flush(timeout)
     }
 }
 
 /// Sends the outbox in order, as pipelines of whatever has queued up, with `command`
 /// (`PUBLISH`, or `SPUBLISH` for sharded channels); what cannot be sent is counted in
 /// `dropped`.
-pub(crate) async fn publisher(
+async fn publisher(
     command: &'static str,
     dropped: std::sync::Weak<AtomicU64>,
     mut commands: ConnectionManager,
@@ -373,27 +502,47 @@ pub(crate) async fn publisher(
         }
         let mut pipe = redis::pipe();
         let mut flushes = Vec::new();
+        let mut counted = Vec::new();
         for out in batch.drain(..) {
             match out {
                 Out::Publish(channel, bytes) => {
                     pipe.cmd(command).arg(channel).arg(bytes).ignore();
                 }
+                Out::Counted(channel, bytes, answer) => {
+                    pipe.cmd(command).arg(channel).arg(bytes);
+                    counted.push(answer);
+                }
                 Out::Flush(done) => flushes.push(done),
             }
         }
-        if pipe.cmd_iter().count() > 0
-            && let Err(error) = pipe.query_async::<()>(&mut commands).await
-        {
-            let Some(dropped) = dropped.upgrade() else { return };
-            let n = pipe.cmd_iter().count() as u64;
-            let total = dropped.fetch_add(n, Ordering::Relaxed) + n;
-            tracing::warn!(%error, dropped = n, total, "redis adapter: cannot publish; messages dropped");
+        let sent = pipe.cmd_iter().count();
+        if sent > 0 {
+            // The replies of the counted publishes, in order (the others are ignored).
+            match pipe.query_async::<Vec<usize>>(&mut commands).await {
+                Ok(receivers) => {
+                    for (answer, receivers) in counted.drain(..).zip(receivers) {
+                        let _ = answer.send(Ok(receivers));
+                    }
+                }
+                Err(error) => {
+                    let Some(dropped) = dropped.upgrade() else { return };
+                    let n = (sent - counted.len()) as u64;
+                    let total = dropped.fetch_add(n, Ordering::Relaxed) + n;
+                    tracing::warn!(%error, dropped = n, total, "redis adapter: cannot publish; messages dropped");
+                    for answer in counted.drain(..) {
+                        let _ = answer.send(Err(error.to_string()));
+                    }
+                }
+            }
         }
         for done in flushes {
             let _ = done.send(());
         }
     }
 }
+
+/// How often a subscriber's connection is pinged (answered within 2 s, or it is made again).
+pub(crate) const PING_EVERY: Duration = Duration::from_secs(5);
 
 /// The subscription: one connection in pub/sub mode, made again whenever it is lost.
 struct Subscriber {
@@ -425,6 +574,7 @@ impl Subscriber {
         let (mut sink, stream) = pubsub.split();
         for nsp in &self.namespaces {
             self.subscribe_one(&mut sink, nsp).await?;
+            self.shared.readiness.subscribed(nsp);
         }
         Ok((sink, stream))
     }
@@ -435,8 +585,12 @@ impl Subscriber {
         let mut backoff = Duration::from_millis(50);
         loop {
             if let Some((mut sink, mut stream)) = connection.take() {
-                self.shared.subscribed.store(true, Ordering::Release);
+                self.shared.readiness.set_up(true);
                 backoff = Duration::from_millis(50);
+                // A connection that only listens would not notice a peer gone silent (a
+                // half-open TCP connection): it is pinged.
+                let mut ping = tokio::time::interval(PING_EVERY);
+                ping.tick().await;
                 loop {
                     tokio::select! {
                         _ = closed.changed() => return,
@@ -444,12 +598,21 @@ impl Subscriber {
                             Some(message) => self.on_message(&message),
                             None => break,
                         },
+                        _ = ping.tick() => {
+                            let answer = tokio::time::timeout(Duration::from_secs(2), sink.ping::<redis::Value>()).await;
+                            if !matches!(answer, Ok(Ok(_))) {
+                                break;
+                            }
+                        }
                         nsp = self.new_namespaces.recv() => {
                             let Some(nsp) = nsp else { return };
                             if self.namespaces.contains(&nsp) {
                                 continue;
                             }
                             let subscribed = self.subscribe_one(&mut sink, &nsp).await;
+                            if subscribed.is_ok() {
+                                self.shared.readiness.subscribed(&nsp);
+                            }
                             self.namespaces.push(nsp);
                             if subscribed.is_err() {
                                 break;
@@ -457,7 +620,7 @@ impl Subscriber {
                         }
                     }
                 }
-                self.shared.subscribed.store(false, Ordering::Release);
+                self.shared.readiness.set_up(false);
                 tracing::warn!("redis adapter: subscription lost; reconnecting");
             }
             tokio::select! {
@@ -576,7 +739,7 @@ impl Subscriber {
                         let mut response = Response::to(&request_id);
                         response.kind = Some(RequestType::ServerSideEmit);
                         response.data = Some(answer);
-                        let _ = shared.outbox.send(Out::Publish(channel, response.encode()));
+                        shared.outbox.publish(channel, response.encode());
                     }) as ServerAck
                 });
                 node.server_side_event(nsp, args, ack);
@@ -590,9 +753,7 @@ impl Subscriber {
         }
         if let Some(response) = response {
             let channel = Channels::new(&self.shared.config.key, nsp).response;
-            if self.shared.outbox.send(Out::Publish(channel, response.encode())).is_err() {
-                self.shared.dropped.fetch_add(1, Ordering::Relaxed);
-            }
+            self.shared.outbox.publish(channel, response.encode());
         }
     }
 
@@ -602,11 +763,7 @@ impl Subscriber {
         let (Some(packet), Some(request_id)) = (request.packet, request.request_id) else { return };
         let shared = Arc::clone(&self.shared);
         let channel = Channels::new(&self.shared.config.key, nsp).response;
-        let respond = move |response: Response| {
-            if shared.outbox.send(Out::Publish(channel.clone(), response.encode())).is_err() {
-                shared.dropped.fetch_add(1, Ordering::Relaxed);
-            }
-        };
+        let respond = move |response: Response| shared.outbox.publish(channel.clone(), response.encode());
         let mut count = Response::to(&request_id);
         count.kind = Some(RequestType::BroadcastClientCount);
         let answer_respond = respond.clone();

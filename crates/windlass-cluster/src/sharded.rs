@@ -29,7 +29,6 @@
 //! or Redis unreachable, makes the request fail, never a partial count.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -44,7 +43,7 @@ use windlass_sio_proto::socket::Packet;
 use crate::common::{
     AckWait, Collected, Pending, Respond, apply_answer, apply_request, forget_when_done, lock, random_id,
 };
-use crate::redis::{ConnectError, Out, publisher};
+use crate::redis::{ConnectError, Outbox, PING_EVERY, Readiness, counted_when_ready};
 use crate::wire::{ClusterMessage, MessageType};
 
 /// Which channels a node subscribes to (Node's `subscriptionMode`).
@@ -97,18 +96,14 @@ struct Shared {
     uid: String,
     config: ShardedRedisConfig,
     node: OnceLock<Node>,
-    /// For requests that need `SPUBLISH`'s answer.
-    commands: ConnectionManager,
-    /// Publishes that need only their order kept.
-    outbox: mpsc::UnboundedSender<Out>,
+    /// Every publish, in order.
+    outbox: Outbox,
     /// Subscriptions to make or drop, in order, to the subscriber task.
     control: mpsc::UnboundedSender<Control>,
-    /// Whether the subscriber is connected and subscribed.
-    subscribed: AtomicBool,
+    /// Whether answers can reach this node.
+    readiness: Readiness,
     pending: Mutex<HashMap<String, Pending>>,
     acks: Mutex<HashMap<String, AckWait>>,
-    /// Publishes dropped because Redis could not be reached.
-    dropped: Arc<AtomicU64>,
     closed: watch::Sender<bool>,
 }
 
@@ -153,9 +148,7 @@ impl Shared {
     }
 
     fn publish(&self, channel: String, message: &ClusterMessage) {
-        if self.outbox.send(Out::Publish(channel, message.encode_pubsub())).is_err() {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-        }
+        self.outbox.publish(channel, message.encode_pubsub());
     }
 
     /// Answers to node `to`, on its channel.
@@ -164,21 +157,18 @@ impl Shared {
         Arc::new(move |message| shared.publish(channel.clone(), &message))
     }
 
-    fn not_subscribed() -> ClusterError {
-        ClusterError::Broker("not subscribed to Redis: answers cannot reach this node".into())
-    }
-
-    /// `SPUBLISH`es `message` now: how many other nodes received it.
-    async fn publish_counted(&self, message: &ClusterMessage) -> Result<usize, ClusterError> {
-        let mut commands = self.commands.clone();
-        let receivers: usize = redis::cmd("SPUBLISH")
-            .arg(self.namespace_channel(&message.nsp))
-            .arg(message.encode_pubsub())
-            .query_async(&mut commands)
-            .await
-            .map_err(|e| ClusterError::Broker(e.to_string()))?;
+    /// `SPUBLISH`es `message` on its namespace's channel, in order with the rest, once
+    /// answers can reach this node: how many other nodes received it.
+    async fn publish_counted(
+        &self,
+        message: &ClusterMessage,
+        timeout: Duration,
+    ) -> Result<usize, ClusterError> {
+        let channel = self.namespace_channel(&message.nsp);
+        let publish =
+            counted_when_ready(&self.outbox, &self.readiness, &message.nsp, channel, message.encode_pubsub());
         // Every subscriber of the namespace's channel got it, this node included.
-        Ok(receivers.saturating_sub(1))
+        Ok(publish.run(&self.outbox, &self.readiness, timeout).await?.saturating_sub(1))
     }
 }
 
@@ -202,30 +192,26 @@ impl ShardedRedisAdapter {
             .set_max_delay(Duration::from_secs(1));
         let commands =
             ConnectionManager::new_with_config(client.clone(), manager_config).await.map_err(error)?;
-        let (outbox, outbox_rx) = mpsc::unbounded_channel();
         let (control, control_rx) = mpsc::unbounded_channel();
         let (closed, _) = watch::channel(false);
+        let outbox = Outbox::start("SPUBLISH", commands, closed.subscribe());
         let shared = Arc::new(Shared {
             uid: random_id(6),
             config,
             node: OnceLock::new(),
-            commands: commands.clone(),
             outbox,
             control,
-            subscribed: AtomicBool::new(false),
+            readiness: Readiness::default(),
             pending: Mutex::new(HashMap::new()),
             acks: Mutex::new(HashMap::new()),
-            dropped: Arc::new(AtomicU64::new(0)),
             closed,
         });
-        let dropped = Arc::downgrade(&shared.dropped);
-        tokio::spawn(publisher("SPUBLISH", dropped, commands, outbox_rx, shared.closed.subscribe()));
         // `/` exists on every server: subscribed before returning.
         let mut subscriber = Subscriber::new(Arc::clone(&shared), client, control_rx);
         let root = subscriber.namespace_channels("/");
         subscriber.channels.extend(root);
         let first = subscriber.connect().await.map_err(error)?;
-        shared.subscribed.store(true, Ordering::Release);
+        shared.readiness.set_up(true);
         tokio::spawn(subscriber.run(first));
         Ok(Self { shared })
     }
@@ -237,12 +223,12 @@ impl ShardedRedisAdapter {
 
     /// Publishes dropped so far because Redis could not be reached.
     pub fn dropped(&self) -> u64 {
-        self.shared.dropped.load(Ordering::Relaxed)
+        self.shared.outbox.dropped()
     }
 
     /// Whether the subscription is up.
     pub fn is_subscribed(&self) -> bool {
-        self.shared.subscribed.load(Ordering::Acquire)
+        self.shared.readiness.is_up()
     }
 
     /// Publishes the request `message(request_id)` and waits for an answer from every other
@@ -253,14 +239,11 @@ impl ShardedRedisAdapter {
         timeout: Duration,
     ) -> Result<Collected, ClusterError> {
         let shared = &self.shared;
-        if !self.is_subscribed() {
-            return Err(Shared::not_subscribed());
-        }
         let request_id = random_id(8);
         let (done, answer) = oneshot::channel();
         lock(&shared.pending).insert(request_id.clone(), Pending::counted(done));
         let outcome = async {
-            let expected = shared.publish_counted(&message(&request_id)).await?;
+            let expected = shared.publish_counted(&message(&request_id), timeout).await?;
             if let Some(pending) = lock(&shared.pending).get_mut(&request_id) {
                 pending.expect(expected);
             }
@@ -322,18 +305,20 @@ impl Adapter for ShardedRedisAdapter {
 
     fn broadcast_with_ack(&self, nsp: &str, packet: &Packet, opts: &BroadcastOptions) -> Option<AckReports> {
         let (reports, rx) = mpsc::unbounded_channel();
-        if !self.is_subscribed() {
-            let _ = reports.send(AckReport::Failed(Shared::not_subscribed()));
-            return Some(rx);
-        }
         let request_id = random_id(8);
         let mut packet = packet.clone();
         packet.namespace = nsp.to_owned().into();
         let message = ClusterMessage::broadcast_with_ack(&self.shared.uid, &packet, opts, &request_id);
         lock(&self.shared.acks).insert(request_id.clone(), AckWait::new(reports.clone(), None));
         let shared = Arc::clone(&self.shared);
+        let timeout = opts.flags.timeout.unwrap_or(shared.config.requests_timeout);
+        // Queued now (when answers can reach this node), in order with earlier broadcasts.
+        let channel = shared.namespace_channel(nsp);
+        let publish =
+            counted_when_ready(&shared.outbox, &shared.readiness, nsp, channel, message.encode_pubsub());
         tokio::spawn(async move {
-            let _ = reports.send(match shared.publish_counted(&message).await {
+            let published = publish.run(&shared.outbox, &shared.readiness, timeout).await;
+            let _ = reports.send(match published.map(|receivers| receivers.saturating_sub(1)) {
                 Ok(nodes) => AckReport::Nodes(nodes),
                 Err(error) => AckReport::Failed(error),
             });
@@ -399,11 +384,7 @@ impl Adapter for ShardedRedisAdapter {
     }
 
     fn flush(&self, timeout: Duration) -> AdapterFuture<'_, ()> {
-        let (done, published) = oneshot::channel();
-        let _ = self.shared.outbox.send(Out::Flush(done));
-        Box::pin(async move {
-            let _ = tokio::time::timeout(timeout, published).await;
-        })
+        self.shared.outbox.flush(timeout)
     }
 }
 
@@ -457,6 +438,9 @@ impl Subscriber {
         if !self.channels.is_empty() {
             pipe.exec_async(&mut connection).await?;
         }
+        for nsp in self.answer_channels.values() {
+            self.shared.readiness.subscribed(nsp);
+        }
         Ok((connection, rx))
     }
 
@@ -466,11 +450,15 @@ impl Subscriber {
         let mut backoff = Duration::from_millis(50);
         loop {
             if let Some((mut redis, mut pushes)) = connection.take() {
-                self.shared.subscribed.store(true, Ordering::Release);
+                self.shared.readiness.set_up(true);
                 backoff = Duration::from_millis(50);
                 for ready in self.waiting.drain(..) {
                     let _ = ready.send(());
                 }
+                // A connection that only listens would not notice a peer gone silent (a
+                // half-open TCP connection): it is pinged.
+                let mut ping = tokio::time::interval(PING_EVERY);
+                ping.tick().await;
                 loop {
                     tokio::select! {
                         _ = closed.changed() => return,
@@ -485,9 +473,18 @@ impl Subscriber {
                                 break;
                             }
                         }
+                        _ = ping.tick() => {
+                            if redis::cmd("PING").exec_async(&mut redis).await.is_err() {
+                                break;
+                            }
+                        }
                     }
                 }
-                self.shared.subscribed.store(false, Ordering::Release);
+                self.shared.readiness.set_up(false);
+                // What had arrived is still delivered.
+                while let Ok(push) = pushes.try_recv() {
+                    self.on_push(push);
+                }
                 tracing::warn!("sharded redis adapter: subscription lost; reconnecting");
             }
             tokio::select! {
@@ -522,7 +519,13 @@ impl Subscriber {
                     .into_iter()
                     .filter(|c| self.channels.insert(c.clone()))
                     .collect();
-                ("SSUBSCRIBE", channels)
+                if let Some(redis) = redis {
+                    for channel in channels {
+                        redis::cmd("SSUBSCRIBE").arg(channel).exec_async(&mut *redis).await?;
+                    }
+                    self.shared.readiness.subscribed(&nsp);
+                }
+                return Ok(());
             }
             Control::Room { channel, subscribe: true } => {
                 ("SSUBSCRIBE", if self.channels.insert(channel.clone()) { vec![channel] } else { vec![] })

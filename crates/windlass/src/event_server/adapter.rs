@@ -140,7 +140,9 @@ pub trait Adapter: Send + Sync + 'static {
     }
 
     /// A room of namespace `nsp` has its first socket on this node (Node's `create-room`):
-    /// an adapter that listens per room starts listening for it.
+    /// an adapter that listens per room starts listening for it. Called with the namespace's
+    /// rooms locked, in the order rooms change: queue the work, do not block or call back
+    /// into the namespace.
     fn room_created(&self, nsp: &str, room: &str) {
         let _ = (nsp, room);
     }

@@ -201,7 +201,6 @@ impl NsInner {
 
     pub(crate) fn remove_socket(&self, id: &str) {
         lock(&self.sockets).remove(id);
-        let mut deleted = Vec::new();
         let mut rooms = lock(&self.rooms);
         if let Some(joined) = rooms.of_socket.remove(id) {
             for room in joined {
@@ -209,19 +208,17 @@ impl NsInner {
                     members.remove(id);
                     if members.is_empty() {
                         rooms.members.remove(&room);
-                        deleted.push(room);
+                        self.room_changed(&room, false);
                     }
                 }
             }
         }
-        drop(rooms);
-        for room in deleted {
-            self.room_changed(&room, false);
-        }
     }
 
     /// Tells the adapter that `room` now has a first socket of this node (`created`) or no
-    /// more (Node's `create-room` and `delete-room`).
+    /// more (Node's `create-room` and `delete-room`). Called with the rooms locked, so that
+    /// the adapter hears of a room's changes in the order they were made (the hooks only
+    /// queue).
     fn room_changed(&self, room: &str, created: bool) {
         if let Some(io) = self.io.upgrade() {
             if created {
@@ -254,10 +251,8 @@ impl NsInner {
         members.insert(Arc::clone(id), socket);
         if members.len() == 1 {
             // The room's name is the one just pushed.
-            let room = rooms.of_socket.get(id).and_then(|joined| joined.last().cloned());
-            drop(rooms);
-            if let Some(room) = room {
-                self.room_changed(&room, true);
+            if let Some(room) = rooms.of_socket.get(id).and_then(|joined| joined.last()) {
+                self.room_changed(room, true);
             }
         }
     }
@@ -270,7 +265,6 @@ impl NsInner {
         let Some(members) = rooms.members.get_mut(room) else { return };
         if members.remove(id).is_some() && members.is_empty() {
             rooms.members.remove(room);
-            drop(rooms);
             self.room_changed(room, false);
         }
     }
