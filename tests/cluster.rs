@@ -140,13 +140,15 @@ impl Cluster {
         stdout
     }
 
-    /// The arguments that let `cluster_check.js` kill and restart the broker.
+    /// The arguments that let `cluster_check.js` kill and restart the broker, then stop it
+    /// (`SIGSTOP`) for a while.
     fn broker_args(&self) -> Vec<String> {
         vec![
             "--broker-pid".to_owned(),
             self.broker.child.id().expect("running").to_string(),
             "--broker-restart".to_owned(),
             self.broker.command.join(" "),
+            "--broker-hang".to_owned(),
         ]
     }
 }

@@ -6,6 +6,7 @@
 // serving and re-subscribe by themselves). Works for Redis and NATS alike.
 //
 //   node cluster_check.js --nodes URL,URL,URL --pids PID,PID,PID [--node-js URL]
+//        [--broker-pid PID --broker-restart "CMD" [--broker-hang]] [--log]
 //        [--broker-pid PID --broker-restart "PROGRAM ARG…"] [--log]
 //
 // Prints `ok - …` per check; exits 1 with the reason on the first failure.
@@ -19,6 +20,8 @@ const pids = option("--pids", "").split(",").filter(Boolean).map(Number);
 const nodeJs = option("--node-js", "");
 const brokerPid = Number(option("--broker-pid", "0"));
 const brokerRestart = option("--broker-restart", "").split(" ").filter(Boolean);
+// --broker-hang: after the restart, the broker is stopped (SIGSTOP) for 8 s, then resumed.
+const hang = process.argv.includes("--broker-hang");
 // A log adapter (redis-streams, nats) keeps what is sent while the broker is down and
 // delivers it, once, when it is back; pub/sub may drop it.
 const log = process.argv.includes("--log");
@@ -229,6 +232,33 @@ async function main() {
     if (inRoom.includes(x)) check(count(x.got.said, isRestart) === 1, `${x.name} got a message twice after the restart`);
   }
   ok(`after the broker restarts (${Date.now() - backAt} ms to right counts) messages flow again, each once${log ? ", and the one sent while it was down arrived once" : ""}`);
+
+  if (hang) {
+    // The broker hangs (SIGSTOP) without closing a connection: the nodes notice, keep
+    // serving, answer counts with errors, never wrong numbers, and recover when it resumes.
+    process.kill(restarted.pid, "SIGSTOP");
+    await sleep(8000);
+    const hung = await ask(a, "count");
+    check(hung.error !== undefined, `count while the broker hangs: ${JSON.stringify(hung)}`);
+    for (const url of nodes.slice(0, 2)) check((await health(url)) === 200, `health of ${url} while the broker hangs`);
+    process.kill(restarted.pid, "SIGCONT");
+    const resumedAt = Date.now();
+    await until("counts are right again after the broker resumes", async () => {
+      const reply = await ask(a, "count");
+      check(reply.error !== undefined || reply.count === truth, `count after the broker resumed: ${JSON.stringify(reply)}`);
+      return reply.count === truth;
+    }, 20000);
+    await until("every node answers counts again after the hang", async () => {
+      const replies = await Promise.all([a, b].map((x) => ask(x, "count")));
+      return replies.every((r) => r.count === truth);
+    }, 15000);
+    await ask(b, "say", { room: "room1", text: "after hang" });
+    const isResumed = (m) => m.text === "after hang";
+    await until("members get messages after the hang", () => inRoom.every((x) => count(x.got.said, isResumed) >= 1), 5000);
+    await sleep(300);
+    for (const x of inRoom) check(count(x.got.said, isResumed) === 1, `${x.name} got a message twice after the hang`);
+    ok(`a broker that hangs for 8 s: counts are errors meanwhile, the nodes serve, and ${Date.now() - resumedAt} ms after it resumes counts are right and messages flow, each once`);
+  }
 
   for (const x of clients) x.socket.close();
   restarted.kill("SIGKILL");
