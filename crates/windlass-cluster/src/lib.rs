@@ -34,6 +34,8 @@
 
 mod common;
 mod emitter;
+#[doc(hidden)]
+pub mod fuzzing;
 mod log;
 mod nats;
 mod nats_core;

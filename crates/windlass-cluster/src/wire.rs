@@ -506,6 +506,9 @@ pub fn from_msgpack(bytes: &[u8]) -> Result<Value, WireError> {
     from_rmpv(value, 0)
 }
 
+/// The largest integer a JS number holds exactly (2^53 − 1).
+const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+
 /// How deep a message may nest (socket.io-parser's JSON has the same order of limit).
 pub const MAX_DEPTH: usize = 128;
 
@@ -544,9 +547,13 @@ fn from_rmpv(value: rmpv::Value, depth: usize) -> Result<Value, WireError> {
         // place in a packet: null, as nil is.
         rmpv::Value::Nil | rmpv::Value::Ext(..) => Value::Null,
         rmpv::Value::Boolean(b) => Value::Bool(b),
+        // An integer beyond 2^53 is a rounded double to Node (notepack reads it into a JS
+        // number), as it is once written as JSON and read back: the same here.
+        #[allow(clippy::cast_precision_loss)]
         rmpv::Value::Integer(i) => match (i.as_i64(), i.as_u64()) {
-            (Some(n), _) => Value::Number(Number::from(n)),
-            (None, Some(n)) => Value::Number(Number::from(n)),
+            (Some(n), _) if n.unsigned_abs() <= MAX_SAFE_INTEGER => Value::Number(Number::from(n)),
+            (Some(n), _) => Value::Number(Number::from(n as f64)),
+            (None, Some(n)) => Value::Number(Number::from(n as f64)),
             (None, None) => Value::Null,
         },
         rmpv::Value::F32(f) => Value::Number(Number::from(f64::from(f))),
@@ -768,7 +775,9 @@ impl ClusterMessage {
             ("type", (self.kind as u8).to_string().into_bytes()),
         ];
         if let Some(data) = &self.data {
-            let text = if data.has_binary() {
+            // JSON is read back only as an object or array: anything else, like binary, goes
+            // as base64 `MessagePack`.
+            let text = if data.has_binary() || !matches!(data, Value::Object(_) | Value::Array(_)) {
                 use base64::Engine as _;
                 base64::engine::general_purpose::STANDARD.encode(to_msgpack(data))
             } else {

@@ -1,0 +1,56 @@
+//! Fuzz harness of the cluster wire formats, shared by the cargo-fuzz target in `fuzz/`
+//! (`cluster_wire`) and the stable test that replays its seeds (`tests/fuzz_seeds.rs`).
+//!
+//! What a broker hands a node is untrusted: another process wrote it, maybe not windlass.
+//! Every reader of [`wire`](crate::wire) gets the same bytes; none may panic, and whatever one
+//! reads must write back to bytes that read the same (writing is idempotent after one read:
+//! `write(read(write(read(x)))) == write(read(x))`).
+
+use crate::wire::{self, ClusterMessage, Request, Response, StoredSession};
+
+/// Runs every reader over `data`. For [`ClusterMessage::from_fields`], `data` is split at
+/// `0xff` into the fields `uid`, `nsp`, `type`, `data`, `seq`.
+pub fn cluster_wire(data: &[u8]) {
+    if let Ok(broadcast) = wire::decode_broadcast(data) {
+        let once = wire::encode_broadcast(&broadcast.uid, &broadcast.packet, &broadcast.opts);
+        let again = wire::decode_broadcast(&once).expect("a written broadcast reads");
+        assert_eq!(wire::encode_broadcast(&again.uid, &again.packet, &again.opts), once);
+        if let Some(uid) = wire::broadcast_uid(data) {
+            assert_eq!(uid, broadcast.uid, "the uid peeked is the uid read");
+        }
+    }
+    let _ = wire::broadcast_uid(data);
+    if let Ok(request) = Request::decode(data) {
+        let once = request.encode();
+        assert_eq!(Request::decode(&once).expect("a written request reads").encode(), once);
+    }
+    if let Ok(response) = Response::decode(data) {
+        let once = response.encode();
+        assert_eq!(Response::decode(&once).expect("a written response reads").encode(), once);
+    }
+    if let Ok(message) = ClusterMessage::decode_pubsub(data) {
+        let once = message.encode_pubsub();
+        let again = ClusterMessage::decode_pubsub(&once).expect("a written message reads");
+        assert_eq!(again.encode_pubsub(), once);
+        let _ = message.broadcast_parts();
+        let _ = (message.sockets_parts(), message.request_id(), message.client_count());
+        let _ = message.sockets_of_response();
+    }
+    if let Ok(session) = StoredSession::decode(data) {
+        let once = session.encode();
+        assert_eq!(StoredSession::decode(&once).expect("a written session reads").encode(), once);
+    }
+    let fields: Vec<&[u8]> = data.split(|b| *b == 0xff).collect();
+    let field = |name: &str| {
+        let at = ["uid", "nsp", "type", "data", "seq"].iter().position(|n| *n == name)?;
+        fields.get(at).copied()
+    };
+    if let Ok(message) = ClusterMessage::from_fields(field) {
+        let written = message.fields();
+        let read = ClusterMessage::from_fields(|name| {
+            written.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_slice())
+        })
+        .expect("written fields read");
+        assert_eq!(read.fields(), written);
+    }
+}
