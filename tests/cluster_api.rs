@@ -65,6 +65,20 @@ fn servers(adapters: Vec<impl Adapter + Clone>) -> (Vec<SocketIo>, Seen) {
     (servers, seen)
 }
 
+/// Three adapters (three servers' worth) connected by `connect`.
+async fn three<A, E: std::fmt::Debug, F: Future<Output = Result<A, E>>>(connect: impl Fn() -> F) -> Vec<A> {
+    let mut adapters = Vec::with_capacity(3);
+    for _ in 0..3 {
+        adapters.push(connect().await.expect("the adapter connects"));
+    }
+    adapters
+}
+
+/// Whether every log adapter of `all` knows the two others (heartbeat membership).
+fn know_each_other<B: windlass_cluster::Broker>(all: &[windlass_cluster::LogAdapter<B>]) -> bool {
+    all.iter().all(|a| a.nodes().len() == 2)
+}
+
 async fn until(what: &str, mut done: impl FnMut() -> bool) {
     for _ in 0..200 {
         if done() {
@@ -100,10 +114,7 @@ async fn check_requests(io: &[SocketIo], seen: &Seen) {
 async fn server_side_emit_over_redis_pubsub() {
     let Some(binary) = binary_or_skip(BrokerKind::Redis) else { return };
     let broker = start_broker(BrokerKind::Redis, &binary).await;
-    let mut adapters = Vec::new();
-    for _ in 0..3 {
-        adapters.push(RedisAdapter::connect(&broker.url).await.unwrap());
-    }
+    let adapters = three(|| RedisAdapter::connect(&broker.url)).await;
     let (io, seen) = servers(adapters);
     check_requests(&io, &seen).await;
 }
@@ -112,10 +123,7 @@ async fn server_side_emit_over_redis_pubsub() {
 async fn server_side_emit_over_redis_sharded_pubsub() {
     let Some(binary) = binary_or_skip(BrokerKind::Redis) else { return };
     let broker = start_broker(BrokerKind::Redis, &binary).await;
-    let mut adapters = Vec::new();
-    for _ in 0..3 {
-        adapters.push(ShardedRedisAdapter::connect(&broker.url).await.unwrap());
-    }
+    let adapters = three(|| ShardedRedisAdapter::connect(&broker.url)).await;
     let (io, seen) = servers(adapters);
     check_requests(&io, &seen).await;
 }
@@ -124,13 +132,10 @@ async fn server_side_emit_over_redis_sharded_pubsub() {
 async fn server_side_emit_over_redis_streams() {
     let Some(binary) = binary_or_skip(BrokerKind::Redis) else { return };
     let broker = start_broker(BrokerKind::Redis, &binary).await;
-    let mut adapters = Vec::new();
-    for _ in 0..3 {
-        adapters.push(RedisStreamsAdapter::connect(&broker.url).await.unwrap());
-    }
-    let first = adapters[0].clone();
+    let adapters = three(|| RedisStreamsAdapter::connect(&broker.url)).await;
+    let all = adapters.clone();
     let (io, seen) = servers(adapters);
-    until("the first server knows the two others", || first.nodes().len() == 2).await;
+    until("every server knows the two others", || know_each_other(&all)).await;
     check_requests(&io, &seen).await;
 }
 
@@ -138,13 +143,10 @@ async fn server_side_emit_over_redis_streams() {
 async fn server_side_emit_over_nats() {
     let Some(binary) = binary_or_skip(BrokerKind::Nats) else { return };
     let broker = start_broker(BrokerKind::Nats, &binary).await;
-    let mut adapters = Vec::new();
-    for _ in 0..3 {
-        adapters.push(NatsAdapter::connect(&broker.url).await.unwrap());
-    }
-    let first = adapters[0].clone();
+    let adapters = three(|| NatsAdapter::connect(&broker.url)).await;
+    let all = adapters.clone();
     let (io, seen) = servers(adapters);
-    until("the first server knows the two others", || first.nodes().len() == 2).await;
+    until("every server knows the two others", || know_each_other(&all)).await;
     check_requests(&io, &seen).await;
 }
 
@@ -256,10 +258,7 @@ async fn broadcast_acks_over_redis_pubsub_with_a_node_socket_io_node() {
         return;
     }
     let broker = start_broker(BrokerKind::Redis, &binary).await;
-    let mut adapters = Vec::new();
-    for _ in 0..3 {
-        adapters.push(RedisAdapter::connect(&broker.url).await.unwrap());
-    }
+    let adapters = three(|| RedisAdapter::connect(&broker.url)).await;
     check_broadcast_acks(adapters, &["--broker", &broker.url], || true).await;
 }
 
@@ -270,10 +269,7 @@ async fn broadcast_acks_over_redis_sharded_pubsub_with_a_node_socket_io_node() {
         return;
     }
     let broker = start_broker(BrokerKind::Redis, &binary).await;
-    let mut adapters = Vec::new();
-    for _ in 0..3 {
-        adapters.push(ShardedRedisAdapter::connect(&broker.url).await.unwrap());
-    }
+    let adapters = three(|| ShardedRedisAdapter::connect(&broker.url)).await;
     check_broadcast_acks(adapters, &["--broker", &broker.url, "--sharded"], || true).await;
 }
 
@@ -284,12 +280,9 @@ async fn broadcast_acks_over_redis_streams() {
         return;
     }
     let broker = start_broker(BrokerKind::Redis, &binary).await;
-    let mut adapters = Vec::new();
-    for _ in 0..3 {
-        adapters.push(RedisStreamsAdapter::connect(&broker.url).await.unwrap());
-    }
+    let adapters = three(|| RedisStreamsAdapter::connect(&broker.url)).await;
     let all = adapters.clone();
-    check_broadcast_acks(adapters, &[], || all.iter().all(|a| a.nodes().len() == 2)).await;
+    check_broadcast_acks(adapters, &[], || know_each_other(&all)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -299,25 +292,19 @@ async fn broadcast_acks_over_nats() {
         return;
     }
     let broker = start_broker(BrokerKind::Nats, &binary).await;
-    let mut adapters = Vec::new();
-    for _ in 0..3 {
-        adapters.push(NatsAdapter::connect(&broker.url).await.unwrap());
-    }
+    let adapters = three(|| NatsAdapter::connect(&broker.url)).await;
     let all = adapters.clone();
-    check_broadcast_acks(adapters, &[], || all.iter().all(|a| a.nodes().len() == 2)).await;
+    check_broadcast_acks(adapters, &[], || know_each_other(&all)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_side_emit_over_core_nats() {
     let Some(binary) = binary_or_skip(BrokerKind::Nats) else { return };
     let broker = start_broker(BrokerKind::Nats, &binary).await;
-    let mut adapters = Vec::new();
-    for _ in 0..3 {
-        adapters.push(NatsCoreAdapter::connect(&broker.url).await.unwrap());
-    }
+    let adapters = three(|| NatsCoreAdapter::connect(&broker.url)).await;
     let all = adapters.clone();
     let (io, seen) = servers(adapters);
-    until("every server knows the two others", || all.iter().all(|a| a.nodes().len() == 2)).await;
+    until("every server knows the two others", || know_each_other(&all)).await;
     check_requests(&io, &seen).await;
 }
 
@@ -328,10 +315,7 @@ async fn broadcast_acks_over_core_nats() {
         return;
     }
     let broker = start_broker(BrokerKind::Nats, &binary).await;
-    let mut adapters = Vec::new();
-    for _ in 0..3 {
-        adapters.push(NatsCoreAdapter::connect(&broker.url).await.unwrap());
-    }
+    let adapters = three(|| NatsCoreAdapter::connect(&broker.url)).await;
     let all = adapters.clone();
-    check_broadcast_acks(adapters, &[], || all.iter().all(|a| a.nodes().len() == 2)).await;
+    check_broadcast_acks(adapters, &[], || know_each_other(&all)).await;
 }
