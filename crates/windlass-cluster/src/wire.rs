@@ -15,7 +15,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use windlass::event_server::{BroadcastFlags, BroadcastOptions, SocketInfo};
 use windlass_sio_proto::socket::{Packet, PacketType};
 use windlass_sio_proto::{Map, Number, Value};
@@ -127,8 +126,40 @@ pub struct Broadcast {
 
 /// `[uid, packet, {rooms, except, flags}]` in `MessagePack`.
 pub fn encode_broadcast(uid: &str, packet: &Packet, opts: &BroadcastOptions) -> Vec<u8> {
-    let message = Value::Array(vec![Value::from(uid), packet_to_value(packet), opts_to_value(opts, true)]);
-    to_msgpack(&message)
+    // Written straight from the packet, its data not copied into a `Value` first: this runs
+    // for every broadcast a node makes.
+    let mut out = Vec::with_capacity(256);
+    out.push(0x93);
+    msgpack::write_str(uid, &mut out);
+    write_packet(packet, &mut out);
+    msgpack::write(&opts_to_value(opts, true), &mut out);
+    out
+}
+
+/// `MessagePack` of [`packet_to_value`]`(packet)`, written without building it.
+fn write_packet(packet: &Packet, out: &mut Vec<u8>) {
+    msgpack::write_map_len(2 + usize::from(packet.data.is_some()) + usize::from(packet.id.is_some()), out);
+    msgpack::write_str("type", out);
+    msgpack::write_uint(packet_type(packet) as u64, out);
+    if let Some(data) = &packet.data {
+        msgpack::write_str("data", out);
+        msgpack::write(data, out);
+    }
+    msgpack::write_str("nsp", out);
+    msgpack::write_str(&packet.namespace, out);
+    if let Some(id) = packet.id {
+        msgpack::write_str("id", out);
+        msgpack::write_uint(id, out);
+    }
+}
+
+/// Binary events and acks travel as plain ones: `MessagePack` carries binary as it is.
+fn packet_type(packet: &Packet) -> PacketType {
+    match packet.kind {
+        PacketType::BinaryEvent => PacketType::Event,
+        PacketType::BinaryAck => PacketType::Ack,
+        other => other,
+    }
 }
 
 /// The sending node's uid of a broadcast, read without decoding the rest: a node skips its
@@ -443,12 +474,7 @@ fn opts_from_value(value: &Value) -> BroadcastOptions {
 /// socket.io-parser's packet object: `{type, data, nsp}` (and `id` when set).
 pub fn packet_to_value(packet: &Packet) -> Value {
     let mut map = Map::with_capacity(4);
-    let kind = match packet.kind {
-        PacketType::BinaryEvent => PacketType::Event,
-        PacketType::BinaryAck => PacketType::Ack,
-        other => other,
-    };
-    map.insert("type", Value::from(Number::from(kind as u64)));
+    map.insert("type", Value::from(Number::from(packet_type(packet) as u64)));
     if let Some(data) = &packet.data {
         map.insert("data", data.clone());
     }
@@ -492,95 +518,18 @@ fn json_or_msgpack(bytes: &[u8]) -> Result<Value, WireError> {
 
 /// Writes `value` as notepack.io would.
 pub fn to_msgpack(value: &Value) -> Vec<u8> {
-    let mut out = Vec::with_capacity(128);
-    // Writing into a Vec cannot fail.
-    let _ = rmpv::encode::write_value(&mut out, &to_rmpv(value));
+    let mut out = Vec::with_capacity(256);
+    msgpack::write(value, &mut out);
     out
 }
 
 /// Reads `MessagePack`, nested at most [`MAX_DEPTH`] deep.
 pub fn from_msgpack(bytes: &[u8]) -> Result<Value, WireError> {
-    let mut reader = bytes;
-    let value = rmpv::decode::read_value_with_max_depth(&mut reader, MAX_DEPTH)
-        .map_err(|e| WireError::MessagePack(e.to_string()))?;
-    from_rmpv(value, 0)
+    msgpack::read(bytes, MAX_DEPTH)
 }
-
-/// The largest integer a JS number holds exactly (2^53 − 1).
-const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 
 /// How deep a message may nest (socket.io-parser's JSON has the same order of limit).
 pub const MAX_DEPTH: usize = 128;
-
-fn to_rmpv(value: &Value) -> rmpv::Value {
-    match value {
-        Value::Null => rmpv::Value::Nil,
-        Value::Bool(b) => rmpv::Value::Boolean(*b),
-        Value::Number(n) => number_to_rmpv(*n),
-        Value::String(s) => rmpv::Value::String(s.as_str().into()),
-        Value::Binary(b) => rmpv::Value::Binary(b.to_vec()),
-        Value::Array(items) => rmpv::Value::Array(items.iter().map(to_rmpv).collect()),
-        Value::Object(map) => {
-            rmpv::Value::Map(map.iter().map(|(k, v)| (rmpv::Value::String(k.into()), to_rmpv(v))).collect())
-        }
-    }
-}
-
-/// notepack: an integral, finite number is an integer in the smallest form, any other a
-/// float 64.
-fn number_to_rmpv(n: Number) -> rmpv::Value {
-    if let Some(i) = n.as_i64() {
-        return rmpv::Value::Integer(i.into());
-    }
-    if let Some(u) = n.as_u64() {
-        return rmpv::Value::Integer(u.into());
-    }
-    rmpv::Value::F64(n.as_f64())
-}
-
-fn from_rmpv(value: rmpv::Value, depth: usize) -> Result<Value, WireError> {
-    if depth > MAX_DEPTH {
-        return Err(WireError::Shape("nested too deep"));
-    }
-    Ok(match value {
-        // notepack's `undefined` (fixext 1, type 0) and its other extensions (dates) have no
-        // place in a packet: null, as nil is.
-        rmpv::Value::Nil | rmpv::Value::Ext(..) => Value::Null,
-        rmpv::Value::Boolean(b) => Value::Bool(b),
-        // An integer beyond 2^53 is a rounded double to Node (notepack reads it into a JS
-        // number), as it is once written as JSON and read back: the same here.
-        #[allow(clippy::cast_precision_loss)]
-        rmpv::Value::Integer(i) => match (i.as_i64(), i.as_u64()) {
-            (Some(n), _) if n.unsigned_abs() <= MAX_SAFE_INTEGER => Value::Number(Number::from(n)),
-            (Some(n), _) => Value::Number(Number::from(n as f64)),
-            (None, Some(n)) => Value::Number(Number::from(n as f64)),
-            (None, None) => Value::Null,
-        },
-        rmpv::Value::F32(f) => Value::Number(Number::from(f64::from(f))),
-        rmpv::Value::F64(f) => Value::Number(Number::from(f)),
-        rmpv::Value::String(s) => {
-            Value::String(s.into_str().ok_or(WireError::Shape("a MessagePack string is not UTF-8"))?)
-        }
-        rmpv::Value::Binary(b) => Value::Binary(Bytes::from(b)),
-        rmpv::Value::Array(items) => {
-            Value::Array(items.into_iter().map(|v| from_rmpv(v, depth + 1)).collect::<Result<_, _>>()?)
-        }
-        rmpv::Value::Map(entries) => {
-            let mut map = Map::with_capacity(entries.len());
-            for (key, value) in entries {
-                let key = match key {
-                    rmpv::Value::String(s) => {
-                        s.into_str().ok_or(WireError::Shape("a MessagePack key is not UTF-8"))?
-                    }
-                    rmpv::Value::Integer(i) => i.to_string(),
-                    _ => return Err(WireError::Shape("a map key is a string")),
-                };
-                map.insert(key, from_rmpv(value, depth + 1)?);
-            }
-            Value::Object(map)
-        }
-    })
-}
 
 /// The message types of socket.io-adapter's `ClusterAdapter` (2.5), which the log adapters
 /// (Redis Streams, `JetStream`) write.
@@ -938,5 +887,6 @@ impl StoredSession {
     }
 }
 
+mod msgpack;
 #[cfg(test)]
 mod tests;

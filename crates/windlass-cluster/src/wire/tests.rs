@@ -1,3 +1,5 @@
+use bytes::Bytes;
+
 use super::*;
 
 fn hex(text: &str) -> Vec<u8> {
@@ -189,4 +191,20 @@ fn sharded_pubsub_messages_are_written_as_node_writes_them() {
     assert_eq!(message.encode_pubsub(), hex(NODE_SHARDED_BINARY));
     let read = ClusterMessage::decode_pubsub(&hex(NODE_SHARDED_BINARY)).unwrap();
     assert_eq!(read.broadcast_parts().unwrap(), (binary, except));
+}
+
+#[test]
+fn a_broadcast_is_written_as_its_value_would_be() {
+    let opts = BroadcastOptions { rooms: vec![Arc::from("r")], ..Default::default() };
+    let mut with_id = Packet::event("/chat", "ev", vec![Value::from("x")]);
+    with_id.id = Some(70_000);
+    let mut without_data = Packet::event("/", "ev", vec![]);
+    without_data.data = None;
+    let mut binary = said_packet();
+    binary.kind = PacketType::BinaryEvent;
+    for packet in [said_packet(), with_id, without_data, binary] {
+        let value =
+            Value::Array(vec![Value::from("uid"), packet_to_value(&packet), opts_to_value(&opts, true)]);
+        assert_eq!(encode_broadcast("uid", &packet, &opts), to_msgpack(&value), "{packet:?}");
+    }
 }
