@@ -181,17 +181,77 @@ pub fn broadcast_uid(bytes: &[u8]) -> Option<&str> {
 }
 
 /// Reads a broadcast.
+///
+/// The envelope is read in place, only the packet's `data` and the options built as values:
+/// this runs for every broadcast another node makes.
 pub fn decode_broadcast(bytes: &[u8]) -> Result<Broadcast, WireError> {
-    let Value::Array(mut items) = from_msgpack(bytes)? else {
+    let mut reader = msgpack::Reader::new(bytes, MAX_DEPTH);
+    let Some(len) = reader.array_len()? else {
         return Err(WireError::Shape("a broadcast is an array"));
     };
-    if items.len() < 3 {
+    if len < 3 {
         return Err(WireError::Shape("a broadcast has three items"));
     }
-    let opts = opts_from_value(&items[2]);
-    let packet = packet_from_value(std::mem::take(&mut items[1]))?;
-    let uid = items[0].as_str().ok_or(WireError::Shape("a broadcast's uid is a string"))?.to_owned();
-    Ok(Broadcast { uid, packet, opts })
+    let Value::String(uid) = reader.value(1)? else {
+        return Err(WireError::Shape("a broadcast's uid is a string"));
+    };
+    let Some(entries) = reader.map_len()? else {
+        return Err(WireError::Shape("a packet is an object"));
+    };
+    let mut fields = PacketFields::default();
+    for _ in 0..entries {
+        let key = reader.key(2)?;
+        let value = reader.value(2)?;
+        fields.set(&key, value);
+    }
+    let opts = opts_from_value(&reader.value(1)?);
+    // What follows is read too: a broadcast is well-formed to its end or not at all.
+    for _ in 3..len {
+        reader.value(1)?;
+    }
+    Ok(Broadcast { uid, packet: fields.packet()?, opts })
+}
+
+/// The fields of socket.io-parser's packet object that a packet is made of (the last of a
+/// key written twice counts, as in JS).
+#[derive(Default)]
+struct PacketFields {
+    kind: Option<Value>,
+    nsp: Option<Value>,
+    id: Option<Value>,
+    data: Option<Value>,
+}
+
+impl PacketFields {
+    fn set(&mut self, key: &str, value: Value) {
+        let slot = match key {
+            "type" => &mut self.kind,
+            "nsp" => &mut self.nsp,
+            "id" => &mut self.id,
+            "data" => &mut self.data,
+            _ => return,
+        };
+        *slot = Some(value);
+    }
+
+    /// The packet; a missing `nsp` is `/`, as in Node.
+    fn packet(self) -> Result<Packet, WireError> {
+        let kind = self
+            .kind
+            .as_ref()
+            .and_then(Value::as_u64)
+            .and_then(|n| u8::try_from(n).ok())
+            .and_then(|n| PacketType::from_char(b'0'.saturating_add(n)))
+            .ok_or(WireError::Shape("a packet has a known type"))?;
+        let kind = match kind {
+            PacketType::BinaryEvent => PacketType::Event,
+            PacketType::BinaryAck => PacketType::Ack,
+            other => other,
+        };
+        let namespace = self.nsp.as_ref().and_then(Value::as_str).unwrap_or("/");
+        let id = self.id.as_ref().and_then(Value::as_u64);
+        Ok(Packet { kind, namespace: namespace.into(), id, data: self.data })
+    }
 }
 
 /// A request from another node (the fields its type uses are set).
@@ -487,24 +547,14 @@ pub fn packet_to_value(packet: &Packet) -> Value {
 
 /// Reads a packet object; a missing `nsp` is `/`, as in Node.
 pub fn packet_from_value(value: Value) -> Result<Packet, WireError> {
-    let Value::Object(mut map) = value else {
+    let Value::Object(map) = value else {
         return Err(WireError::Shape("a packet is an object"));
     };
-    let kind = map
-        .get("type")
-        .and_then(Value::as_u64)
-        .and_then(|n| u8::try_from(n).ok())
-        .and_then(|n| PacketType::from_char(b'0'.saturating_add(n)))
-        .ok_or(WireError::Shape("a packet has a known type"))?;
-    let kind = match kind {
-        PacketType::BinaryEvent => PacketType::Event,
-        PacketType::BinaryAck => PacketType::Ack,
-        other => other,
-    };
-    let namespace = map.get("nsp").and_then(Value::as_str).unwrap_or("/").to_owned();
-    let id = map.get("id").and_then(Value::as_u64);
-    let data = map.remove("data");
-    Ok(Packet { kind, namespace: namespace.into(), id, data })
+    let mut fields = PacketFields::default();
+    for (key, value) in map {
+        fields.set(&key, value);
+    }
+    fields.packet()
 }
 
 fn json_or_msgpack(bytes: &[u8]) -> Result<Value, WireError> {

@@ -7,6 +7,8 @@
 //! and 18,000 to read it; see docs/PERFORMANCE.md). The format is small and fixed; the tests
 //! hold this module to `rmpv`'s output byte for byte.
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 use windlass_sio_proto::{Map, Number, Value};
 
@@ -140,10 +142,11 @@ fn write_container_len(out: &mut Vec<u8>, len: usize, fix: u8, markers: [u8; 2])
 /// Reads one value from the start of `bytes` (what follows it is ignored, as notepack does),
 /// nested at most `max_depth` deep.
 pub(super) fn read(bytes: &[u8], max_depth: usize) -> Result<Value, WireError> {
-    Reader { bytes, at: 0, max_depth }.value(0)
+    Reader::new(bytes, max_depth).value(0)
 }
 
-struct Reader<'a> {
+/// Reads values one at a time, for messages whose envelope is read without building it.
+pub(super) struct Reader<'a> {
     bytes: &'a [u8],
     at: usize,
     max_depth: usize,
@@ -154,6 +157,40 @@ fn truncated() -> WireError {
 }
 
 impl<'a> Reader<'a> {
+    pub(super) fn new(bytes: &'a [u8], max_depth: usize) -> Self {
+        Self { bytes, at: 0, max_depth }
+    }
+
+    /// The length of the array that starts here, or `None` (nothing read) if no array does.
+    pub(super) fn array_len(&mut self) -> Result<Option<usize>, WireError> {
+        self.container_len([0x90, 0xdc, 0xdd])
+    }
+
+    /// The number of entries of the map that starts here, or `None` (nothing read) if no map
+    /// does.
+    pub(super) fn map_len(&mut self) -> Result<Option<usize>, WireError> {
+        self.container_len([0x80, 0xde, 0xdf])
+    }
+
+    fn container_len(&mut self, [fix, len16, len32]: [u8; 3]) -> Result<Option<usize>, WireError> {
+        let Some(&marker) = self.bytes.get(self.at) else { return Err(truncated()) };
+        Ok(match marker {
+            _ if marker & 0xf0 == fix => {
+                self.at += 1;
+                Some(usize::from(marker & 0x0f))
+            }
+            _ if marker == len16 => {
+                self.at += 1;
+                Some(self.len(2)?)
+            }
+            _ if marker == len32 => {
+                self.at += 1;
+                Some(self.len(4)?)
+            }
+            _ => None,
+        })
+    }
+
     fn take(&mut self, n: usize) -> Result<&'a [u8], WireError> {
         let end = self.at.checked_add(n).filter(|end| *end <= self.bytes.len()).ok_or_else(truncated)?;
         let taken = &self.bytes[self.at..end];
@@ -179,7 +216,8 @@ impl<'a> Reader<'a> {
         })
     }
 
-    fn value(&mut self, depth: usize) -> Result<Value, WireError> {
+    /// The value that starts here, at `depth` levels of nesting.
+    pub(super) fn value(&mut self, depth: usize) -> Result<Value, WireError> {
         if depth >= self.max_depth {
             return Err(WireError::MessagePack("nested too deep".to_owned()));
         }
@@ -247,9 +285,11 @@ impl<'a> Reader<'a> {
     }
 
     fn string(&mut self, len: usize) -> Result<String, WireError> {
-        let bytes = self.take(len)?;
-        std::str::from_utf8(bytes)
-            .map(str::to_owned)
+        self.str(len).map(str::to_owned)
+    }
+
+    fn str(&mut self, len: usize) -> Result<&'a str, WireError> {
+        std::str::from_utf8(self.take(len)?)
             .map_err(|_| WireError::Shape("a MessagePack string is not UTF-8"))
     }
 
@@ -266,7 +306,7 @@ impl<'a> Reader<'a> {
     fn entries(&mut self, len: usize, depth: usize) -> Result<Value, WireError> {
         let mut map = Map::with_capacity(len.min((self.bytes.len() - self.at) / 2));
         for _ in 0..len {
-            let key = self.key(depth + 1)?;
+            let key = self.key(depth + 1)?.into_owned();
             let value = self.value(depth + 1)?;
             map.insert(key, value);
         }
@@ -274,28 +314,28 @@ impl<'a> Reader<'a> {
     }
 }
 
-impl Reader<'_> {
+impl<'a> Reader<'a> {
     /// A map key: a string, or an integer written out in full (as JS makes a key of it).
-    fn key(&mut self, depth: usize) -> Result<String, WireError> {
+    pub(super) fn key(&mut self, depth: usize) -> Result<Cow<'a, str>, WireError> {
         if depth >= self.max_depth {
             return Err(WireError::MessagePack("nested too deep".to_owned()));
         }
         let marker = self.byte()?;
         Ok(match marker {
-            0x00..=0x7f => marker.to_string(),
-            0xe0..=0xff => i8::from_be_bytes([marker]).to_string(),
-            0xcc => self.byte()?.to_string(),
-            0xcd => u16::from_be_bytes(self.array()?).to_string(),
-            0xce => u32::from_be_bytes(self.array()?).to_string(),
-            0xcf => u64::from_be_bytes(self.array()?).to_string(),
-            0xd0 => i8::from_be_bytes(self.array()?).to_string(),
-            0xd1 => i16::from_be_bytes(self.array()?).to_string(),
-            0xd2 => i32::from_be_bytes(self.array()?).to_string(),
-            0xd3 => i64::from_be_bytes(self.array()?).to_string(),
-            0xa0..=0xbf => self.string(usize::from(marker & 0x1f))?,
+            0x00..=0x7f => marker.to_string().into(),
+            0xe0..=0xff => i8::from_be_bytes([marker]).to_string().into(),
+            0xcc => self.byte()?.to_string().into(),
+            0xcd => u16::from_be_bytes(self.array()?).to_string().into(),
+            0xce => u32::from_be_bytes(self.array()?).to_string().into(),
+            0xcf => u64::from_be_bytes(self.array()?).to_string().into(),
+            0xd0 => i8::from_be_bytes(self.array()?).to_string().into(),
+            0xd1 => i16::from_be_bytes(self.array()?).to_string().into(),
+            0xd2 => i32::from_be_bytes(self.array()?).to_string().into(),
+            0xd3 => i64::from_be_bytes(self.array()?).to_string().into(),
+            0xa0..=0xbf => self.str(usize::from(marker & 0x1f))?.into(),
             0xd9..=0xdb => {
                 let len = self.len(1 << (marker - 0xd9))?;
-                self.string(len)?
+                self.str(len)?.into()
             }
             _ => return Err(WireError::Shape("a map key is a string")),
         })

@@ -208,3 +208,73 @@ fn a_broadcast_is_written_as_its_value_would_be() {
         assert_eq!(encode_broadcast("uid", &packet, &opts), to_msgpack(&value), "{packet:?}");
     }
 }
+
+/// How broadcasts were read before the envelope was read in place: the whole message as a
+/// value first.
+fn decode_broadcast_by_value(bytes: &[u8]) -> Result<Broadcast, WireError> {
+    let Value::Array(mut items) = from_msgpack(bytes)? else {
+        return Err(WireError::Shape("a broadcast is an array"));
+    };
+    if items.len() < 3 {
+        return Err(WireError::Shape("a broadcast has three items"));
+    }
+    let opts = opts_from_value(&items[2]);
+    let packet = packet_from_value(std::mem::take(&mut items[1]))?;
+    let uid = items[0].as_str().ok_or(WireError::Shape("a broadcast's uid is a string"))?.to_owned();
+    Ok(Broadcast { uid, packet, opts })
+}
+
+fn same_broadcast(bytes: &[u8]) {
+    let read = decode_broadcast(bytes).map(|b| format!("{b:?}")).map_err(|_| ());
+    assert_eq!(
+        read,
+        decode_broadcast_by_value(bytes).map(|b| format!("{b:?}")).map_err(|_| ()),
+        "{bytes:02x?}"
+    );
+}
+
+mod broadcast_in_place {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn broadcast_bytes() -> Vec<Vec<u8>> {
+        let opts = BroadcastOptions {
+            rooms: vec![Arc::from("r")],
+            except: vec![Arc::from("e")],
+            ..Default::default()
+        };
+        let mut with_id = said_packet();
+        with_id.id = Some(9);
+        let mut extra = hex(NODE_BROADCAST);
+        extra[0] = 0x94;
+        extra.push(0xc0);
+        vec![hex(NODE_BROADCAST), encode_broadcast("u", &with_id, &opts), extra]
+    }
+
+    #[test]
+    fn reads_as_the_whole_value_did() {
+        for bytes in broadcast_bytes() {
+            same_broadcast(&bytes);
+            for cut in 0..bytes.len() {
+                same_broadcast(&bytes[..cut]);
+            }
+        }
+        // Keys twice (the last counts), unknown keys, a packet that is not a map.
+        same_broadcast(&hex("93a17583a47479706502a47479706503a3666f6fc080"));
+        same_broadcast(&hex("93a17592c0c080"));
+        same_broadcast(&hex("93c081a4747970650280"));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        #[test]
+        fn mangled_broadcasts_read_as_the_whole_value_did(which in 0..3_usize, at in any::<prop::sample::Index>(), byte in any::<u8>()) {
+            let mut bytes = broadcast_bytes().swap_remove(which);
+            let at = at.index(bytes.len());
+            bytes[at] = byte;
+            same_broadcast(&bytes);
+        }
+    }
+}
