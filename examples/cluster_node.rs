@@ -85,15 +85,16 @@ fn handlers(node: &NodeInfo, socket: &Socket) {
     socket.on("say", move |socket, event| {
         let info = info.clone();
         async move {
-            let args = event.args().first().and_then(Value::as_object).cloned().unwrap_or_default();
-            let room = args.get("room").and_then(Value::as_str).unwrap_or_default().to_owned();
-            let text = args.get("text").cloned().unwrap_or_default();
+            let args = event.args().first();
+            let field = |name| args.and_then(|args| args.get(name));
+            let room = field("room").and_then(Value::as_str).unwrap_or_default().to_owned();
             let said = obj([
                 ("from", Value::from(socket.id())),
                 ("room", Value::from(room.as_str())),
-                ("text", text),
+                ("text", field("text").cloned().unwrap_or_default()),
             ]);
-            let _ = info.io.to(room).emit("said", &said);
+            // An owned value is sent as it is (`emit` would serialize a copy of it).
+            let _ = info.io.to(room).emit_args("said", vec![said]);
             answer(&event, ok());
         }
     });

@@ -131,7 +131,9 @@ impl BroadcastOperator {
         &self.opts
     }
 
-    /// Emits `event` with one argument to every socket aimed at.
+    /// Emits `event` with one argument to every socket aimed at. `data` is serialized into a
+    /// [`Value`]; a `Value` you own goes out without that copy through
+    /// [`emit_args`](Self::emit_args).
     pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
         self.emit_args(event, vec![windlass_sio_proto::to_value(data)?])
     }
