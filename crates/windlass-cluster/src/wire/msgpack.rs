@@ -10,12 +10,15 @@
 use std::borrow::Cow;
 
 use bytes::Bytes;
-use windlass_sio_proto::{Map, Number, Value};
+use windlass_sio_proto::{Number, Value};
 
 use super::WireError;
 
 /// The largest integer a JS number holds exactly (2^53 − 1).
 const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+
+/// The most items or entries reserved ahead for a container whose length is announced.
+const PREALLOCATE: usize = 256;
 
 /// Appends `value` to `out`: integers in the smallest form, other numbers as float 64.
 pub(super) fn write(value: &Value, out: &mut Vec<u8>) {
@@ -277,7 +280,8 @@ impl<'a> Reader<'a> {
             }
             0xc7..=0xc9 => {
                 let len = self.len(1 << (marker - 0xc7))?;
-                self.take(1 + len)?;
+                self.take(1)?;
+                self.take(len)?;
                 Value::Null
             }
             0xc1 => return Err(WireError::MessagePack("reserved marker 0xc1".to_owned())),
@@ -294,9 +298,10 @@ impl<'a> Reader<'a> {
     }
 
     fn items(&mut self, len: usize, depth: usize) -> Result<Value, WireError> {
-        // Every item takes at least a byte: a length beyond what is left is a lie, not a
-        // reason to reserve gigabytes.
-        let mut items = Vec::with_capacity(len.min(self.bytes.len() - self.at));
+        // Every item takes at least a byte, and a length beyond what is left is a lie: what
+        // is reserved ahead is bounded by both, and by a small constant (every open
+        // container of a deep message holds its reservation).
+        let mut items = Vec::with_capacity(len.min(self.bytes.len() - self.at).min(PREALLOCATE));
         for _ in 0..len {
             items.push(self.value(depth + 1)?);
         }
@@ -304,13 +309,14 @@ impl<'a> Reader<'a> {
     }
 
     fn entries(&mut self, len: usize, depth: usize) -> Result<Value, WireError> {
-        let mut map = Map::with_capacity(len.min((self.bytes.len() - self.at) / 2));
+        let mut entries = Vec::with_capacity(len.min((self.bytes.len() - self.at) / 2).min(PREALLOCATE));
         for _ in 0..len {
             let key = self.key(depth + 1)?.into_owned();
             let value = self.value(depth + 1)?;
-            map.insert(key, value);
+            entries.push((key, value));
         }
-        Ok(Value::Object(map))
+        // Built at once, not key by key: inserting looks each key up among the others.
+        Ok(Value::Object(entries.into_iter().collect()))
     }
 }
 
@@ -359,6 +365,7 @@ mod tests {
     //! bytes written for every value, the same value (or an error) read from any bytes.
 
     use proptest::prelude::*;
+    use windlass_sio_proto::Map;
 
     use super::*;
 
@@ -490,6 +497,20 @@ mod tests {
         same_read(&bytes);
         let Value::Object(map) = read(&bytes, MAX_DEPTH).unwrap() else { panic!() };
         assert_eq!(map.keys().collect::<Vec<_>>(), ["18446744073709551615", "-128"]);
+    }
+
+    #[test]
+    fn a_map_of_many_keys_is_read_at_once() {
+        // Key by key, each looked up among the others, this took minutes.
+        let mut bytes = vec![0xdf];
+        bytes.extend_from_slice(&60_000_u32.to_be_bytes());
+        for i in 0..60_000 {
+            write_str(&format!("k{i}"), &mut bytes);
+            bytes.push(0xc0);
+        }
+        let Value::Object(map) = read(&bytes, MAX_DEPTH).unwrap() else { panic!("not a map") };
+        assert_eq!(map.len(), 60_000);
+        assert_eq!(map.keys().last(), Some("k59999"));
     }
 
     #[test]

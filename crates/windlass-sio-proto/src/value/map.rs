@@ -146,12 +146,17 @@ impl Map {
 }
 
 impl FromIterator<(String, Value)> for Map {
+    /// The members as [`insert`](Self::insert) one after the other would leave them, in
+    /// `O(n log n)`: inserting looks each key up among the others, which a hostile object of
+    /// 100,000 keys would make quadratic.
     fn from_iter<I: IntoIterator<Item = (String, Value)>>(iter: I) -> Self {
-        let mut map = Self::new();
-        for (k, v) in iter {
-            map.insert(k, v);
-        }
-        map
+        let entries: Vec<(String, Value)> = iter.into_iter().collect();
+        // The common case, a few distinct names: kept as given, without sorting.
+        let plain = entries.len() <= 16
+            && entries.iter().enumerate().all(|(i, (key, _))| {
+                array_index(key).is_none() && entries[..i].iter().all(|(other, _)| other != key)
+            });
+        if plain { Self { entries } } else { Self::from_parsed(entries) }
     }
 }
 

@@ -181,3 +181,38 @@ fn serde_json_conversions() {
     assert_eq!(serde_json::Value::try_from(Value::Binary(Bytes::new())), Err(BinaryInJson));
     assert_eq!(serde_json::Value::try_from(Value::from(f64::INFINITY)).unwrap(), serde_json::Value::Null);
 }
+
+mod collecting {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn key() -> impl Strategy<Value = String> {
+        prop_oneof!["[0-9]{1,3}", "[a-c]{1,2}", Just("01".to_owned()), Just("4294967295".to_owned())]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn collecting_members_is_inserting_them_one_by_one(entries in prop::collection::vec((key(), any::<u8>()), 0..40)) {
+            let entries: Vec<(String, Value)> = entries.into_iter().map(|(k, n)| (k, Value::from(n))).collect();
+            let mut inserted = Map::new();
+            for (k, v) in entries.clone() {
+                inserted.insert(k, v);
+            }
+            prop_assert_eq!(entries.into_iter().collect::<Map>(), inserted);
+        }
+    }
+
+    #[test]
+    fn a_hundred_thousand_members_are_collected_at_once() {
+        let map: Map = (0..100_000)
+            .map(|i| (format!("k{i}"), Value::Null))
+            .chain([("k7".to_owned(), Value::Bool(true))])
+            .collect();
+        assert_eq!(map.len(), 100_000);
+        assert_eq!(map.get("k7"), Some(&Value::Bool(true)));
+        assert_eq!(map.keys().nth(7), Some("k7"));
+    }
+}
