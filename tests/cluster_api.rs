@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use support::TestServer;
-use support::broker::{BrokerKind, binary_or_skip, start_broker};
+use support::broker::{BrokerKind, binary_or_skip, start_broker, start_broker_requiring};
 use windlass::HttpServer;
 use windlass::event_server::{Adapter, ClusterError, Event, EventServer, Map, SocketIo, Value};
 use windlass_cluster::{
@@ -116,6 +116,20 @@ async fn server_side_emit_over_redis_pubsub() {
     let broker = start_broker(BrokerKind::Redis, &binary).await;
     let adapters = three(|| RedisAdapter::connect(&broker.url)).await;
     let (io, seen) = servers(adapters);
+    check_requests(&io, &seen).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_side_emit_over_redis_pubsub_behind_a_password() {
+    let Some(binary) = binary_or_skip(BrokerKind::Redis) else { return };
+    let broker = start_broker_requiring(BrokerKind::Redis, &binary, Some("s3cret")).await;
+    let wrong = broker.url.replace("s3cret", "wrong");
+    assert!(RedisAdapter::connect(&wrong).await.is_err(), "a wrong password is refused at connect");
+    let adapters = three(|| RedisAdapter::connect(&broker.url)).await;
+    let (io, seen) = servers(adapters);
+    check_requests(&io, &seen).await;
+    let sharded = three(|| ShardedRedisAdapter::connect(&broker.url)).await;
+    let (io, seen) = servers(sharded);
     check_requests(&io, &seen).await;
 }
 

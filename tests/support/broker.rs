@@ -57,13 +57,27 @@ pub struct BrokerProcess {
 }
 
 pub async fn start_broker(kind: BrokerKind, binary: &Path) -> BrokerProcess {
+    start_broker_requiring(kind, binary, None).await
+}
+
+/// A broker that lets in only clients with `password` (Redis only; its URL carries it).
+pub async fn start_broker_requiring(
+    kind: BrokerKind,
+    binary: &Path,
+    password: Option<&str>,
+) -> BrokerProcess {
     let port = free_port();
     let (args, url, dir) = match kind {
         BrokerKind::Redis => {
-            let args =
+            let mut args: Vec<String> =
                 ["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-                    .map(str::to_owned);
-            (args.to_vec(), format!("redis://127.0.0.1:{port}"), None)
+                    .map(str::to_owned)
+                    .to_vec();
+            let user = password.map(|password| {
+                args.extend(["--requirepass".to_owned(), password.to_owned()]);
+                format!(":{password}@")
+            });
+            (args, format!("redis://{}127.0.0.1:{port}", user.unwrap_or_default()), None)
         }
         BrokerKind::Nats => {
             let dir = std::env::temp_dir().join(format!("windlass-nats-{}-{port}", std::process::id()));

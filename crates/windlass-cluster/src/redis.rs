@@ -19,14 +19,14 @@
 //! down is dropped (each counted and logged), never sent twice. Recovery of missed events
 //! needs the Streams adapter.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 use tokio::sync::{mpsc, oneshot};
 use windlass::event_server::{
     AckReport, AckReports, Adapter, AdapterFuture, BroadcastOptions, ClusterError, Node, ServerAck,
@@ -35,6 +35,8 @@ use windlass::event_server::{
 use windlass_sio_proto::socket::Packet;
 
 use crate::common::{Collected, Pending, forget_when_done, lock, random_id};
+use crate::publisher::{self, PublishVia};
+use crate::resp;
 use crate::wire::{self, Channels, Request, RequestType, Response};
 
 /// Settings of a [`RedisAdapter`].
@@ -120,12 +122,19 @@ impl Outbox {
     /// `closed`.
     pub(crate) fn start(
         command: &'static str,
-        commands: ConnectionManager,
+        via: PublishVia,
         closed: tokio::sync::watch::Receiver<bool>,
     ) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         let dropped = Arc::new(AtomicU64::new(0));
-        tokio::spawn(publisher(command, Arc::downgrade(&dropped), commands, rx, closed));
+        match via {
+            PublishVia::Tcp(target) => {
+                tokio::spawn(tcp_publisher(command, Arc::downgrade(&dropped), target, rx, closed));
+            }
+            PublishVia::Manager(commands) => {
+                tokio::spawn(publisher(command, Arc::downgrade(&dropped), commands, rx, closed));
+            }
+        }
         Self { tx, dropped }
     }
 
@@ -267,19 +276,13 @@ impl RedisAdapter {
     pub async fn connect_with(url: &str, config: RedisAdapterConfig) -> Result<Self, ConnectError> {
         let error = |source| ConnectError { url: url.to_owned(), source };
         let client = redis::Client::open(url).map_err(error)?;
-        let manager_config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(1)))
-            .set_response_timeout(Some(Duration::from_secs(2)))
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_secs(1));
-        let commands =
-            ConnectionManager::new_with_config(client.clone(), manager_config).await.map_err(error)?;
+        let via = PublishVia::for_client(&client).await.map_err(error)?;
         // The first subscription is made here, so that a node that starts serving is
         // already listening.
         let pubsub = client.get_async_pubsub().await.map_err(error)?;
         let (subscribe, subscribe_rx) = mpsc::unbounded_channel();
         let (closed, _) = tokio::sync::watch::channel(false);
-        let outbox = Outbox::start("PUBLISH", commands, closed.subscribe());
+        let outbox = Outbox::start("PUBLISH", via, closed.subscribe());
         let shared = Arc::new(Shared {
             uid: random_id(6),
             config,
@@ -533,6 +536,84 @@ async fn publisher(
                         let _ = answer.send(Err(error.to_string()));
                     }
                 }
+            }
+        }
+        for done in flushes {
+            let _ = done.send(());
+        }
+    }
+}
+
+/// The publisher task over a connection of its own: each batch one write, its replies one
+/// read; the connection made again for the next batch when lost.
+async fn tcp_publisher(
+    command: &'static str,
+    dropped: std::sync::Weak<AtomicU64>,
+    target: publisher::Target,
+    mut outbox: mpsc::UnboundedReceiver<Out>,
+    mut closed: tokio::sync::watch::Receiver<bool>,
+) {
+    const BATCH: usize = 256;
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut connection: Option<publisher::Connection> = None;
+    let mut commands = Vec::with_capacity(4096);
+    let mut answers = VecDeque::with_capacity(BATCH);
+    loop {
+        // What is queued goes out before a close is noticed.
+        tokio::select! {
+            biased;
+            n = outbox.recv_many(&mut batch, BATCH) => if n == 0 { return },
+            _ = closed.changed() => return,
+        }
+        commands.clear();
+        let mut flushes = Vec::new();
+        for out in batch.drain(..) {
+            match out {
+                Out::Publish(channel, bytes) => {
+                    resp::command(&mut commands, &[command.as_bytes(), channel.as_bytes(), &bytes]);
+                    answers.push_back(None);
+                }
+                Out::Counted(channel, bytes, answer) => {
+                    resp::command(&mut commands, &[command.as_bytes(), channel.as_bytes(), &bytes]);
+                    answers.push_back(Some(answer));
+                }
+                Out::Flush(done) => flushes.push(done),
+            }
+        }
+        if !answers.is_empty() {
+            let sent = answers.len();
+            let mut refused = 0_u64;
+            let result = match &mut connection {
+                Some(open) => open.exchange(&commands, &mut answers, |_| refused += 1).await,
+                None => match publisher::Connection::open(&target).await {
+                    Ok(open) => {
+                        connection.insert(open).exchange(&commands, &mut answers, |_| refused += 1).await
+                    }
+                    Err(error) => Err(error),
+                },
+            };
+            let Some(dropped) = dropped.upgrade() else { return };
+            // What got no reply is not known to be published: counted as dropped (it may
+            // still have reached Redis, but it is never sent twice).
+            let lost = result.as_ref().err().map(|error| (error.to_string(), answers.len()));
+            if lost.is_some() {
+                connection = None;
+            }
+            let mut unanswered = 0_u64;
+            for answer in answers.drain(..) {
+                match answer {
+                    Some(answer) => {
+                        let reason = lost.as_ref().map_or_else(String::new, |(error, _)| error.clone());
+                        let _ = answer.send(Err(reason));
+                    }
+                    None => unanswered += 1,
+                }
+            }
+            let n = refused + unanswered;
+            if n > 0 {
+                let total = dropped.fetch_add(n, Ordering::Relaxed) + n;
+                let error = lost.map_or_else(|| "refused by Redis".to_owned(), |(error, _)| error);
+                tracing::warn!(%error, dropped = n, sent, total, "redis adapter: cannot publish; messages dropped");
             }
         }
         for done in flushes {

@@ -32,7 +32,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, IntoConnectionInfo as _, ProtocolVersion, PushInfo, PushKind};
 use tokio::sync::{mpsc, oneshot, watch};
 use windlass::event_server::{
@@ -43,6 +43,7 @@ use windlass_sio_proto::socket::Packet;
 use crate::common::{
     AckWait, Collected, Pending, Respond, apply_answer, apply_request, forget_when_done, lock, random_id,
 };
+use crate::publisher::PublishVia;
 use crate::redis::{ConnectError, Outbox, PING_EVERY, Readiness, counted_when_ready};
 use crate::wire::{ClusterMessage, MessageType};
 
@@ -185,16 +186,10 @@ impl ShardedRedisAdapter {
         let info = url.into_connection_info().map_err(error)?;
         let resp3 = info.redis_settings().clone().set_protocol(ProtocolVersion::RESP3);
         let client = redis::Client::open(info.set_redis_settings(resp3)).map_err(error)?;
-        let manager_config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(1)))
-            .set_response_timeout(Some(Duration::from_secs(2)))
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_secs(1));
-        let commands =
-            ConnectionManager::new_with_config(client.clone(), manager_config).await.map_err(error)?;
+        let via = PublishVia::for_client(&client).await.map_err(error)?;
         let (control, control_rx) = mpsc::unbounded_channel();
         let (closed, _) = watch::channel(false);
-        let outbox = Outbox::start("SPUBLISH", commands, closed.subscribe());
+        let outbox = Outbox::start("SPUBLISH", via, closed.subscribe());
         let shared = Arc::new(Shared {
             uid: random_id(6),
             config,

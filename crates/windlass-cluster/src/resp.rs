@@ -1,0 +1,198 @@
+//! RESP2, the Redis protocol, as far as a publishing connection needs it: commands written,
+//! replies read. No sockets here; bytes in and out.
+//!
+//! The adapters' publishes go through a connection of their own rather than the `redis`
+//! crate's multiplexed one: every broadcast is a publish, and that crate's pipeline (a task
+//! hop each way, a command object, a `combine` parser for the one-integer reply) was a
+//! fifth of a publishing node's user-space instructions (docs/PERFORMANCE.md).
+
+/// Appends the command `args` (`*N\r\n$len\r\narg\r\n…`).
+pub(crate) fn command(out: &mut Vec<u8>, args: &[&[u8]]) {
+    out.push(b'*');
+    push_decimal(out, args.len());
+    for arg in args {
+        out.push(b'$');
+        push_decimal(out, arg.len());
+        out.extend_from_slice(arg);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+fn push_decimal(out: &mut Vec<u8>, n: usize) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// A reply, as far as a publisher looks at it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Reply {
+    /// `+OK`.
+    Status(String),
+    /// `-ERR …`.
+    Error(String),
+    /// `:3`, what `PUBLISH` answers.
+    Integer(i64),
+    /// A bulk string or an array (read whole, not kept).
+    Other,
+}
+
+/// Not RESP2.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("malformed RESP reply: {0}")]
+pub(crate) struct RespError(&'static str);
+
+/// How deep an array reply may nest.
+const MAX_DEPTH: usize = 16;
+
+/// Reads the reply at the start of `buf`: `None` while it is incomplete, else the reply and
+/// the bytes it took.
+pub(crate) fn parse(buf: &[u8]) -> Result<Option<(Reply, usize)>, RespError> {
+    parse_at(buf, 0)
+}
+
+fn parse_at(buf: &[u8], depth: usize) -> Result<Option<(Reply, usize)>, RespError> {
+    let Some(end) = buf.windows(2).position(|w| w == b"\r\n") else {
+        return if buf.len() > 64 * 1024 { Err(RespError("a line without an end")) } else { Ok(None) };
+    };
+    let Some((&kind, line)) = buf[..end].split_first() else { return Err(RespError("an empty line")) };
+    let text = || std::str::from_utf8(line).map_err(|_| RespError("a line that is not UTF-8"));
+    let used = end + 2;
+    Ok(Some(match kind {
+        b'+' => (Reply::Status(text()?.to_owned()), used),
+        b'-' => (Reply::Error(text()?.to_owned()), used),
+        b':' => (Reply::Integer(text()?.parse().map_err(|_| RespError("an integer that is not one"))?), used),
+        b'$' => {
+            let len: i64 = text()?.parse().map_err(|_| RespError("a bulk length that is not one"))?;
+            if len < 0 {
+                return Ok(Some((Reply::Other, used)));
+            }
+            let len = usize::try_from(len).map_err(|_| RespError("a bulk length beyond memory"))?;
+            let Some(total) = used.checked_add(len).and_then(|n| n.checked_add(2)) else {
+                return Err(RespError("a bulk length beyond memory"));
+            };
+            if buf.len() < total {
+                return Ok(None);
+            }
+            if &buf[total - 2..total] != b"\r\n" {
+                return Err(RespError("a bulk string without its end"));
+            }
+            (Reply::Other, total)
+        }
+        b'*' => {
+            if depth >= MAX_DEPTH {
+                return Err(RespError("arrays nested too deep"));
+            }
+            let count: i64 = text()?.parse().map_err(|_| RespError("an array length that is not one"))?;
+            let mut total = used;
+            for _ in 0..count.max(0) {
+                match parse_at(&buf[total..], depth + 1)? {
+                    Some((_, n)) => total += n,
+                    None => return Ok(None),
+                }
+            }
+            (Reply::Other, total)
+        }
+        _ => return Err(RespError("an unknown type")),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_are_written_as_redis_reads_them() {
+        let mut out = Vec::new();
+        command(&mut out, &[b"PUBLISH", b"socket.io#/#", b"\x93\xa1x"]);
+        assert_eq!(out, b"*3\r\n$7\r\nPUBLISH\r\n$12\r\nsocket.io#/#\r\n$3\r\n\x93\xa1x\r\n");
+        out.clear();
+        command(&mut out, &[b"PING", b""]);
+        assert_eq!(out, b"*2\r\n$4\r\nPING\r\n$0\r\n\r\n");
+    }
+
+    const REPLIES: &[(&[u8], Reply)] = &[
+        (b":3\r\n", Reply::Integer(3)),
+        (b":-12\r\n", Reply::Integer(-12)),
+        (b"+OK\r\n", Reply::Status(String::new())),
+        (b"-ERR unknown command\r\n", Reply::Error(String::new())),
+        (b"$5\r\nhello\r\n", Reply::Other),
+        (b"$-1\r\n", Reply::Other),
+        (b"*2\r\n$3\r\nfoo\r\n:1\r\n", Reply::Other),
+        (b"*-1\r\n", Reply::Other),
+        (b"*1\r\n*1\r\n$0\r\n\r\n", Reply::Other),
+    ];
+
+    #[test]
+    fn every_reply_reads_whole_and_not_before() {
+        for (bytes, _) in REPLIES {
+            let (reply, used) = parse(bytes).unwrap().unwrap();
+            assert_eq!(used, bytes.len(), "{reply:?}");
+            // Cut anywhere, it is incomplete; followed by more, it takes only its own bytes.
+            for cut in 0..bytes.len() {
+                assert_eq!(
+                    parse(&bytes[..cut]),
+                    Ok(None),
+                    "{:?} cut at {cut}",
+                    String::from_utf8_lossy(bytes)
+                );
+            }
+            let mut more = bytes.to_vec();
+            more.extend_from_slice(b":1\r\n");
+            assert_eq!(parse(&more).unwrap().unwrap().1, bytes.len());
+        }
+        assert_eq!(parse(b"+OK\r\n").unwrap().unwrap().0, Reply::Status("OK".to_owned()));
+        assert_eq!(parse(b"-ERR x\r\n").unwrap().unwrap().0, Reply::Error("ERR x".to_owned()));
+    }
+
+    #[test]
+    fn a_stream_of_replies_split_at_every_boundary_reads_the_same() {
+        let stream: Vec<u8> = REPLIES.iter().flat_map(|(bytes, _)| bytes.iter().copied()).collect();
+        let read_all = |chunks: &[&[u8]]| {
+            let mut buf = Vec::new();
+            let mut replies = Vec::new();
+            for chunk in chunks {
+                buf.extend_from_slice(chunk);
+                while let Some((reply, used)) = parse(&buf).unwrap() {
+                    replies.push(reply);
+                    buf.drain(..used);
+                }
+            }
+            assert!(buf.is_empty());
+            replies
+        };
+        let whole = read_all(&[&stream]);
+        assert_eq!(whole.len(), REPLIES.len());
+        for at in 0..=stream.len() {
+            assert_eq!(read_all(&[&stream[..at], &stream[at..]]), whole, "split at {at}");
+        }
+    }
+
+    #[test]
+    fn malformed_replies_are_errors() {
+        for bytes in [
+            &b"?\r\n"[..],
+            b"\r\n",
+            b":x\r\n",
+            b"$2\r\nabcd\r\n",
+            b"$x\r\n",
+            b"*x\r\n",
+            &[b'+', 0xff, b'\r', b'\n'],
+        ] {
+            assert!(parse(bytes).is_err(), "{bytes:?}");
+        }
+        let deep = b"*1\r\n".repeat(40);
+        assert!(parse(&deep).is_err());
+        assert!(parse(&vec![b'+'; 70_000]).is_err());
+    }
+}
