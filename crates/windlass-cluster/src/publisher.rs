@@ -97,6 +97,32 @@ impl Connection {
         Ok(connection)
     }
 
+    /// Writes `bytes` (within the reply timeout).
+    pub(crate) async fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        tokio::time::timeout(REPLY_TIMEOUT, self.stream.write_all(bytes))
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "Redis did not take the bytes in time"))?
+    }
+
+    /// Reads what has come into the buffer; an error when Redis closed the connection.
+    /// Cancel-safe: what a cancelled read got stays in the buffer.
+    pub(crate) async fn fill(&mut self) -> io::Result<()> {
+        if self.stream.read_buf(&mut self.read).await? == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "Redis closed the connection"));
+        }
+        Ok(())
+    }
+
+    /// What has been read and not consumed.
+    pub(crate) fn buffered(&self) -> &[u8] {
+        &self.read
+    }
+
+    /// Drops the first `n` bytes read.
+    pub(crate) fn consume(&mut self, n: usize) {
+        self.read.advance(n);
+    }
+
     /// Writes `commands` and reads one reply per entry of `answers`, in order, popping each
     /// as its reply comes: an integer goes to its answer, an error to it or (when nobody
     /// waits for it) to `on_error`. On an error of the connection itself, what is left in

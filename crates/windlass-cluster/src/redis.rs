@@ -277,9 +277,10 @@ impl RedisAdapter {
         let error = |source| ConnectError { url: url.to_owned(), source };
         let client = redis::Client::open(url).map_err(error)?;
         let via = PublishVia::for_client(&client).await.map_err(error)?;
-        // The first subscription is made here, so that a node that starts serving is
-        // already listening.
-        let pubsub = client.get_async_pubsub().await.map_err(error)?;
+        let tcp = match &via {
+            PublishVia::Tcp(target) => Some(target.clone()),
+            PublishVia::Manager(_) => None,
+        };
         let (subscribe, subscribe_rx) = mpsc::unbounded_channel();
         let (closed, _) = tokio::sync::watch::channel(false);
         let outbox = Outbox::start("PUBLISH", via, closed.subscribe());
@@ -294,12 +295,22 @@ impl RedisAdapter {
             acks: Mutex::new(HashMap::new()),
             closed,
         });
-        let mut subscriber = Subscriber::new(Arc::clone(&shared), client, subscribe_rx);
-        // `/` exists on every server: subscribe before returning.
+        // The first subscription is made here, so that a node that starts serving is
+        // already listening; `/` exists on every server.
+        let mut subscriber = Subscriber::new(Arc::clone(&shared), client.clone(), subscribe_rx);
         subscriber.namespaces.push("/".to_owned());
-        let first = subscriber.subscribe_all(pubsub).await.map_err(error)?;
-        shared.readiness.set_up(true);
-        tokio::spawn(subscriber.run(first));
+        if let Some(target) = tcp {
+            let io_error = |e: std::io::Error| error(e.into());
+            let mut connection = publisher::Connection::open(&target).await.map_err(io_error)?;
+            subscriber.subscribe_confirmed(&mut connection).await.map_err(io_error)?;
+            shared.readiness.set_up(true);
+            tokio::spawn(subscriber.run_tcp(target, connection));
+        } else {
+            let pubsub = client.get_async_pubsub().await.map_err(error)?;
+            let first = subscriber.subscribe_all(pubsub).await.map_err(error)?;
+            shared.readiness.set_up(true);
+            tokio::spawn(subscriber.run(first));
+        }
         Ok(Self { shared })
     }
 
@@ -622,6 +633,10 @@ async fn tcp_publisher(
     }
 }
 
+/// The confirmations a namespace's subscriptions bring: its broadcast pattern, its request
+/// and its response channel.
+const SUBSCRIPTIONS_PER_NAMESPACE: usize = 3;
+
 /// How often a subscriber's connection is pinged (answered within 2 s, or it is made again).
 pub(crate) const PING_EVERY: Duration = Duration::from_secs(5);
 
@@ -660,6 +675,176 @@ impl Subscriber {
         Ok((sink, stream))
     }
 
+    /// Appends the subscriptions of `nsp`: its broadcasts (a pattern), requests and answers.
+    fn subscribe_commands(&self, out: &mut Vec<u8>, nsp: &str) {
+        let channels = Channels::new(&self.shared.config.key, nsp);
+        resp::command(out, &[b"PSUBSCRIBE", channels.broadcast_pattern().as_bytes()]);
+        resp::command(out, &[b"SUBSCRIBE", channels.request.as_bytes(), channels.response.as_bytes()]);
+    }
+
+    /// Subscribes every namespace over a fresh connection and waits until Redis confirms
+    /// (what other nodes publish meanwhile is handled as it comes).
+    async fn subscribe_confirmed(&mut self, connection: &mut publisher::Connection) -> std::io::Result<()> {
+        let mut commands = Vec::new();
+        let mut pending = VecDeque::new();
+        for nsp in &self.namespaces {
+            self.subscribe_commands(&mut commands, nsp);
+            pending.push_back((nsp.clone(), SUBSCRIPTIONS_PER_NAMESPACE));
+        }
+        connection.send(&commands).await?;
+        let mut pong_due = None;
+        tokio::time::timeout(Duration::from_secs(2), async {
+            while !pending.is_empty() {
+                connection.fill().await?;
+                self.take_pushes(connection, &mut pending, &mut pong_due)?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::TimedOut, "Redis did not confirm the subscriptions")
+        })?
+    }
+
+    /// Handles every whole push read so far; an error ends the connection.
+    fn take_pushes(
+        &self,
+        connection: &mut publisher::Connection,
+        pending: &mut VecDeque<(String, usize)>,
+        pong_due: &mut Option<tokio::time::Instant>,
+    ) -> std::io::Result<()> {
+        let invalid = |e: resp::RespError| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
+        while let Some((push, used)) = resp::parse_push(connection.buffered()).map_err(invalid)? {
+            match push {
+                resp::Push::Items(items) => match items.as_slice() {
+                    [b"message", channel, payload] | [b"pmessage", _, channel, payload] => {
+                        match std::str::from_utf8(channel) {
+                            Ok(channel) => self.on_message(channel, payload),
+                            Err(_) => {
+                                tracing::debug!("redis adapter: a channel name that is not UTF-8 ignored");
+                            }
+                        }
+                    }
+                    [b"subscribe" | b"psubscribe", ..] => {
+                        if let Some((nsp, left)) = pending.front_mut() {
+                            *left -= 1;
+                            if *left == 0 {
+                                self.shared.readiness.subscribed(nsp);
+                                pending.pop_front();
+                            }
+                        }
+                    }
+                    [b"pong", ..] => *pong_due = None,
+                    _ => {}
+                },
+                resp::Push::Error(error) => {
+                    return Err(std::io::Error::other(format!("Redis refused a subscription: {error}")));
+                }
+                resp::Push::Other => {}
+            }
+            connection.consume(used);
+        }
+        Ok(())
+    }
+
+    /// The subscription over connections of its own (`redis://`): listens, pings, adds new
+    /// namespaces; when the connection is lost, makes another and subscribes again before it
+    /// counts as up.
+    async fn run_tcp(mut self, target: publisher::Target, first: publisher::Connection) {
+        let mut closed = self.shared.closed.subscribe();
+        let mut connection = Some(first);
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            if let Some(open) = connection.take() {
+                backoff = Duration::from_millis(50);
+                match self.listen(open, &mut closed).await {
+                    Ok(()) => return,
+                    Err(error) => {
+                        self.shared.readiness.set_up(false);
+                        tracing::warn!(%error, "redis adapter: subscription lost; reconnecting");
+                    }
+                }
+            }
+            tokio::select! {
+                _ = closed.changed() => return,
+                () = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(1));
+            // Namespaces made while disconnected are subscribed with the rest.
+            while let Ok(nsp) = self.new_namespaces.try_recv() {
+                if !self.namespaces.contains(&nsp) {
+                    self.namespaces.push(nsp);
+                }
+            }
+            let made = match publisher::Connection::open(&target).await {
+                Ok(mut open) => self.subscribe_confirmed(&mut open).await.map(|()| open),
+                Err(error) => Err(error),
+            };
+            match made {
+                Ok(open) => {
+                    tracing::info!("redis adapter: subscribed again");
+                    self.shared.readiness.set_up(true);
+                    connection = Some(open);
+                }
+                Err(error) => tracing::debug!(%error, "redis adapter: cannot subscribe yet"),
+            }
+        }
+    }
+
+    /// Listens on a subscribed connection until the adapter closes (`Ok`) or the connection
+    /// fails (a read or write error, or a ping unanswered within 2 s).
+    async fn listen(
+        &mut self,
+        mut connection: publisher::Connection,
+        closed: &mut tokio::sync::watch::Receiver<bool>,
+    ) -> std::io::Result<()> {
+        // A connection that only listens would not notice a peer gone silent (a half-open
+        // TCP connection): it is pinged.
+        let mut ping = tokio::time::interval(PING_EVERY);
+        ping.tick().await;
+        let mut pong_due: Option<tokio::time::Instant> = None;
+        let mut pending = VecDeque::new();
+        let mut commands = Vec::new();
+        loop {
+            let due = pong_due;
+            let silent = async move {
+                match due {
+                    Some(due) => tokio::time::sleep_until(due).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = closed.changed() => return Ok(()),
+                read = connection.fill() => {
+                    read?;
+                    self.take_pushes(&mut connection, &mut pending, &mut pong_due)?;
+                }
+                _ = ping.tick() => {
+                    if pong_due.is_none() {
+                        commands.clear();
+                        resp::command(&mut commands, &[b"PING"]);
+                        connection.send(&commands).await?;
+                        pong_due = Some(tokio::time::Instant::now() + Duration::from_secs(2));
+                    }
+                }
+                () = silent => {
+                    return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "Redis did not answer a ping"));
+                }
+                nsp = self.new_namespaces.recv() => {
+                    let Some(nsp) = nsp else { return Ok(()) };
+                    if self.namespaces.contains(&nsp) {
+                        continue;
+                    }
+                    commands.clear();
+                    self.subscribe_commands(&mut commands, &nsp);
+                    pending.push_back((nsp.clone(), SUBSCRIPTIONS_PER_NAMESPACE));
+                    self.namespaces.push(nsp);
+                    connection.send(&commands).await?;
+                }
+            }
+        }
+    }
+
     async fn run(mut self, first: (redis::aio::PubSubSink, redis::aio::PubSubStream)) {
         let mut closed = self.shared.closed.subscribe();
         let mut connection = Some(first);
@@ -676,7 +861,7 @@ impl Subscriber {
                     tokio::select! {
                         _ = closed.changed() => return,
                         message = stream.next() => match message {
-                            Some(message) => self.on_message(&message),
+                            Some(message) => self.on_message(message.get_channel_name(), message.get_payload_bytes()),
                             None => break,
                         },
                         _ = ping.tick() => {
@@ -728,9 +913,7 @@ impl Subscriber {
         }
     }
 
-    fn on_message(&self, message: &redis::Msg) {
-        let channel = message.get_channel_name();
-        let payload = message.get_payload_bytes();
+    fn on_message(&self, channel: &str, payload: &[u8]) {
         let key = &self.shared.config.key;
         let Some(node) = self.shared.node.get() else { return };
         if let Some(rest) = channel.strip_prefix(key.as_str()) {

@@ -107,6 +107,81 @@ fn parse_at(buf: &[u8], depth: usize) -> Result<Option<(Reply, usize)>, RespErro
     }))
 }
 
+/// What a subscribed connection receives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Push<'a> {
+    /// An array of bulk strings and integers (`message`, `pmessage`, `subscribe`, `pong`…),
+    /// each element's bytes (an integer's as its decimal text).
+    Items(Vec<&'a [u8]>),
+    /// `-ERR …`.
+    Error(&'a str),
+    /// Anything else (a status or an integer outside an array).
+    Other,
+}
+
+/// Reads the push at the start of `buf` without copying it: `None` while it is incomplete,
+/// else the push and the bytes it took.
+pub(crate) fn parse_push(buf: &[u8]) -> Result<Option<(Push<'_>, usize)>, RespError> {
+    let Some(end) = line_end(buf)? else { return Ok(None) };
+    if buf[0] != b'*' {
+        return Ok(parse(buf)?.map(|(reply, used)| {
+            let push = match reply {
+                Reply::Error(_) => Push::Error(std::str::from_utf8(&buf[1..end]).unwrap_or("ERR")),
+                _ => Push::Other,
+            };
+            (push, used)
+        }));
+    }
+    let count = number(&buf[1..end])?;
+    let mut items = Vec::with_capacity(usize::try_from(count.clamp(0, 8)).unwrap_or(0));
+    let mut at = end + 2;
+    for _ in 0..count.max(0) {
+        let rest = &buf[at..];
+        let Some(item_end) = line_end(rest)? else { return Ok(None) };
+        match rest[0] {
+            b'$' => {
+                let len = usize::try_from(number(&rest[1..item_end])?)
+                    .map_err(|_| RespError("a null or negative bulk length in a push"))?;
+                let start = item_end + 2;
+                let Some(stop) = start.checked_add(len) else {
+                    return Err(RespError("a bulk length beyond memory"));
+                };
+                if rest.len() < stop + 2 {
+                    return Ok(None);
+                }
+                if &rest[stop..stop + 2] != b"\r\n" {
+                    return Err(RespError("a bulk string without its end"));
+                }
+                items.push(&rest[start..stop]);
+                at += stop + 2;
+            }
+            b':' => {
+                items.push(&rest[1..item_end]);
+                at += item_end + 2;
+            }
+            _ => return Err(RespError("a push item that is neither a bulk string nor an integer")),
+        }
+    }
+    Ok(Some((Push::Items(items), at)))
+}
+
+/// Where the first line of `buf` ends (`\r\n` excluded): `None` while it is incomplete.
+fn line_end(buf: &[u8]) -> Result<Option<usize>, RespError> {
+    match buf.windows(2).position(|w| w == b"\r\n") {
+        Some(0) => Err(RespError("an empty line")),
+        Some(end) => Ok(Some(end)),
+        None if buf.len() > 64 * 1024 => Err(RespError("a line without an end")),
+        None => Ok(None),
+    }
+}
+
+fn number(digits: &[u8]) -> Result<i64, RespError> {
+    std::str::from_utf8(digits)
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .ok_or(RespError("a length that is not a number"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,6 +250,48 @@ mod tests {
         assert_eq!(whole.len(), REPLIES.len());
         for at in 0..=stream.len() {
             assert_eq!(read_all(&[&stream[..at], &stream[at..]]), whole, "split at {at}");
+        }
+    }
+
+    #[test]
+    fn pushes_are_read_in_place_and_not_before_they_are_whole() {
+        let pushes: &[(&[u8], Push<'_>)] = &[
+            (
+                b"*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$3\r\n\x93\r\n\r\n",
+                Push::Items(vec![b"message", b"ch", b"\x93\r\n"]),
+            ),
+            (
+                b"*4\r\n$8\r\npmessage\r\n$3\r\np#*\r\n$3\r\np#a\r\n$0\r\n\r\n",
+                Push::Items(vec![b"pmessage", b"p#*", b"p#a", b""]),
+            ),
+            (b"*3\r\n$9\r\nsubscribe\r\n$1\r\nc\r\n:2\r\n", Push::Items(vec![b"subscribe", b"c", b"2"])),
+            (b"*2\r\n$4\r\npong\r\n$0\r\n\r\n", Push::Items(vec![b"pong", b""])),
+            (b"-ERR wrong\r\n", Push::Error("ERR wrong")),
+            (b"+OK\r\n", Push::Other),
+        ];
+        let mut stream = Vec::new();
+        for (bytes, expected) in pushes {
+            assert_eq!(parse_push(bytes).unwrap(), Some((expected.clone(), bytes.len())));
+            for cut in 0..bytes.len() {
+                assert_eq!(parse_push(&bytes[..cut]).unwrap(), None, "cut at {cut}");
+            }
+            stream.extend_from_slice(bytes);
+        }
+        // One stream, split at every byte, reads the same pushes.
+        for at in 0..=stream.len() {
+            let mut buf = Vec::new();
+            let mut read = 0;
+            for chunk in [&stream[..at], &stream[at..]] {
+                buf.extend_from_slice(chunk);
+                while let Some((_, used)) = parse_push(&buf).unwrap() {
+                    buf.drain(..used);
+                    read += 1;
+                }
+            }
+            assert_eq!(read, pushes.len(), "split at {at}");
+        }
+        for bad in [&b"*1\r\n$-1\r\n"[..], b"*1\r\n+x\r\n", b"*1\r\n$1\r\nab\r\n", b"*x\r\n", b"\r\n"] {
+            assert!(parse_push(bad).is_err(), "{bad:?}");
         }
     }
 
