@@ -1,6 +1,6 @@
-//! The publishing connection of the Redis pub/sub adapters: a plain TCP connection of the
-//! outbox's own for `redis://` (RESP written and read by [`resp`](crate::resp)), the `redis`
-//! crate's connection manager for the rest (TLS, Unix sockets).
+//! The Redis pub/sub adapters' own connections for `redis://` (RESP written and read by
+//! [`resp`](crate::resp)): the outbox publishes over one, the classic adapter subscribes
+//! over another. TLS and Unix-socket URLs keep the `redis` crate's connection manager.
 //!
 //! Every broadcast is a publish. Through the crate's multiplexed connection one cost a task
 //! hop each way, a command object and a `combine` parse of its one-integer reply: a fifth of

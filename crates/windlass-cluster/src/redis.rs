@@ -2,10 +2,13 @@
 //! and Node socket.io nodes share one cluster.
 //!
 //! ```text
-//!  BroadcastOperator ─► RedisAdapter::broadcast ─► outbox (ordered) ─► PUBLISH (pipelined)
+//!  BroadcastOperator ─► RedisAdapter::broadcast ─► outbox (ordered) ─► PUBLISH (batched)
 //!                                                                          │ Redis
 //!  Node::broadcast ◄── subscriber task ◄── PSUBSCRIBE socket.io#<nsp>#* ◄──┘
 //!                     (reconnects, re-subscribes)   SUBSCRIBE …-request / …-response
+//!
+//!  both over connections of this crate's own for redis:// (resp.rs, publisher.rs), the
+//!  redis crate's for TLS and Unix sockets
 //! ```
 //!
 //! Membership: a request is answered by every node subscribed to the namespace's request

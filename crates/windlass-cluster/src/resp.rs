@@ -1,10 +1,10 @@
-//! RESP2, the Redis protocol, as far as a publishing connection needs it: commands written,
-//! replies read. No sockets here; bytes in and out.
+//! RESP2, the Redis protocol, as far as the pub/sub adapters' own connections need it:
+//! commands written, replies and subscription pushes read in place. No sockets here; bytes
+//! in and out.
 //!
-//! The adapters' publishes go through a connection of their own rather than the `redis`
-//! crate's multiplexed one: every broadcast is a publish, and that crate's pipeline (a task
-//! hop each way, a command object, a `combine` parser for the one-integer reply) was a
-//! fifth of a publishing node's user-space instructions (docs/PERFORMANCE.md).
+//! Every broadcast is a publish and, on every other node, a push: through the `redis`
+//! crate (a task hop each way, a command object, a `combine` parser) they were about 28% of
+//! two nodes' user-space instructions per message (docs/PERFORMANCE.md).
 
 /// Appends the command `args` (`*N\r\n$len\r\narg\r\n…`).
 pub(crate) fn command(out: &mut Vec<u8>, args: &[&[u8]]) {
