@@ -70,17 +70,43 @@ pub(crate) type Answer = oneshot::Sender<Result<usize, String>>;
 pub(crate) struct Connection {
     stream: TcpStream,
     read: BytesMut,
+    /// Replies still owed for batches whose replies came too late: read and dropped before
+    /// the next batch's. The connection is kept through a slow broker so that what it sends
+    /// stays in order (a new connection's commands could overtake the old one's).
+    stale: usize,
+}
+
+/// Past this many replies owed, the connection is given up for a new one.
+const MAX_STALE: usize = 100_000;
+
+/// Why an exchange failed, and whether the connection can go on.
+pub(crate) struct Failure {
+    pub(crate) error: io::Error,
+    /// The broker was only slow: the replies are owed, the connection kept.
+    pub(crate) late: bool,
 }
 
 impl Connection {
-    /// Connects and authenticates.
+    /// Connects (to each address of the host in turn, each within the connect timeout) and
+    /// authenticates.
     pub(crate) async fn open(target: &Target) -> io::Result<Self> {
-        let stream =
-            tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((target.host.as_str(), target.port)))
-                .await
-                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connecting to Redis timed out"))??;
+        let mut last = io::Error::new(io::ErrorKind::NotFound, format!("{} has no address", target.host));
+        let mut stream = None;
+        for addr in tokio::net::lookup_host((target.host.as_str(), target.port)).await? {
+            match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
+                Ok(Ok(connected)) => {
+                    stream = Some(connected);
+                    break;
+                }
+                Ok(Err(error)) => last = error,
+                Err(_) => {
+                    last = io::Error::new(io::ErrorKind::TimedOut, format!("connecting to {addr} timed out"));
+                }
+            }
+        }
+        let stream = stream.ok_or(last)?;
         stream.set_nodelay(true)?;
-        let mut connection = Self { stream, read: BytesMut::with_capacity(1024) };
+        let mut connection = Self { stream, read: BytesMut::with_capacity(READ_RESERVE), stale: 0 };
         if let Some(password) = &target.password {
             let mut auth = Vec::new();
             match &target.username {
@@ -89,12 +115,25 @@ impl Connection {
             }
             let mut answer = VecDeque::from([None]);
             let mut failed = None;
-            connection.exchange(&auth, &mut answer, |error| failed = Some(error)).await?;
+            connection
+                .exchange(&auth, &mut answer, |error| failed = Some(error))
+                .await
+                .map_err(|f| f.error)?;
             if let Some(error) = failed {
                 return Err(io::Error::new(io::ErrorKind::PermissionDenied, error));
             }
         }
         Ok(connection)
+    }
+
+    /// Whether the connection may still be up: `false` once Redis is known to have closed it
+    /// (noticed without waiting, so that a batch is not written into a dead connection).
+    pub(crate) fn is_open(&mut self) -> bool {
+        match self.stream.try_read_buf(&mut self.read) {
+            Ok(0) => false,
+            Ok(_) => true,
+            Err(error) => error.kind() == io::ErrorKind::WouldBlock,
+        }
     }
 
     /// Writes `bytes` (within the reply timeout).
@@ -107,6 +146,7 @@ impl Connection {
     /// Reads what has come into the buffer; an error when Redis closed the connection.
     /// Cancel-safe: what a cancelled read got stays in the buffer.
     pub(crate) async fn fill(&mut self) -> io::Result<()> {
+        self.read.reserve(READ_RESERVE);
         if self.stream.read_buf(&mut self.read).await? == 0 {
             return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "Redis closed the connection"));
         }
@@ -125,22 +165,27 @@ impl Connection {
 
     /// Writes `commands` and reads one reply per entry of `answers`, in order, popping each
     /// as its reply comes: an integer goes to its answer, an error to it or (when nobody
-    /// waits for it) to `on_error`. On an error of the connection itself, what is left in
-    /// `answers` got no reply.
+    /// waits for it) to `on_error`. On failure, what is left in `answers` got no reply; if
+    /// the replies were only late, they are owed (read and dropped before the next batch's)
+    /// and the connection can go on.
     pub(crate) async fn exchange(
         &mut self,
         commands: &[u8],
         answers: &mut VecDeque<Option<Answer>>,
         mut on_error: impl FnMut(String),
-    ) -> io::Result<()> {
-        let timed_out = |_| io::Error::new(io::ErrorKind::TimedOut, "Redis did not answer in time");
-        tokio::time::timeout(REPLY_TIMEOUT, self.stream.write_all(commands)).await.map_err(timed_out)??;
-        tokio::time::timeout(REPLY_TIMEOUT, async {
+    ) -> Result<(), Failure> {
+        let lost = |error| Failure { error, late: false };
+        self.send(commands).await.map_err(lost)?;
+        let replies = tokio::time::timeout(REPLY_TIMEOUT, async {
             while !answers.is_empty() {
                 while let Some((reply, used)) =
                     resp::parse(&self.read).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?
                 {
                     self.read.advance(used);
+                    if self.stale > 0 {
+                        self.stale -= 1;
+                        continue;
+                    }
                     let answer = answers.pop_front().flatten();
                     let result = match reply {
                         Reply::Integer(n) => Ok(usize::try_from(n).unwrap_or(0)),
@@ -159,13 +204,90 @@ impl Connection {
                         return Ok(());
                     }
                 }
-                if self.stream.read_buf(&mut self.read).await? == 0 {
-                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "Redis closed the connection"));
-                }
+                self.fill().await?;
             }
             Ok(())
         })
-        .await
-        .map_err(timed_out)?
+        .await;
+        match replies {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(lost(error)),
+            Err(_) => {
+                self.stale += answers.len();
+                let error = io::Error::new(io::ErrorKind::TimedOut, "Redis did not answer in time");
+                Err(Failure { error, late: self.stale <= MAX_STALE })
+            }
+        }
+    }
+}
+
+/// Room made in the read buffer before each read: pushes come in bursts under load.
+const READ_RESERVE: usize = 16 * 1024;
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    fn publish() -> Vec<u8> {
+        let mut command = Vec::new();
+        resp::command(&mut command, &[b"PUBLISH", b"c", b"x"]);
+        command
+    }
+
+    /// A broker that answers the first publish after the reply timeout and the second at
+    /// once, with different counts.
+    async fn slow_then_quick() -> Target {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0_u8; 4096];
+            let _ = socket.read(&mut buf).await.unwrap();
+            tokio::time::sleep(REPLY_TIMEOUT + Duration::from_millis(300)).await;
+            socket.write_all(b":1\r\n").await.unwrap();
+            let _ = socket.read(&mut buf).await.unwrap();
+            socket.write_all(b":7\r\n").await.unwrap();
+            let _ = socket.read(&mut buf).await;
+        });
+        Target { host: "127.0.0.1".to_owned(), port, username: None, password: None }
+    }
+
+    #[tokio::test]
+    async fn late_replies_are_owed_and_dropped_before_the_next_batch() {
+        let mut connection = Connection::open(&slow_then_quick().await).await.unwrap();
+        let (first, _) = oneshot::channel();
+        let mut answers = VecDeque::from([Some(first)]);
+        let failure = connection.exchange(&publish(), &mut answers, |_| {}).await.expect_err("too late");
+        assert!(failure.late, "a slow broker keeps the connection: {}", failure.error);
+        assert_eq!(answers.len(), 1, "the late publish got no answer");
+
+        // The same connection goes on: the late `:1` is the first batch's, not this one's.
+        let (second, answer) = oneshot::channel();
+        let mut answers = VecDeque::from([Some(second)]);
+        assert!(connection.exchange(&publish(), &mut answers, |_| {}).await.is_ok());
+        assert_eq!(answer.await.unwrap(), Ok(7));
+    }
+
+    #[tokio::test]
+    async fn a_closed_connection_is_noticed_before_writing() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let target = Target { host: "127.0.0.1".to_owned(), port, username: None, password: None };
+        let accepted = tokio::spawn(async move { listener.accept().await.unwrap().0 });
+        let mut connection = Connection::open(&target).await.unwrap();
+        assert!(connection.is_open());
+        drop(accepted.await.unwrap());
+        let mut open = true;
+        for _ in 0..100 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            open = connection.is_open();
+            if !open {
+                break;
+            }
+        }
+        assert!(!open, "the close is seen without a write");
     }
 }

@@ -597,28 +597,41 @@ async fn tcp_publisher(
         if !answers.is_empty() {
             let sent = answers.len();
             let mut refused = 0_u64;
+            let mut refusal = None;
+            let mut on_refusal = |error: String| {
+                refused += 1;
+                refusal.get_or_insert(error);
+            };
+            // A connection Redis closed since the last batch is replaced before writing.
+            if connection.as_mut().is_some_and(|open| !open.is_open()) {
+                connection = None;
+            }
             let result = match &mut connection {
-                Some(open) => open.exchange(&commands, &mut answers, |_| refused += 1).await,
+                Some(open) => open.exchange(&commands, &mut answers, &mut on_refusal).await,
                 None => match publisher::Connection::open(&target).await {
                     Ok(open) => {
-                        connection.insert(open).exchange(&commands, &mut answers, |_| refused += 1).await
+                        connection.insert(open).exchange(&commands, &mut answers, &mut on_refusal).await
                     }
-                    Err(error) => Err(error),
+                    Err(error) => Err(publisher::Failure { error, late: false }),
                 },
             };
             let Some(dropped) = dropped.upgrade() else { return };
             // What got no reply is not known to be published: counted as dropped (it may
-            // still have reached Redis, but it is never sent twice).
-            let lost = result.as_ref().err().map(|error| (error.to_string(), answers.len()));
-            if lost.is_some() {
-                connection = None;
-            }
+            // still reach Redis if it was only slow, but it is never sent twice).
+            let lost = match result {
+                Ok(()) => None,
+                Err(failure) => {
+                    if !failure.late {
+                        connection = None;
+                    }
+                    Some(failure.error.to_string())
+                }
+            };
             let mut unanswered = 0_u64;
             for answer in answers.drain(..) {
                 match answer {
                     Some(answer) => {
-                        let reason = lost.as_ref().map_or_else(String::new, |(error, _)| error.clone());
-                        let _ = answer.send(Err(reason));
+                        let _ = answer.send(Err(lost.clone().unwrap_or_default()));
                     }
                     None => unanswered += 1,
                 }
@@ -626,7 +639,7 @@ async fn tcp_publisher(
             let n = refused + unanswered;
             if n > 0 {
                 let total = dropped.fetch_add(n, Ordering::Relaxed) + n;
-                let error = lost.map_or_else(|| "refused by Redis".to_owned(), |(error, _)| error);
+                let error = lost.or(refusal).unwrap_or_default();
                 tracing::warn!(%error, dropped = n, sent, total, "redis adapter: cannot publish; messages dropped");
             }
         }

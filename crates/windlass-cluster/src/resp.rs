@@ -78,9 +78,7 @@ fn parse_at(buf: &[u8], depth: usize) -> Result<Option<(Reply, usize)>, RespErro
                 return Ok(Some((Reply::Other, used)));
             }
             let len = usize::try_from(len).map_err(|_| RespError("a bulk length beyond memory"))?;
-            let Some(total) = used.checked_add(len).and_then(|n| n.checked_add(2)) else {
-                return Err(RespError("a bulk length beyond memory"));
-            };
+            let total = bulk_end(used, len)? + 2;
             if buf.len() < total {
                 return Ok(None);
             }
@@ -143,9 +141,7 @@ pub(crate) fn parse_push(buf: &[u8]) -> Result<Option<(Push<'_>, usize)>, RespEr
                 let len = usize::try_from(number(&rest[1..item_end])?)
                     .map_err(|_| RespError("a null or negative bulk length in a push"))?;
                 let start = item_end + 2;
-                let Some(stop) = start.checked_add(len) else {
-                    return Err(RespError("a bulk length beyond memory"));
-                };
+                let stop = bulk_end(start, len)?;
                 if rest.len() < stop + 2 {
                     return Ok(None);
                 }
@@ -173,6 +169,19 @@ fn line_end(buf: &[u8]) -> Result<Option<usize>, RespError> {
         None if buf.len() > 64 * 1024 => Err(RespError("a line without an end")),
         None => Ok(None),
     }
+}
+
+/// The largest bulk string Redis sends (its `proto-max-bulk-len`): a longer one announced is
+/// not waited for.
+const MAX_BULK: usize = 512 * 1024 * 1024;
+
+/// Where a bulk string of `len` bytes starting at `start` ends (its `\r\n` not counted).
+fn bulk_end(start: usize, len: usize) -> Result<usize, RespError> {
+    if len > MAX_BULK {
+        return Err(RespError("a bulk string longer than Redis sends"));
+    }
+    // Both are far below usize::MAX once the length is bounded and the start is in a buffer.
+    Ok(start + len)
 }
 
 fn number(digits: &[u8]) -> Result<i64, RespError> {
@@ -308,6 +317,8 @@ mod tests {
         ] {
             assert!(parse(bytes).is_err(), "{bytes:?}");
         }
+        assert!(parse(b"$999999999999\r\n").is_err());
+        assert!(parse_push(b"*1\r\n$999999999999\r\n").is_err());
         let deep = b"*1\r\n".repeat(40);
         assert!(parse(&deep).is_err());
         assert!(parse(&vec![b'+'; 70_000]).is_err());
