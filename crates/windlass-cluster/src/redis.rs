@@ -691,6 +691,26 @@ impl Subscriber {
         Ok((sink, stream))
     }
 
+    /// Waits `backoff` (doubled for next time, at most 1 s) and takes in the namespaces made
+    /// meanwhile, to be subscribed with the rest; `false` if the adapter closed.
+    async fn pause_before_reconnecting(
+        &mut self,
+        closed: &mut tokio::sync::watch::Receiver<bool>,
+        backoff: &mut Duration,
+    ) -> bool {
+        tokio::select! {
+            _ = closed.changed() => return false,
+            () = tokio::time::sleep(*backoff) => {}
+        }
+        *backoff = (*backoff * 2).min(Duration::from_secs(1));
+        while let Ok(nsp) = self.new_namespaces.try_recv() {
+            if !self.namespaces.contains(&nsp) {
+                self.namespaces.push(nsp);
+            }
+        }
+        true
+    }
+
     /// Appends the subscriptions of `nsp`: its broadcasts (a pattern), requests and answers.
     fn subscribe_commands(&self, out: &mut Vec<u8>, nsp: &str) {
         let channels = Channels::new(&self.shared.config.key, nsp);
@@ -781,16 +801,8 @@ impl Subscriber {
                     }
                 }
             }
-            tokio::select! {
-                _ = closed.changed() => return,
-                () = tokio::time::sleep(backoff) => {}
-            }
-            backoff = (backoff * 2).min(Duration::from_secs(1));
-            // Namespaces made while disconnected are subscribed with the rest.
-            while let Ok(nsp) = self.new_namespaces.try_recv() {
-                if !self.namespaces.contains(&nsp) {
-                    self.namespaces.push(nsp);
-                }
+            if !self.pause_before_reconnecting(&mut closed, &mut backoff).await {
+                return;
             }
             let made = match publisher::Connection::open(&target).await {
                 Ok(mut open) => self.subscribe_confirmed(&mut open).await.map(|()| open),
@@ -905,16 +917,8 @@ impl Subscriber {
                 self.shared.readiness.set_up(false);
                 tracing::warn!("redis adapter: subscription lost; reconnecting");
             }
-            tokio::select! {
-                _ = closed.changed() => return,
-                () = tokio::time::sleep(backoff) => {}
-            }
-            backoff = (backoff * 2).min(Duration::from_secs(1));
-            // Namespaces made while disconnected are subscribed with the rest.
-            while let Ok(nsp) = self.new_namespaces.try_recv() {
-                if !self.namespaces.contains(&nsp) {
-                    self.namespaces.push(nsp);
-                }
+            if !self.pause_before_reconnecting(&mut closed, &mut backoff).await {
+                return;
             }
             match self.client.get_async_pubsub().await {
                 Ok(pubsub) => match self.subscribe_all(pubsub).await {
