@@ -36,6 +36,27 @@ pub fn cluster_wire(data: &[u8]) {
         let _ = (message.sockets_parts(), message.request_id(), message.client_count());
         let _ = message.sockets_of_response();
     }
+    if let Ok(message) = ClusterMessage::decode_compact(data, None) {
+        let once = message.encode_compact();
+        let again = ClusterMessage::decode_compact(&once, None).expect("a written message reads");
+        assert_eq!(again.encode_compact(), once);
+        let skipped =
+            ClusterMessage::decode_compact(data, Some(&message.uid)).expect("an envelope read whole reads");
+        assert_eq!(
+            (skipped.uid, skipped.nsp, skipped.kind, skipped.seq),
+            (message.uid.clone(), message.nsp.clone(), message.kind, message.seq)
+        );
+        let parts = ClusterMessage::decode_compact_parts(data, None).expect("read by value, read in place");
+        match parts {
+            (in_place, Some(parts)) => {
+                assert_eq!(in_place, ClusterMessage { data: None, ..message.clone() });
+                assert_eq!(message.into_broadcast_parts().ok(), Some(*parts), "in place as by value");
+            }
+            (in_place, None) => assert_eq!(in_place, message),
+        }
+    } else {
+        assert!(ClusterMessage::decode_compact_parts(data, None).is_err(), "an error both ways");
+    }
     if let Ok(session) = StoredSession::decode(data) {
         let once = session.encode();
         assert_eq!(StoredSession::decode(&once).expect("a written session reads").encode(), once);

@@ -40,7 +40,7 @@ use windlass_sio_proto::socket::Packet;
 use crate::common::{
     AckWait, Collected, Pending, Respond, apply_answer, apply_request, forget_when_done, lock, random_id,
 };
-use crate::wire::{ClusterMessage, MessageType, StoredSession, WireError};
+use crate::wire::{BroadcastParts, ClusterMessage, MessageType, StoredSession, WireError};
 
 /// An entry read from the log.
 pub struct Entry {
@@ -48,6 +48,9 @@ pub struct Entry {
     pub offset: String,
     /// The message, or why it could not be read.
     pub message: Result<ClusterMessage, WireError>,
+    /// A broadcast's packet and options when the broker read them in place (the message's
+    /// `data` is then `None`).
+    pub parts: Option<Box<BroadcastParts>>,
     /// How long ago it was written, when the broker says.
     pub age: Option<Duration>,
 }
@@ -89,9 +92,11 @@ pub trait Broker: sealed::Sealed + Send + Sync + Sized + 'static {
     #[doc(hidden)]
     fn write(&self, batch: &[Write]) -> impl Future<Output = Result<(), String>> + Send;
 
-    /// Entries after `after`, waiting a while for some to come; none when none came.
+    /// Entries after `after`, waiting a while for some to come; none when none came. A
+    /// broker that is not [`ordered`](Self::ordered) may leave unread the data of broadcasts
+    /// sent by `own` (this node, which delivered them when it sent them).
     #[doc(hidden)]
-    fn read(&self, after: &str) -> impl Future<Output = Result<Vec<Entry>, String>> + Send;
+    fn read(&self, after: &str, own: &str) -> impl Future<Output = Result<Vec<Entry>, String>> + Send;
 
     /// The entries after `after` up to `until` (inclusive); `None` when `after` is no longer
     /// in the log.
@@ -400,6 +405,8 @@ impl<B: Broker> Shared<B> {
             let mut nodes = lock(&self.nodes);
             if message.kind == MessageType::AdapterClose {
                 nodes.remove(&message.uid);
+            } else if let Some(seen) = nodes.get_mut(&message.uid) {
+                *seen = Instant::now();
             } else {
                 nodes.insert(message.uid.clone(), Instant::now());
             }
@@ -407,24 +414,33 @@ impl<B: Broker> Shared<B> {
     }
 
     /// Applies one entry of the log.
-    fn apply(&self, node: &Node, entry: &Entry) {
-        let message = match &entry.message {
+    fn apply(
+        &self,
+        node: &Node,
+        offset: &str,
+        message: Result<ClusterMessage, WireError>,
+        parts: Option<Box<BroadcastParts>>,
+    ) {
+        let mut message = match message {
             Ok(message) => message,
             Err(error) => {
-                return tracing::warn!(%error, offset = %entry.offset, "log adapter: malformed entry skipped");
+                return tracing::warn!(%error, offset, "log adapter: malformed entry skipped");
             }
         };
         if let Some(seq) = message.seq {
             let mut applied = lock(&self.applied_seq);
-            let last = applied.entry(message.uid.clone()).or_insert(0);
-            if seq <= *last {
-                return; // written twice: applied already
+            // Looked up before inserting: the uid is copied once per node, not per message.
+            match applied.get_mut(&message.uid) {
+                Some(last) if seq <= *last => return, // written twice: applied already
+                Some(last) => *last = seq,
+                None => {
+                    applied.insert(message.uid.clone(), seq);
+                }
             }
-            *last = seq;
         }
         let own = message.uid == self.uid;
-        self.heard(message, own);
-        if !own && apply_request(node, &self.uid, message, &self.respond()) {
+        self.heard(&message, own);
+        if !own && apply_request(node, &self.uid, &message, &self.respond()) {
             return;
         }
         match message.kind {
@@ -436,15 +452,16 @@ impl<B: Broker> Shared<B> {
             MessageType::Broadcast if message.request_id().is_some() => {}
             // Without a log, this node's own broadcasts were delivered here already.
             MessageType::Broadcast if own && !B::ordered() => {}
-            MessageType::Broadcast => match message.broadcast_parts() {
-                Ok((packet, opts)) if B::ordered() => {
-                    node.broadcast_at(&message.nsp, &packet, &opts, &entry.offset);
+            MessageType::Broadcast => {
+                let nsp = std::mem::take(&mut message.nsp);
+                match parts.map_or_else(|| message.into_broadcast_parts(), |parts| Ok(*parts)) {
+                    Ok((packet, opts)) if B::ordered() => node.broadcast_at(&nsp, &packet, &opts, offset),
+                    Ok((packet, opts)) => node.broadcast(&nsp, &packet, &opts),
+                    Err(error) => tracing::warn!(%error, "log adapter: malformed broadcast skipped"),
                 }
-                Ok((packet, opts)) => node.broadcast(&message.nsp, &packet, &opts),
-                Err(error) => tracing::warn!(%error, "log adapter: malformed broadcast skipped"),
-            },
+            }
             _ if !own => {
-                apply_answer(&self.acks, &self.pending, message);
+                apply_answer(&self.acks, &self.pending, &message);
             }
             _ => {}
         }
@@ -485,7 +502,8 @@ impl<B: Broker> Shared<B> {
             {
                 continue;
             }
-            let Ok((packet, opts)) = message.broadcast_parts() else { continue };
+            let parts = entry.parts.map_or_else(|| message.into_broadcast_parts(), |parts| Ok(*parts));
+            let Ok((packet, opts)) = parts else { continue };
             if opts.flags.volatile {
                 continue;
             }
@@ -512,9 +530,7 @@ impl<B: Broker> Adapter for LogAdapter<B> {
     }
 
     fn broadcast(&self, nsp: &str, packet: &Packet, opts: &BroadcastOptions) {
-        let mut packet = packet.clone();
-        packet.namespace = nsp.to_owned().into();
-        self.shared.publish(ClusterMessage::broadcast(&self.shared.uid, &packet, opts));
+        self.shared.publish(ClusterMessage::broadcast_in(&self.shared.uid, nsp, packet, opts));
     }
 
     fn broadcast_with_ack(&self, nsp: &str, packet: &Packet, opts: &BroadcastOptions) -> Option<AckReports> {
@@ -740,7 +756,7 @@ async fn reader<B: Broker>(shared: Weak<Shared<B>>, start: String, mut closed: w
         let Some(strong) = shared.upgrade() else { return };
         let read = tokio::select! {
             _ = closed.changed() => return,
-            read = strong.broker.read(&last) => read,
+            read = strong.broker.read(&last, &strong.uid) => read,
         };
         match read {
             Ok(entries) => {
@@ -750,10 +766,10 @@ async fn reader<B: Broker>(shared: Weak<Shared<B>>, start: String, mut closed: w
                 backoff = Duration::from_millis(50);
                 let Some(node) = strong.node.get().cloned() else { continue };
                 let mut applied = strong.applied.lock().await;
-                for entry in entries {
-                    strong.apply(&node, &entry);
-                    last.clone_from(&entry.offset);
-                    applied.clone_from(&entry.offset);
+                for Entry { offset, message, parts, .. } in entries {
+                    strong.apply(&node, &offset, message, parts);
+                    applied.clone_from(&offset);
+                    last = offset;
                 }
             }
             Err(error) => {

@@ -2,8 +2,9 @@
 //! with old entries discarded, publishes de-duplicated by `Nats-Msg-Id`), read by an ordered
 //! consumer after the last sequence applied; sessions in a key-value bucket.
 //!
-//! A message's `uid`, `nsp`, `type` and `seq` travel as headers and its data as the payload,
-//! the fields of a Redis stream entry.
+//! A message is the payload, in [`ClusterMessage::encode_compact`]'s `MessagePack`; the only
+//! header is `Nats-Msg-Id` (`<uid>.<seq>`), by which `JetStream` drops a message published
+//! twice.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -201,40 +202,33 @@ pub(crate) async fn connect_client(
     Ok((client, reconnected))
 }
 
-fn text(value: &async_nats::HeaderValue) -> &[u8] {
-    let text: &str = value.as_ref();
-    text.as_bytes()
-}
-
-/// A message (of the stream, or of a core subject) as a log entry; its age when NATS said
-/// when it was published.
+/// A message (of the stream, or of a core subject) as a log entry, its broadcast's data left
+/// unread if `own` sent it; its age when NATS said when it was published.
 pub(crate) fn message_entry(
     sequence: u64,
-    headers: Option<&async_nats::HeaderMap>,
-    payload: &Bytes,
+    payload: &[u8],
+    own: Option<&str>,
     published_nanos: Option<i128>,
 ) -> Entry {
-    let header = |name: &str| headers.and_then(|h| h.get(name)).map(text);
-    let message = ClusterMessage::from_fields(|name| match name {
-        "data" if !payload.is_empty() => Some(&payload[..]),
-        "data" => None,
-        other => header(other),
-    });
+    let (message, parts) = match ClusterMessage::decode_compact_parts(payload, own) {
+        Ok((message, parts)) => (Ok(message), parts),
+        Err(error) => (Err(error), None),
+    };
     let now_nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i128::try_from(d.as_nanos()).unwrap_or(i128::MAX));
     let age = published_nanos
         .and_then(|published| u64::try_from((now_nanos - published).max(0)).ok())
         .map(Duration::from_nanos);
-    Entry { offset: sequence.to_string(), message, age }
+    Entry { offset: sequence.to_string(), message, parts, age }
 }
 
 fn jetstream_entry(message: &jetstream::Message) -> Result<Entry, String> {
     let info = message.info().map_err(|e| e.to_string())?;
     Ok(message_entry(
         info.stream_sequence,
-        message.headers.as_ref(),
         &message.payload,
+        None,
         Some(info.published.unix_timestamp_nanos()),
     ))
 }
@@ -275,24 +269,6 @@ impl Nats {
     }
 }
 
-/// A message's fields as NATS headers, and its data as the payload.
-pub(crate) fn message_headers(message: &ClusterMessage) -> (async_nats::HeaderMap, Bytes) {
-    let mut headers = async_nats::HeaderMap::new();
-    let mut payload = Bytes::new();
-    for (name, value) in message.fields() {
-        if name == "data" {
-            payload = Bytes::from(value);
-        } else {
-            headers.insert(name, String::from_utf8_lossy(&value).as_ref());
-        }
-    }
-    if let Some(seq) = message.seq {
-        // JetStream drops a message published twice within its duplicate window.
-        headers.insert("Nats-Msg-Id", format!("{}.{seq}", message.uid).as_str());
-    }
-    (headers, payload)
-}
-
 impl Sealed for Nats {}
 
 impl crate::log::Recoverable for Nats {}
@@ -307,10 +283,18 @@ impl Broker for Nats {
         for write in batch {
             match write {
                 Write::Append(message) => {
-                    let (headers, payload) = message_headers(message);
+                    let mut headers = async_nats::HeaderMap::new();
+                    if let Some(seq) = message.seq {
+                        // JetStream drops a message published twice within its duplicate window.
+                        headers.insert("Nats-Msg-Id", format!("{}.{seq}", message.uid).as_str());
+                    }
                     let ack = self
                         .context
-                        .publish_with_headers(self.config.subject.clone(), headers, payload)
+                        .publish_with_headers(
+                            self.config.subject.clone(),
+                            headers,
+                            Bytes::from(message.encode_compact()),
+                        )
                         .await
                         .map_err(|e| e.to_string())?;
                     acks.push(ack);
@@ -333,7 +317,7 @@ impl Broker for Nats {
         Ok(())
     }
 
-    async fn read(&self, after: &str) -> Result<Vec<Entry>, String> {
+    async fn read(&self, after: &str, _own: &str) -> Result<Vec<Entry>, String> {
         let after: u64 = after.parse().map_err(|_| format!("not a sequence: {after}"))?;
         let mut reading = self.reading.lock().await;
         let stale =

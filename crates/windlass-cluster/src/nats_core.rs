@@ -8,8 +8,9 @@
 //!  Node::broadcast ◄── reader ◄── SUB socket.io.pubsub ◄───────────┘ (the node's own skipped)
 //! ```
 //!
-//! Messages are the log adapters' (`uid`, `nsp`, `type`, `seq` as headers, the data as the
-//! payload), requests and membership are theirs too (heartbeats every 5 s, a node forgotten
+//! Messages are the `JetStream` adapter's ([`ClusterMessage::encode_compact`](crate::wire::ClusterMessage::encode_compact),
+//! without a header); a node reads back only the envelope of its own broadcasts. Requests and
+//! membership are the log adapters' (heartbeats every 5 s, a node forgotten
 //! after 10 s of silence while the node's own messages come back): a request is answered by
 //! every node alive or fails. Delivery is NATS's: at most once, in order per sender; what is
 //! published while a node is disconnected is not replayed to it. The client reconnects and
@@ -23,7 +24,7 @@ use futures_util::{FutureExt as _, StreamExt as _};
 use tokio::sync::Mutex;
 
 use crate::log::{Broker, Entry, LogAdapter, LogConfig, Sealed, Write};
-use crate::nats::{NatsConnectError, connect_client, message_entry, message_headers};
+use crate::nats::{NatsConnectError, connect_client, message_entry};
 
 /// Settings of a [`NatsCoreAdapter`].
 #[derive(Clone, Debug)]
@@ -69,6 +70,8 @@ pub type NatsCoreAdapter = LogAdapter<NatsCore>;
 pub struct NatsCore {
     client: async_nats::Client,
     config: NatsCoreConfig,
+    /// `config.subject`, made once (a clone is a reference count).
+    subject: async_nats::Subject,
     subscriber: Mutex<async_nats::Subscriber>,
     /// Numbers the messages read, as their "offset" (nothing is kept to recover from).
     read: AtomicU64,
@@ -97,7 +100,9 @@ impl LogAdapter<NatsCore> {
         // Subscribed before serving: the first heartbeat's answers reach this node.
         client.flush().await.map_err(|e| NatsConnectError::new(url, e.to_string()))?;
         let log = config.log.clone();
-        let core = NatsCore { client, config, subscriber: Mutex::new(subscriber), read: AtomicU64::new(0) };
+        let subject = async_nats::Subject::from(config.subject.as_str());
+        let core =
+            NatsCore { client, config, subject, subscriber: Mutex::new(subscriber), read: AtomicU64::new(0) };
         Ok(Self::start(core, log, "0".to_owned(), &[]))
     }
 }
@@ -117,9 +122,8 @@ impl Broker for NatsCore {
         for write in batch {
             // Sessions are not kept: a core NATS cluster does not recover across nodes.
             if let Write::Append(message) = write {
-                let (headers, payload) = message_headers(message);
                 self.client
-                    .publish_with_headers(self.config.subject.clone(), headers, payload)
+                    .publish(self.subject.clone(), message.encode_compact().into())
                     .await
                     .map_err(|e| e.to_string())?;
             }
@@ -128,7 +132,7 @@ impl Broker for NatsCore {
         self.client.flush().await.map_err(|e| e.to_string())
     }
 
-    async fn read(&self, _after: &str) -> Result<Vec<Entry>, String> {
+    async fn read(&self, _after: &str, own: &str) -> Result<Vec<Entry>, String> {
         let mut subscriber = self.subscriber.lock().await;
         let Ok(first) = tokio::time::timeout(self.config.block, subscriber.next()).await else {
             return Ok(Vec::new());
@@ -140,7 +144,7 @@ impl Broker for NatsCore {
                 return if entries.is_empty() { Err("the subscription ended".into()) } else { Ok(entries) };
             };
             let number = self.read.fetch_add(1, Ordering::Relaxed) + 1;
-            entries.push(message_entry(number, message.headers.as_ref(), &message.payload, None));
+            entries.push(message_entry(number, &message.payload, Some(own), None));
             if entries.len() >= self.config.read_count {
                 return Ok(entries);
             }

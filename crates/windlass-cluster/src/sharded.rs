@@ -292,9 +292,7 @@ impl Adapter for ShardedRedisAdapter {
     }
 
     fn broadcast(&self, nsp: &str, packet: &Packet, opts: &BroadcastOptions) {
-        let mut packet = packet.clone();
-        packet.namespace = nsp.to_owned().into();
-        let message = ClusterMessage::broadcast(&self.shared.uid, &packet, opts);
+        let message = ClusterMessage::broadcast_in(&self.shared.uid, nsp, packet, opts);
         self.shared.publish(self.shared.channel_of(&message, Some(opts)), &message);
     }
 

@@ -139,7 +139,8 @@ fn field<'a>(entry: &'a StreamId, name: &str) -> Option<&'a [u8]> {
 }
 
 fn entry(id: &StreamId) -> Entry {
-    Entry { offset: id.id.clone(), message: ClusterMessage::from_fields(|name| field(id, name)), age: None }
+    let message = ClusterMessage::from_fields(|name| field(id, name));
+    Entry { offset: id.id.clone(), message, parts: None, age: None }
 }
 
 impl RedisStreams {
@@ -191,7 +192,7 @@ impl Broker for RedisStreams {
         pipe.query_async::<()>(&mut commands).await.map_err(|e| e.to_string())
     }
 
-    async fn read(&self, after: &str) -> Result<Vec<Entry>, String> {
+    async fn read(&self, after: &str, _own: &str) -> Result<Vec<Entry>, String> {
         let mut reader = self.reader.clone();
         let reply: Option<StreamReadReply> = redis::cmd("XREAD")
             .arg("COUNT")

@@ -1,8 +1,8 @@
 //! Replays the committed seeds of the `cluster_wire` fuzz target through its harness on
 //! stable Rust, so its invariants run on every `cargo test`: Node's messages as notepack.io and
 //! `JSON.stringify` write them (the byte-for-byte vectors of `src/wire/tests.rs`), stream
-//! entries, and hostile shapes (truncated, nested 300 deep, lying lengths, `undefined`, NaN,
-//! invalid UTF-8, integer map keys).
+//! entries, NATS messages (`encode_compact`), and hostile shapes (truncated, nested 300 deep,
+//! lying lengths, `undefined`, NaN, invalid UTF-8, integer map keys).
 
 use std::path::PathBuf;
 

@@ -20,10 +20,13 @@ const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 /// The most items or entries reserved ahead for a container whose length is announced.
 const PREALLOCATE: usize = 256;
 
+/// `nil`.
+pub(super) const NIL: u8 = 0xc0;
+
 /// Appends `value` to `out`: integers in the smallest form, other numbers as float 64.
 pub(super) fn write(value: &Value, out: &mut Vec<u8>) {
     match value {
-        Value::Null => out.push(0xc0),
+        Value::Null => out.push(NIL),
         Value::Bool(false) => out.push(0xc2),
         Value::Bool(true) => out.push(0xc3),
         Value::Number(n) => write_number(*n, out),
@@ -164,6 +167,16 @@ impl<'a> Reader<'a> {
         Self { bytes, at: 0, max_depth }
     }
 
+    /// Where the reader is, to come back to with [`rewind`](Self::rewind).
+    pub(super) fn position(&self) -> usize {
+        self.at
+    }
+
+    /// Reads again from `at`, a [`position`](Self::position) of this reader.
+    pub(super) fn rewind(&mut self, at: usize) {
+        self.at = at;
+    }
+
     /// The length of the array that starts here, or `None` (nothing read) if no array does.
     pub(super) fn array_len(&mut self) -> Result<Option<usize>, WireError> {
         self.container_len([0x90, 0xdc, 0xdd])
@@ -228,7 +241,7 @@ impl<'a> Reader<'a> {
         Ok(match marker {
             0x00..=0x7f => integer(i64::from(marker)),
             0xe0..=0xff => integer(i64::from(i8::from_be_bytes([marker]))),
-            0xc0 => Value::Null,
+            NIL => Value::Null,
             0xc2 => Value::Bool(false),
             0xc3 => Value::Bool(true),
             0xcc => integer(i64::from(self.byte()?)),

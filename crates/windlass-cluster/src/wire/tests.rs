@@ -278,3 +278,184 @@ mod broadcast_in_place {
         }
     }
 }
+
+mod compact {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn messages() -> Vec<ClusterMessage> {
+        let opts = BroadcastOptions {
+            rooms: vec![Arc::from("r")],
+            except: vec![Arc::from("e")],
+            ..Default::default()
+        };
+        let mut broadcast = ClusterMessage::broadcast("abc123", &said_packet(), &opts);
+        broadcast.seq = Some(70_000);
+        let mut chat =
+            ClusterMessage::broadcast("abc123", &Packet::event("/chat", "ev", vec![Value::from("x")]), &opts);
+        chat.seq = Some(1);
+        vec![
+            broadcast,
+            chat,
+            ClusterMessage::broadcast_with_ack("abc123", &said_packet(), &opts, "req1"),
+            ClusterMessage::new("n1", "/", MessageType::Heartbeat),
+            ClusterMessage::broadcast_client_count("n1", "/", "req1", 3),
+            ClusterMessage::sockets("n1", "/", MessageType::SocketsJoin, &opts, &[Arc::from("a")], false),
+            ClusterMessage::server_side_emit(
+                "n1",
+                "/",
+                vec![Value::from("hi"), Value::Binary(Bytes::from_static(&[0, 255]))],
+                Some("r2"),
+            ),
+        ]
+    }
+
+    #[test]
+    fn messages_round_trip() {
+        for message in messages() {
+            let bytes = message.encode_compact();
+            assert_eq!(ClusterMessage::decode_compact(&bytes, None).unwrap(), message);
+            // Another node's uid changes nothing.
+            assert_eq!(ClusterMessage::decode_compact(&bytes, Some("other")).unwrap(), message);
+        }
+    }
+
+    #[test]
+    fn the_layout_is_an_array_of_five() {
+        let mut heartbeat = ClusterMessage::new("n1", "/", MessageType::Heartbeat);
+        heartbeat.seq = Some(5);
+        // ["n1", "/", 2, 5, nil]
+        assert_eq!(heartbeat.encode_compact(), hex("95a26e31a12f0205c0"));
+        let broadcast =
+            ClusterMessage::broadcast("u", &Packet::event("/", "e", vec![]), &BroadcastOptions::default());
+        let bytes = broadcast.encode_compact();
+        assert_eq!(bytes[..6], hex("95a175a12f03"));
+        assert_eq!(
+            ClusterMessage::decode_compact(&bytes, None)
+                .unwrap()
+                .into_broadcast_parts()
+                .unwrap()
+                .0
+                .namespace
+                .as_ref(),
+            "/"
+        );
+    }
+
+    /// What [`ClusterMessage::decode_compact_parts`] reads in place is what the value read
+    /// gives, on every input: the same envelope, the same packet and options or the same error.
+    fn same_parts(bytes: &[u8]) {
+        let by_value = ClusterMessage::decode_compact(bytes, None);
+        let in_place = ClusterMessage::decode_compact_parts(bytes, None);
+        match (by_value, in_place) {
+            (Err(_), Err(_)) => {}
+            (Ok(by_value), Ok((message, Some(parts)))) => {
+                assert_eq!(message, ClusterMessage { data: None, ..by_value.clone() }, "{bytes:02x?}");
+                assert_eq!(by_value.into_broadcast_parts().ok(), Some(*parts), "{bytes:02x?}");
+            }
+            (Ok(by_value), Ok((message, None))) => assert_eq!(message, by_value, "{bytes:02x?}"),
+            (by_value, in_place) => panic!("{bytes:02x?}: {by_value:?} against {in_place:?}"),
+        }
+    }
+
+    #[test]
+    fn broadcasts_read_in_place_as_by_value() {
+        for message in messages() {
+            let bytes = message.encode_compact();
+            same_parts(&bytes);
+            for cut in 0..bytes.len() {
+                same_parts(&bytes[..cut]);
+            }
+            let (read, parts) = ClusterMessage::decode_compact_parts(&bytes, None).unwrap();
+            // Plain broadcasts are read in place; with a request id, or other messages, not.
+            let plain = message.kind == MessageType::Broadcast && message.request_id().is_none();
+            assert_eq!(parts.is_some(), plain, "{message:?}");
+            assert_eq!(read.data.is_none(), plain || message.data.is_none());
+        }
+        // Odd shapes fall back to the value read: an unknown key, a packet that is not a map,
+        // a packet of no known type, keys twice (the last counts), no options.
+        for data in [
+            "83a67061636b657482a47479706502a46461746191a165a46f70747380a3666f6fc0",
+            "82a67061636b6574c0a46f70747380",
+            "82a67061636b657481a47479706563a46f70747380",
+            "82a67061636b657482a47479706502a47479706503a67061636b657481a47479706504",
+            "81a67061636b657482a47479706502a46461746191a165",
+        ] {
+            let mut bytes = hex("95a175a12f0301");
+            bytes.extend(hex(data));
+            same_parts(&bytes);
+        }
+    }
+
+    #[test]
+    fn own_broadcasts_are_read_without_their_data() {
+        let [broadcast, _, with_ack, heartbeat, ..] = &messages()[..] else { unreachable!() };
+        for message in [broadcast, with_ack] {
+            let read = ClusterMessage::decode_compact(&message.encode_compact(), Some("abc123")).unwrap();
+            assert_eq!(read, ClusterMessage { data: None, ..message.clone() });
+        }
+        // Only broadcasts: the node's other messages (heartbeats, answers) are read whole.
+        let read = ClusterMessage::decode_compact(&heartbeat.encode_compact(), Some("n1")).unwrap();
+        assert_eq!(&read, heartbeat);
+        let count = ClusterMessage::broadcast_client_count("n1", "/", "req1", 3);
+        assert_eq!(ClusterMessage::decode_compact(&count.encode_compact(), Some("n1")).unwrap(), count);
+    }
+
+    #[test]
+    fn malformed_messages_are_errors() {
+        for bad in [
+            "",
+            "94a175a12f0300",         // four items
+            "95c0a12f0300c0",         // uid not a string
+            "95a175c00300c0",         // nsp not a string
+            "95a175a12f6300c0",       // unknown type 99
+            "95a175a12f03a178c0",     // seq not a number
+            "95a175a12f0300",         // cut before the data
+            "96a175a12f0300c0",       // a sixth item announced, not there
+            "81a17595a175a12f0300c0", // a map
+        ] {
+            assert!(ClusterMessage::decode_compact(&hex(bad), None).is_err(), "{bad}");
+        }
+        // A sixth item is read and ignored.
+        let read = ClusterMessage::decode_compact(&hex("96a175a12f0200c0c3"), None).unwrap();
+        assert_eq!(
+            read,
+            ClusterMessage { seq: Some(0), ..ClusterMessage::new("u", "/", MessageType::Heartbeat) }
+        );
+    }
+
+    #[test]
+    fn every_cut_of_a_message_is_an_error() {
+        for message in messages() {
+            let bytes = message.encode_compact();
+            for cut in 0..bytes.len() {
+                assert!(
+                    ClusterMessage::decode_compact(&bytes[..cut], None).is_err(),
+                    "{message:?} cut at {cut}"
+                );
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        /// A mangled message reads as an error or as a message that writes back to bytes that
+        /// read the same, and skipping an own broadcast's data reads the same envelope.
+        #[test]
+        fn mangled_messages_read_consistently(which in 0..7_usize, at in any::<prop::sample::Index>(), byte in any::<u8>()) {
+            let mut bytes = messages().swap_remove(which).encode_compact();
+            let at = at.index(bytes.len());
+            bytes[at] = byte;
+            same_parts(&bytes);
+            if let Ok(read) = ClusterMessage::decode_compact(&bytes, None) {
+                let again = ClusterMessage::decode_compact(&read.encode_compact(), None).unwrap();
+                prop_assert_eq!(&again, &read);
+                let skipped = ClusterMessage::decode_compact(&bytes, Some(&read.uid)).unwrap();
+                let expected = if read.kind == MessageType::Broadcast { ClusterMessage { data: None, ..read } } else { read };
+                prop_assert_eq!(skipped, expected);
+            }
+        }
+    }
+}

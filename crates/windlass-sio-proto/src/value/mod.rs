@@ -15,6 +15,7 @@ mod map;
 mod number;
 mod parse;
 pub(crate) mod print;
+mod scan;
 mod ser;
 
 use bytes::Bytes;

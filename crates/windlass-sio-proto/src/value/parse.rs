@@ -1,5 +1,6 @@
 //! JSON text → [`Value`], with `JSON.parse`'s grammar and a nesting limit.
 
+use super::scan::plain_len;
 use super::{Map, Number, Value, number::MAX_SAFE_INTEGER};
 
 /// Default nesting limit for arrays and objects: deep enough for any real event payload,
@@ -210,27 +211,20 @@ impl Parser<'_> {
         self.pos += 1;
         let start = self.pos;
         // Fast path: no escapes, one copy.
-        loop {
-            match self.peek() {
-                None | Some(0..=0x1f) => return Err(self.err()),
-                Some(b'"') => {
-                    let s = self.text[start..self.pos].to_owned();
-                    self.pos += 1;
-                    return Ok(s);
-                }
-                Some(b'\\') => break,
-                Some(_) => self.pos += 1,
+        self.pos += plain_len(&self.bytes[start..]);
+        match self.peek() {
+            None | Some(0..=0x1f) => return Err(self.err()),
+            Some(b'"') => {
+                let s = self.text[start..self.pos].to_owned();
+                self.pos += 1;
+                return Ok(s);
             }
+            _ => {}
         }
         let mut out = String::from(&self.text[start..self.pos]);
         loop {
             let run = self.pos;
-            while let Some(b) = self.peek() {
-                if b == b'"' || b == b'\\' || b < 0x20 {
-                    break;
-                }
-                self.pos += 1;
-            }
+            self.pos += plain_len(&self.bytes[run..]);
             out.push_str(&self.text[run..self.pos]);
             match self.peek() {
                 Some(b'"') => {

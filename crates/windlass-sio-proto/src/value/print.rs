@@ -2,6 +2,7 @@
 
 use bytes::BufMut;
 
+use super::scan::plain_len;
 use super::{Number, Value};
 
 /// What to write for a binary value.
@@ -97,9 +98,12 @@ fn write_number<B: BufMut>(n: Number, out: &mut B) {
 pub(crate) fn write_string<B: BufMut>(s: &str, out: &mut B) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.put_u8(b'"');
-    let bytes = s.as_bytes();
-    let mut run = 0;
-    for (i, &b) in bytes.iter().enumerate() {
+    let mut rest = s.as_bytes();
+    loop {
+        let plain = plain_len(rest);
+        out.put_slice(&rest[..plain]);
+        let Some(&b) = rest.get(plain) else { break };
+        rest = &rest[plain + 1..];
         let escape: &[u8] = match b {
             b'"' => b"\\\"",
             b'\\' => b"\\\\",
@@ -108,13 +112,9 @@ pub(crate) fn write_string<B: BufMut>(s: &str, out: &mut B) {
             b'\n' => b"\\n",
             b'\r' => b"\\r",
             b'\t' => b"\\t",
-            0..=0x1f => &[b'\\', b'u', b'0', b'0', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]],
-            _ => continue,
+            _ => &[b'\\', b'u', b'0', b'0', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]],
         };
-        out.put_slice(&bytes[run..i]);
         out.put_slice(escape);
-        run = i + 1;
     }
-    out.put_slice(&bytes[run..]);
     out.put_u8(b'"');
 }
