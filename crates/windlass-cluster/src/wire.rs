@@ -277,12 +277,64 @@ fn broadcast_in_place(reader: &mut msgpack::Reader<'_>) -> Option<BroadcastParts
                 }
                 packet = Some(fields);
             }
-            "opts" => opts = Some(reader.value(2).ok()?),
+            "opts" => opts = Some(opts_in_place(reader)?),
             _ => return None,
         }
     }
     let packet = packet?.packet().ok()?;
-    Some((packet, opts.as_ref().map(opts_from_value).unwrap_or_default()))
+    Some((packet, opts.unwrap_or_default()))
+}
+
+/// A broadcast's `opts` read in place as [`opts_from_value`] reads its value (the last of a
+/// key written twice counts; a value of another type is the default); `None` when they are
+/// not a map or do not read.
+fn opts_in_place(reader: &mut msgpack::Reader<'_>) -> Option<BroadcastOptions> {
+    let entries = reader.map_len().ok()??;
+    let mut opts = BroadcastOptions::default();
+    for _ in 0..entries {
+        match &*reader.key(3).ok()? {
+            "rooms" => opts.rooms = rooms_in_place(reader)?,
+            "except" => opts.except = rooms_in_place(reader)?,
+            "flags" => {
+                opts.flags = BroadcastFlags::default();
+                let Some(flags) = reader.map_len().ok()? else {
+                    reader.value(3).ok()?;
+                    continue;
+                };
+                for _ in 0..flags {
+                    let key = reader.key(4).ok()?;
+                    let value = reader.value(4).ok()?;
+                    match &*key {
+                        "volatile" => opts.flags.volatile = value.as_bool().unwrap_or(false),
+                        "compress" => opts.flags.compress = value.as_bool().unwrap_or(true),
+                        "timeout" => opts.flags.timeout = value.as_u64().map(Duration::from_millis),
+                        _ => {}
+                    }
+                }
+            }
+            _ => {
+                reader.value(3).ok()?;
+            }
+        }
+    }
+    Some(opts)
+}
+
+/// Rooms read in place as [`rooms_from_value`] reads their value.
+fn rooms_in_place(reader: &mut msgpack::Reader<'_>) -> Option<Vec<Arc<str>>> {
+    let Some(len) = reader.array_len().ok()? else {
+        reader.value(3).ok()?;
+        return Some(Vec::new());
+    };
+    let mut rooms = Vec::with_capacity(len.min(16));
+    for _ in 0..len {
+        if let Some(room) = reader.str_here().ok()? {
+            rooms.push(Arc::from(room));
+        } else if let Value::Number(n) = reader.value(4).ok()? {
+            rooms.push(Arc::from(n.to_string()));
+        }
+    }
+    Some(rooms)
 }
 
 /// A request from another node (the fields its type uses are set).

@@ -334,6 +334,23 @@ impl<'a> Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    /// The string that starts here, borrowed; `None` (nothing read) if no string does.
+    pub(super) fn str_here(&mut self) -> Result<Option<&'a str>, WireError> {
+        let Some(&marker) = self.bytes.get(self.at) else { return Err(truncated()) };
+        let len = match marker {
+            0xa0..=0xbf => {
+                self.at += 1;
+                usize::from(marker & 0x1f)
+            }
+            0xd9..=0xdb => {
+                self.at += 1;
+                self.len(1 << (marker - 0xd9))?
+            }
+            _ => return Ok(None),
+        };
+        self.str(len).map(Some)
+    }
+
     /// A map key: a string, or an integer written out in full (as JS makes a key of it).
     pub(super) fn key(&mut self, depth: usize) -> Result<Cow<'a, str>, WireError> {
         if depth >= self.max_depth {

@@ -359,6 +359,11 @@ mod compact {
         }
     }
 
+    // `{packet: {type: 2, data: ["e"]}, opts: {rooms: [1, "a", null], except: "x", flags: 5,
+    // flags: {volatile: true, volatile: 1, timeout: 9}, zzz: []}}`: rooms of a number and a
+    // null, except not an array, flags twice (the first not a map), a flag twice, another key.
+    const ODD_OPTIONS: &str = "82a67061636b657482a47479706502a46461746191a165a46f70747385a5726f6f6d739301a161c0a6657863657074a178a5666c61677305a5666c61677383a8766f6c6174696c65c3a8766f6c6174696c6501a774696d656f757409a37a7a7a90";
+
     #[test]
     fn broadcasts_read_in_place_as_by_value() {
         for message in messages() {
@@ -381,11 +386,21 @@ mod compact {
             "82a67061636b657481a47479706563a46f70747380",
             "82a67061636b657482a47479706502a47479706503a67061636b657481a47479706504",
             "81a67061636b657482a47479706502a46461746191a165",
+            ODD_OPTIONS,
         ] {
             let mut bytes = hex("95a175a12f0301");
             bytes.extend(hex(data));
             same_parts(&bytes);
         }
+        // The odd options are read in place, as the value read gives them.
+        let mut bytes = hex("95a175a12f0301");
+        bytes.extend(hex(ODD_OPTIONS));
+        let (_, parts) = ClusterMessage::decode_compact_parts(&bytes, None).unwrap();
+        let opts = parts.expect("read in place").1;
+        assert_eq!(opts.rooms, vec![Arc::from("1"), Arc::from("a")]);
+        assert!(opts.except.is_empty());
+        assert!(!opts.flags.volatile && opts.flags.compress);
+        assert_eq!(opts.flags.timeout, Some(Duration::from_millis(9)));
     }
 
     #[test]
