@@ -71,6 +71,8 @@ pub enum Write {
     },
     /// A session removed.
     DeleteSession(Arc<str>),
+    /// A broadcast appended to the log as [`Broker::encode_broadcast`] encoded it.
+    Encoded(bytes::Bytes),
     /// Not written: answered once everything queued before it is.
     #[doc(hidden)]
     Flush(Arc<std::sync::Mutex<Option<oneshot::Sender<()>>>>),
@@ -91,6 +93,19 @@ pub trait Broker: sealed::Sealed + Send + Sync + Sized + 'static {
     /// again whole.
     #[doc(hidden)]
     fn write(&self, batch: &[Write]) -> impl Future<Output = Result<(), String>> + Send;
+
+    /// A broadcast as this broker writes it, encoded when it is made, without building a
+    /// [`ClusterMessage`] (`None`, the default: the broker writes the message).
+    #[doc(hidden)]
+    fn encode_broadcast(
+        _uid: &str,
+        _nsp: &str,
+        _seq: u64,
+        _packet: &Packet,
+        _opts: &BroadcastOptions,
+    ) -> Option<Vec<u8>> {
+        None
+    }
 
     /// Entries after `after`, waiting a while for some to come; none when none came. A
     /// broker that is not [`ordered`](Self::ordered) may leave unread the data of broadcasts
@@ -214,10 +229,17 @@ struct Appender {
 
 impl Appender {
     fn append(&self, mut message: ClusterMessage) {
+        self.append_with(|seq| {
+            message.seq = Some(seq);
+            Write::Append(message)
+        });
+    }
+
+    /// Queues what `write` makes of the next sequence number.
+    fn append_with(&self, write: impl FnOnce(u64) -> Write) {
         let mut seq = lock(&self.seq);
-        message.seq = Some(*seq);
+        let _ = self.outbox.send(write(*seq));
         *seq += 1;
-        let _ = self.outbox.send(Write::Append(message));
     }
 }
 
@@ -530,7 +552,15 @@ impl<B: Broker> Adapter for LogAdapter<B> {
     }
 
     fn broadcast(&self, nsp: &str, packet: &Packet, opts: &BroadcastOptions) {
-        self.shared.publish(ClusterMessage::broadcast_in(&self.shared.uid, nsp, packet, opts));
+        let uid = &self.shared.uid;
+        self.shared.appender().append_with(|seq| {
+            if let Some(bytes) = B::encode_broadcast(uid, nsp, seq, packet, opts) {
+                return Write::Encoded(bytes.into());
+            }
+            let mut message = ClusterMessage::broadcast_in(uid, nsp, packet, opts);
+            message.seq = Some(seq);
+            Write::Append(message)
+        });
     }
 
     fn broadcast_with_ack(&self, nsp: &str, packet: &Packet, opts: &BroadcastOptions) -> Option<AckReports> {

@@ -15,8 +15,11 @@ use bytes::Bytes;
 use futures_util::{FutureExt as _, StreamExt as _};
 use tokio::sync::Mutex;
 
+use windlass::event_server::BroadcastOptions;
+use windlass_sio_proto::socket::Packet;
+
 use crate::log::{Broker, Entry, LogAdapter, LogConfig, Sealed, Write};
-use crate::wire::ClusterMessage;
+use crate::wire::{self, ClusterMessage};
 
 /// Settings of a [`NatsAdapter`].
 #[derive(Clone, Debug)]
@@ -278,6 +281,16 @@ impl Broker for Nats {
         Some((offset.parse().ok()?, 0))
     }
 
+    fn encode_broadcast(
+        uid: &str,
+        nsp: &str,
+        seq: u64,
+        packet: &Packet,
+        opts: &BroadcastOptions,
+    ) -> Option<Vec<u8>> {
+        Some(wire::encode_compact_broadcast(uid, nsp, seq, packet, opts))
+    }
+
     async fn write(&self, batch: &[Write]) -> Result<(), String> {
         let mut acks = Vec::new();
         for write in batch {
@@ -307,6 +320,18 @@ impl Broker for Nats {
                 }
                 Write::DeleteSession(pid) => {
                     self.sessions.purge(&**pid).await.map_err(|e| e.to_string())?;
+                }
+                Write::Encoded(bytes) => {
+                    let mut headers = async_nats::HeaderMap::new();
+                    if let Some((uid, Some(seq))) = wire::compact_sender(bytes) {
+                        headers.insert("Nats-Msg-Id", format!("{uid}.{seq}").as_str());
+                    }
+                    let ack = self
+                        .context
+                        .publish_with_headers(self.config.subject.clone(), headers, bytes.clone())
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    acks.push(ack);
                 }
                 Write::Flush(_) => {}
             }

@@ -23,8 +23,12 @@ use std::time::Duration;
 use futures_util::{FutureExt as _, StreamExt as _};
 use tokio::sync::Mutex;
 
+use windlass::event_server::BroadcastOptions;
+use windlass_sio_proto::socket::Packet;
+
 use crate::log::{Broker, Entry, LogAdapter, LogConfig, Sealed, Write};
 use crate::nats::{NatsConnectError, connect_client, message_entry};
+use crate::wire;
 
 /// Settings of a [`NatsCoreAdapter`].
 #[derive(Clone, Debug)]
@@ -118,15 +122,25 @@ impl Broker for NatsCore {
         false
     }
 
+    fn encode_broadcast(
+        uid: &str,
+        nsp: &str,
+        seq: u64,
+        packet: &Packet,
+        opts: &BroadcastOptions,
+    ) -> Option<Vec<u8>> {
+        Some(wire::encode_compact_broadcast(uid, nsp, seq, packet, opts))
+    }
+
     async fn write(&self, batch: &[Write]) -> Result<(), String> {
         for write in batch {
             // Sessions are not kept: a core NATS cluster does not recover across nodes.
-            if let Write::Append(message) = write {
-                self.client
-                    .publish(self.subject.clone(), message.encode_compact().into())
-                    .await
-                    .map_err(|e| e.to_string())?;
-            }
+            let payload = match write {
+                Write::Append(message) => message.encode_compact().into(),
+                Write::Encoded(bytes) => bytes.clone(),
+                Write::PutSession { .. } | Write::DeleteSession(_) | Write::Flush(_) => continue,
+            };
+            self.client.publish(self.subject.clone(), payload).await.map_err(|e| e.to_string())?;
         }
         // Answered once NATS has the batch: until then it is written again.
         self.client.flush().await.map_err(|e| e.to_string())

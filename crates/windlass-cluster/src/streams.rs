@@ -186,6 +186,7 @@ impl Broker for RedisStreams {
                     pipe.cmd("DEL").arg(self.session_key(pid)).ignore();
                 }
                 Write::Flush(_) => {}
+                Write::Encoded(_) => unreachable!("Redis Streams encodes no broadcast ahead"),
             }
         }
         let mut commands = self.commands.clone();

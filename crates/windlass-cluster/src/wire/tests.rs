@@ -322,6 +322,41 @@ mod compact {
     }
 
     #[test]
+    fn a_broadcast_is_written_straight_as_its_message_would_be() {
+        let flags = BroadcastFlags {
+            volatile: true,
+            compress: false,
+            local: false,
+            timeout: Some(Duration::from_millis(1500)),
+        };
+        let every_option = BroadcastOptions {
+            rooms: vec![Arc::from("r"), Arc::from("s")],
+            except: vec![Arc::from("e"), Arc::from("e")],
+            flags,
+        };
+        let mut with_id = Packet::event("/chat", "ev", vec![Value::from("x")]);
+        with_id.id = Some(70_000);
+        let binary = Packet::event("/", "bin", vec![Value::Binary(Bytes::from_static(&[1, 2]))]);
+        for (packet, opts) in [
+            (said_packet(), BroadcastOptions::default()),
+            (with_id, every_option.clone()),
+            (binary, every_option),
+        ] {
+            for (nsp, seq) in [("/", 1), ("/other", 1 << 40)] {
+                let mut message = ClusterMessage::broadcast_in("abc123", nsp, &packet, &opts);
+                message.seq = Some(seq);
+                let bytes = encode_compact_broadcast("abc123", nsp, seq, &packet, &opts);
+                assert_eq!(bytes, message.encode_compact(), "{packet:?} in {nsp}");
+                assert_eq!(compact_sender(&bytes), Some(("abc123", Some(seq))));
+            }
+        }
+        let heartbeat = ClusterMessage::new("n1", "/", MessageType::Heartbeat);
+        assert_eq!(compact_sender(&heartbeat.encode_compact()), Some(("n1", None)));
+        assert_eq!(compact_sender(&hex("94a175a12f0301")), None);
+        assert_eq!(compact_sender(&hex("95c0a12f0301c0")), None);
+    }
+
+    #[test]
     fn the_layout_is_an_array_of_five() {
         let mut heartbeat = ClusterMessage::new("n1", "/", MessageType::Heartbeat);
         heartbeat.seq = Some(5);
