@@ -40,7 +40,7 @@ use windlass_sio_proto::socket::Packet;
 use crate::common::{
     AckWait, Collected, Pending, Respond, apply_answer, apply_request, forget_when_done, lock, random_id,
 };
-use crate::wire::{BroadcastParts, ClusterMessage, MessageType, StoredSession, WireError};
+use crate::wire::{BroadcastParts, ClusterMessage, MessageType, StoredSession, Unnumbered, WireError};
 
 /// An entry read from the log.
 pub struct Entry {
@@ -100,10 +100,9 @@ pub trait Broker: sealed::Sealed + Send + Sync + Sized + 'static {
     fn encode_broadcast(
         _uid: &str,
         _nsp: &str,
-        _seq: u64,
         _packet: &Packet,
         _opts: &BroadcastOptions,
-    ) -> Option<Vec<u8>> {
+    ) -> Option<Unnumbered> {
         None
     }
 
@@ -516,7 +515,15 @@ impl<B: Broker> Shared<B> {
         let entries = self.broker.range(offset, until).await.ok()??;
         let mut missed = Vec::new();
         for entry in entries {
-            let Ok(message) = entry.message else { continue };
+            let message = match entry.message {
+                Ok(message) => message,
+                Err(error) => {
+                    // No partial recovery: a missed entry that cannot be read may be one of the
+                    // session's.
+                    tracing::warn!(%error, offset = %entry.offset, "log adapter: an entry to recover cannot be read; not recovering");
+                    return None;
+                }
+            };
             // Broadcasts with acknowledgements are not kept for recovery (as on one node).
             if message.kind != MessageType::Broadcast
                 || message.nsp != *session.namespace
@@ -552,15 +559,13 @@ impl<B: Broker> Adapter for LogAdapter<B> {
     }
 
     fn broadcast(&self, nsp: &str, packet: &Packet, opts: &BroadcastOptions) {
-        let uid = &self.shared.uid;
-        self.shared.appender().append_with(|seq| {
-            if let Some(bytes) = B::encode_broadcast(uid, nsp, seq, packet, opts) {
-                return Write::Encoded(bytes.into());
-            }
-            let mut message = ClusterMessage::broadcast_in(uid, nsp, packet, opts);
-            message.seq = Some(seq);
-            Write::Append(message)
-        });
+        let shared = &self.shared;
+        // Encoded before it is numbered: the numbering lock is held only to write the number in.
+        if let Some(unnumbered) = B::encode_broadcast(&shared.uid, nsp, packet, opts) {
+            shared.appender().append_with(|seq| Write::Encoded(unnumbered.numbered(seq).into()));
+        } else {
+            shared.publish(ClusterMessage::broadcast_in(&shared.uid, nsp, packet, opts));
+        }
     }
 
     fn broadcast_with_ack(&self, nsp: &str, packet: &Packet, opts: &BroadcastOptions) -> Option<AckReports> {

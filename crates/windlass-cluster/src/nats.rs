@@ -284,11 +284,10 @@ impl Broker for Nats {
     fn encode_broadcast(
         uid: &str,
         nsp: &str,
-        seq: u64,
         packet: &Packet,
         opts: &BroadcastOptions,
-    ) -> Option<Vec<u8>> {
-        Some(wire::encode_compact_broadcast(uid, nsp, seq, packet, opts))
+    ) -> Option<wire::Unnumbered> {
+        Some(wire::encode_compact_broadcast(uid, nsp, packet, opts))
     }
 
     async fn write(&self, batch: &[Write]) -> Result<(), String> {

@@ -147,6 +147,16 @@ impl RedisStreams {
     fn session_key(&self, pid: &str) -> String {
         format!("{}{pid}", self.config.session_prefix)
     }
+
+    /// `XADD` of `message`'s fields to the stream, onto `pipe`.
+    fn append(&self, pipe: &mut redis::Pipeline, message: &ClusterMessage) {
+        let cmd = pipe.cmd("XADD");
+        cmd.arg(&self.config.stream).arg("MAXLEN").arg("~").arg(self.config.max_len).arg("*");
+        for (name, value) in message.fields() {
+            cmd.arg(name).arg(value);
+        }
+        cmd.ignore();
+    }
 }
 
 impl Sealed for RedisStreams {}
@@ -166,14 +176,12 @@ impl Broker for RedisStreams {
         let mut pipe = redis::pipe();
         for write in batch {
             match write {
-                Write::Append(message) => {
-                    let cmd = pipe.cmd("XADD");
-                    cmd.arg(&self.config.stream).arg("MAXLEN").arg("~").arg(self.config.max_len).arg("*");
-                    for (name, value) in message.fields() {
-                        cmd.arg(name).arg(value);
-                    }
-                    cmd.ignore();
-                }
+                Write::Append(message) => self.append(&mut pipe, message),
+                // Not made for this broker (it encodes nothing ahead); written as fields if ever.
+                Write::Encoded(bytes) => match ClusterMessage::decode_compact(bytes, None) {
+                    Ok(message) => self.append(&mut pipe, &message),
+                    Err(error) => tracing::warn!(%error, "redis streams adapter: an encoded message dropped"),
+                },
                 Write::PutSession { pid, bytes, ttl } => {
                     pipe.cmd("SET")
                         .arg(self.session_key(pid))
@@ -186,7 +194,6 @@ impl Broker for RedisStreams {
                     pipe.cmd("DEL").arg(self.session_key(pid)).ignore();
                 }
                 Write::Flush(_) => {}
-                Write::Encoded(_) => unreachable!("Redis Streams encodes no broadcast ahead"),
             }
         }
         let mut commands = self.commands.clone();

@@ -136,28 +136,47 @@ pub fn encode_broadcast(uid: &str, packet: &Packet, opts: &BroadcastOptions) -> 
     out
 }
 
+/// A broadcast in the compact layout but for its sequence number, which is written in when the
+/// node numbers it ([`numbered`](Self::numbered)): the encoding is done before, outside the
+/// lock that keeps numbers in order.
+#[derive(Clone, Debug)]
+pub struct Unnumbered {
+    bytes: Vec<u8>,
+    seq_at: usize,
+}
+
+impl Unnumbered {
+    /// The bytes with `seq` in its place.
+    pub fn numbered(self, seq: u64) -> Vec<u8> {
+        let Self { mut bytes, seq_at } = self;
+        let mut number = Vec::with_capacity(9);
+        msgpack::write_uint(seq, &mut number);
+        bytes.splice(seq_at..seq_at, number);
+        bytes
+    }
+}
+
 /// [`ClusterMessage::encode_compact`] of [`ClusterMessage::broadcast_in`]`(uid, nsp, packet,
-/// opts)` numbered `seq`, written straight from the packet (its data not copied into a value
-/// first): this runs for every broadcast a node makes over NATS.
+/// opts)`, to be [`numbered`](Unnumbered::numbered), written straight from the packet (its
+/// data not copied into a value first): this runs for every broadcast a node makes over NATS.
 pub fn encode_compact_broadcast(
     uid: &str,
     nsp: &str,
-    seq: u64,
     packet: &Packet,
     opts: &BroadcastOptions,
-) -> Vec<u8> {
+) -> Unnumbered {
     let mut out = Vec::with_capacity(256);
     out.push(0x95);
     msgpack::write_str(uid, &mut out);
     msgpack::write_str(nsp, &mut out);
     msgpack::write_uint(MessageType::Broadcast as u64, &mut out);
-    msgpack::write_uint(seq, &mut out);
+    let seq_at = out.len();
     msgpack::write_map_len(2, &mut out);
     msgpack::write_str("packet", &mut out);
     write_packet_in(packet, nsp, &mut out);
     msgpack::write_str("opts", &mut out);
     msgpack::write(&opts_to_value(opts, true), &mut out);
-    out
+    Unnumbered { bytes: out, seq_at }
 }
 
 /// The sender and sequence number of a message in the compact layout, read without the rest.
@@ -977,9 +996,10 @@ impl ClusterMessage {
         out
     }
 
-    /// Reads [`encode_compact`](Self::encode_compact). The data of a broadcast sent by
-    /// `skip_broadcasts_of` is left unread (`None`): a node that already delivered its own
-    /// broadcasts reads back only their envelope. Items after the fifth are read and ignored.
+    /// Reads [`encode_compact`](Self::encode_compact). Items after the fifth are read and
+    /// ignored. The data of a broadcast sent by `skip_broadcasts_of` is left unread (`None`),
+    /// and what follows it too: a node that already delivered its own broadcasts reads back
+    /// only their envelope (so such a message reads even if its data would not).
     pub fn decode_compact(bytes: &[u8], skip_broadcasts_of: Option<&str>) -> Result<Self, WireError> {
         Ok(Self::read_compact(bytes, skip_broadcasts_of, false)?.0)
     }

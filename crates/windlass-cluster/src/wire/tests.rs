@@ -345,7 +345,7 @@ mod compact {
             for (nsp, seq) in [("/", 1), ("/other", 1 << 40)] {
                 let mut message = ClusterMessage::broadcast_in("abc123", nsp, &packet, &opts);
                 message.seq = Some(seq);
-                let bytes = encode_compact_broadcast("abc123", nsp, seq, &packet, &opts);
+                let bytes = encode_compact_broadcast("abc123", nsp, &packet, &opts).numbered(seq);
                 assert_eq!(bytes, message.encode_compact(), "{packet:?} in {nsp}");
                 assert_eq!(compact_sender(&bytes), Some(("abc123", Some(seq))));
             }
@@ -413,19 +413,22 @@ mod compact {
             assert_eq!(parts.is_some(), plain, "{message:?}");
             assert_eq!(read.data.is_none(), plain || message.data.is_none());
         }
-        // Odd shapes fall back to the value read: an unknown key, a packet that is not a map,
-        // a packet of no known type, keys twice (the last counts), no options.
-        for data in [
-            "83a67061636b657482a47479706502a46461746191a165a46f70747380a3666f6fc0",
-            "82a67061636b6574c0a46f70747380",
-            "82a67061636b657481a47479706563a46f70747380",
-            "82a67061636b657482a47479706502a47479706503a67061636b657481a47479706504",
-            "81a67061636b657482a47479706502a46461746191a165",
-            ODD_OPTIONS,
+        // Odd shapes: an unknown key, a packet that is not a map and a packet of no known type
+        // fall back to the value read; keys twice (the last counts), no options and odd
+        // options are read in place.
+        for (data, in_place) in [
+            ("83a67061636b657482a47479706502a46461746191a165a46f70747380a3666f6fc0", false),
+            ("82a67061636b6574c0a46f70747380", false),
+            ("82a67061636b657481a47479706563a46f70747380", false),
+            ("82a67061636b657482a47479706502a47479706503a67061636b657481a47479706504", true),
+            ("81a67061636b657482a47479706502a46461746191a165", true),
+            (ODD_OPTIONS, true),
         ] {
             let mut bytes = hex("95a175a12f0301");
             bytes.extend(hex(data));
             same_parts(&bytes);
+            let (_, parts) = ClusterMessage::decode_compact_parts(&bytes, None).unwrap();
+            assert_eq!(parts.is_some(), in_place, "{data}");
         }
         // The odd options are read in place, as the value read gives them.
         let mut bytes = hex("95a175a12f0301");
