@@ -217,12 +217,13 @@ pub(crate) fn message_entry(
         Ok((message, parts)) => (Ok(message), parts),
         Err(error) => (Err(error), None),
     };
-    let now_nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i128::try_from(d.as_nanos()).unwrap_or(i128::MAX));
-    let age = published_nanos
-        .and_then(|published| u64::try_from((now_nanos - published).max(0)).ok())
-        .map(Duration::from_nanos);
+    // The clock is read only when NATS said when (JetStream), not for every core message.
+    let age = published_nanos.and_then(|published| {
+        let now_nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i128::try_from(d.as_nanos()).unwrap_or(i128::MAX));
+        u64::try_from((now_nanos - published).max(0)).ok().map(Duration::from_nanos)
+    });
     Entry { offset: sequence.to_string(), message, parts, age }
 }
 
