@@ -1,11 +1,13 @@
-//! Fuzz harness of the cluster wire formats, shared by the cargo-fuzz target in `fuzz/`
-//! (`cluster_wire`) and the stable test that replays its seeds (`tests/fuzz_seeds.rs`).
+//! Fuzz harnesses of the cluster wire formats and of Redis's replies, shared by the
+//! cargo-fuzz targets in `fuzz/` (`cluster_wire`, `redis_replies`) and the stable test that
+//! replays their seeds (`tests/fuzz_seeds.rs`).
 //!
 //! What a broker hands a node is untrusted: another process wrote it, maybe not windlass.
 //! Every reader of [`wire`](crate::wire) gets the same bytes; none may panic, and whatever one
 //! reads must write back to bytes that read the same (writing is idempotent after one read:
 //! `write(read(write(read(x)))) == write(read(x))`).
 
+use crate::resp::{self, StreamRead};
 use crate::wire::{self, ClusterMessage, MessageType, Request, Response, StoredSession};
 
 /// Runs every reader over `data`. For [`ClusterMessage::from_fields`], `data` is split at
@@ -91,5 +93,40 @@ pub fn cluster_wire(data: &[u8]) {
         })
         .expect("written fields read");
         assert_eq!(read.fields(), written);
+    }
+}
+
+/// Runs the readers of Redis's replies over `data` (what a Redis, or whatever answers on its
+/// port, sends an adapter's own connection). None may panic; the readers of particular
+/// replies (subscription pushes, `XREAD`'s entries) agree with the reader of any reply on
+/// where a reply ends, and say "not yet" of every cut before that end.
+pub fn redis_replies(data: &[u8]) {
+    let any = resp::parse(data);
+    let ends = |used: usize, what: &str| {
+        assert_eq!(
+            any.as_ref().ok().and_then(|reply| reply.as_ref().map(|r| r.1)),
+            Some(used),
+            "{what} ends where any reply does: {:?}",
+            String::from_utf8_lossy(data)
+        );
+    };
+    if let Ok(Some((_, used))) = resp::parse_push(data) {
+        ends(used, "a push");
+    }
+    if let Ok(Some((read, used))) = resp::parse_stream_read(data) {
+        ends(used, "an XREAD answer");
+        if let StreamRead::Entries(entries) = &read {
+            for entry in entries {
+                let _ = (entry.field("uid"), entry.field("data"));
+            }
+        }
+        if used <= 4096 {
+            for cut in 0..used {
+                assert!(
+                    matches!(resp::parse_stream_read(&data[..cut]), Ok(None)),
+                    "cut at {cut} is not whole"
+                );
+            }
+        }
     }
 }

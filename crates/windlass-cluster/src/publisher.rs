@@ -1,6 +1,7 @@
-//! The Redis pub/sub adapters' own connections for `redis://` (RESP written and read by
-//! [`resp`](crate::resp)): the outbox publishes over one, the classic adapter subscribes
-//! over another. TLS and Unix-socket URLs keep the `redis` crate's connection manager.
+//! The Redis adapters' own connections for `redis://` (RESP written and read by
+//! [`resp`](crate::resp)): the pub/sub outbox publishes over one, the classic adapter
+//! subscribes over another; the Redis Streams adapter appends over one and reads over
+//! another. TLS and Unix-socket URLs keep the `redis` crate's connection manager.
 //!
 //! Every broadcast is a publish. Through the crate's multiplexed connection one cost a task
 //! hop each way, a command object and a `combine` parse of its one-integer reply: a fifth of
@@ -74,6 +75,9 @@ pub(crate) struct Connection {
     /// the next batch's. The connection is kept through a slow broker so that what it sends
     /// stays in order (a new connection's commands could overtake the old one's).
     stale: usize,
+    /// A command's writing was cancelled part way: what Redis reads next is garbled, so the
+    /// connection is not used again.
+    unsent: bool,
 }
 
 /// Past this many replies owed, the connection is given up for a new one.
@@ -106,7 +110,8 @@ impl Connection {
         }
         let stream = stream.ok_or(last)?;
         stream.set_nodelay(true)?;
-        let mut connection = Self { stream, read: BytesMut::with_capacity(READ_RESERVE), stale: 0 };
+        let mut connection =
+            Self { stream, read: BytesMut::with_capacity(READ_RESERVE), stale: 0, unsent: false };
         if let Some(password) = &target.password {
             let mut auth = Vec::new();
             match &target.username {
@@ -127,8 +132,12 @@ impl Connection {
     }
 
     /// Whether the connection may still be up: `false` once Redis is known to have closed it
-    /// (noticed without waiting, so that a batch is not written into a dead connection).
+    /// (noticed without waiting, so that a batch is not written into a dead connection), or
+    /// once a write into it was cancelled part way.
     pub(crate) fn is_open(&mut self) -> bool {
+        if self.unsent {
+            return false;
+        }
         match self.stream.try_read_buf(&mut self.read) {
             Ok(0) => false,
             Ok(_) => true,
@@ -174,10 +183,42 @@ impl Connection {
         answers: &mut VecDeque<Option<Answer>>,
         mut on_error: impl FnMut(String),
     ) -> Result<(), Failure> {
+        let count = answers.len();
+        self.exchange_replies(commands, count, |reply| {
+            let answer = answers.pop_front().flatten();
+            let result = match reply {
+                Reply::Integer(n) => Ok(usize::try_from(n).unwrap_or(0)),
+                Reply::Error(error) => Err(error),
+                Reply::Status(_) if answer.is_none() => Ok(0),
+                other => Err(format!("unexpected reply {other:?}")),
+            };
+            match (answer, result) {
+                (Some(answer), result) => {
+                    let _ = answer.send(result);
+                }
+                (None, Err(error)) => on_error(error),
+                (None, Ok(_)) => {}
+            }
+        })
+        .await
+    }
+
+    /// Writes `commands` and hands each of their `count` replies to `on_reply`, in order.
+    /// On failure, the replies not handed over are owed if they were only late (read and
+    /// dropped before the next exchange's) and the connection can go on.
+    pub(crate) async fn exchange_replies(
+        &mut self,
+        commands: &[u8],
+        count: usize,
+        mut on_reply: impl FnMut(Reply),
+    ) -> Result<(), Failure> {
         let lost = |error| Failure { error, late: false };
+        self.unsent = true;
         self.send(commands).await.map_err(lost)?;
+        self.unsent = false;
+        let mut left = count;
         let replies = tokio::time::timeout(REPLY_TIMEOUT, async {
-            while !answers.is_empty() {
+            while left > 0 {
                 while let Some((reply, used)) =
                     resp::parse(&self.read).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?
                 {
@@ -186,21 +227,9 @@ impl Connection {
                         self.stale -= 1;
                         continue;
                     }
-                    let answer = answers.pop_front().flatten();
-                    let result = match reply {
-                        Reply::Integer(n) => Ok(usize::try_from(n).unwrap_or(0)),
-                        Reply::Error(error) => Err(error),
-                        Reply::Status(_) if answer.is_none() => Ok(0),
-                        other => Err(format!("unexpected reply {other:?}")),
-                    };
-                    match (answer, result) {
-                        (Some(answer), result) => {
-                            let _ = answer.send(result);
-                        }
-                        (None, Err(error)) => on_error(error),
-                        (None, Ok(_)) => {}
-                    }
-                    if answers.is_empty() {
+                    left -= 1;
+                    on_reply(reply);
+                    if left == 0 {
                         return Ok(());
                     }
                 }
@@ -213,7 +242,52 @@ impl Connection {
             Ok(Ok(())) => Ok(()),
             Ok(Err(error)) => Err(lost(error)),
             Err(_) => {
-                self.stale += answers.len();
+                self.stale += left;
+                let error = io::Error::new(io::ErrorKind::TimedOut, "Redis did not answer in time");
+                Err(Failure { error, late: self.stale <= MAX_STALE })
+            }
+        }
+    }
+
+    /// Writes one command and reads its reply with `read` (which says how many bytes the
+    /// reply took, or `None` while it is incomplete), waiting up to `wait`. Cancel-safe: a
+    /// reply not waited for to the end is owed and dropped before the next one, and a
+    /// command cancelled while being written leaves the connection [closed](Self::is_open).
+    pub(crate) async fn request<T>(
+        &mut self,
+        command: &[u8],
+        wait: Duration,
+        mut read: impl FnMut(&[u8]) -> Result<Option<(T, usize)>, resp::RespError>,
+    ) -> Result<T, Failure> {
+        let lost = |error| Failure { error, late: false };
+        let invalid = |e: resp::RespError| io::Error::new(io::ErrorKind::InvalidData, e);
+        self.unsent = true;
+        self.send(command).await.map_err(lost)?;
+        self.unsent = false;
+        // Owed until it is read: should this be cancelled, the next request drops it.
+        self.stale += 1;
+        let reply = tokio::time::timeout(wait, async {
+            loop {
+                while self.stale > 1 {
+                    let Some((_, used)) = resp::parse(&self.read).map_err(invalid)? else { break };
+                    self.read.advance(used);
+                    self.stale -= 1;
+                }
+                if self.stale == 1 {
+                    if let Some((value, used)) = read(&self.read).map_err(invalid)? {
+                        self.read.advance(used);
+                        self.stale = 0;
+                        return Ok(value);
+                    }
+                }
+                self.fill().await?;
+            }
+        })
+        .await;
+        match reply {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(lost(error)),
+            Err(_) => {
                 let error = io::Error::new(io::ErrorKind::TimedOut, "Redis did not answer in time");
                 Err(Failure { error, late: self.stale <= MAX_STALE })
             }

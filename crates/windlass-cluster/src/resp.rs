@@ -1,10 +1,11 @@
-//! RESP2, the Redis protocol, as far as the pub/sub adapters' own connections need it:
-//! commands written, replies and subscription pushes read in place. No sockets here; bytes
-//! in and out.
+//! RESP2, the Redis protocol, as far as the adapters' own connections need it: commands
+//! written, replies, subscription pushes and `XREAD`'s entries read in place. No sockets
+//! here; bytes in and out.
 //!
-//! Every broadcast is a publish and, on every other node, a push: through the `redis`
-//! crate (a task hop each way, a command object, a `combine` parser) they were about 28% of
-//! two nodes' user-space instructions per message (docs/PERFORMANCE.md).
+//! Every broadcast is a publish and, on every other node, a push (or an `XADD` and an
+//! `XREAD`): through the `redis` crate (a task hop each way, a command object, a `combine`
+//! parser into owned values) they were about 28% of two nodes' user-space instructions per
+//! message on pub/sub, and half on Redis Streams (docs/PERFORMANCE.md).
 
 /// Appends the command `args` (`*N\r\n$len\r\narg\r\n…`).
 pub(crate) fn command(out: &mut Vec<u8>, args: &[&[u8]]) {
@@ -152,6 +153,7 @@ pub(crate) fn parse_push(buf: &[u8]) -> Result<Option<(Push<'_>, usize)>, RespEr
                 at += stop + 2;
             }
             b':' => {
+                number(&rest[1..item_end])?;
                 items.push(&rest[1..item_end]);
                 at += item_end + 2;
             }
@@ -159,6 +161,138 @@ pub(crate) fn parse_push(buf: &[u8]) -> Result<Option<(Push<'_>, usize)>, RespEr
         }
     }
     Ok(Some((Push::Items(items), at)))
+}
+
+/// An entry of a stream as `XREAD` answers it, borrowed from the reply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct StreamEntry<'a> {
+    /// Its id, `<ms>-<seq>`.
+    pub(crate) id: &'a str,
+    /// Its fields and values, in order.
+    pub(crate) fields: Vec<(&'a [u8], &'a [u8])>,
+}
+
+impl<'a> StreamEntry<'a> {
+    /// The value of the field `name` (the first, should it repeat).
+    pub(crate) fn field(&self, name: &str) -> Option<&'a [u8]> {
+        self.fields.iter().find(|(key, _)| *key == name.as_bytes()).map(|(_, value)| *value)
+    }
+}
+
+/// What an `XREAD` of one stream is answered with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum StreamRead<'a> {
+    /// The entries after the id asked for (none when the wait ran out: a null reply).
+    Entries(Vec<StreamEntry<'a>>),
+    /// `-ERR …`.
+    Error(&'a str),
+}
+
+/// Reads the answer to an `XREAD … STREAMS <one stream> <id>` at the start of `buf` without
+/// copying it: `None` while it is incomplete, else the answer and the bytes it took. The
+/// reply is `*1` of `[stream, [[id, [field, value, …]], …]]`, or a null array.
+pub(crate) fn parse_stream_read(buf: &[u8]) -> Result<Option<(StreamRead<'_>, usize)>, RespError> {
+    let mut at = Cursor { buf, at: 0 };
+    let Some(kind) = at.peek() else { return Ok(None) };
+    if kind == b'-' {
+        let Some(line) = at.line()? else { return Ok(None) };
+        let text = std::str::from_utf8(&line[1..]).map_err(|_| RespError("a line that is not UTF-8"))?;
+        return Ok(Some((StreamRead::Error(text), at.at)));
+    }
+    let Some(streams) = at.array()? else { return Ok(None) };
+    let mut entries = Vec::new();
+    for _ in 0..streams {
+        match at.array()? {
+            Some(2) => {}
+            Some(_) => return Err(RespError("a stream in an XREAD reply is not [name, entries]")),
+            None => return Ok(None),
+        }
+        if at.bulk()?.is_none() {
+            return Ok(None);
+        }
+        let Some(count) = at.array()? else { return Ok(None) };
+        entries.reserve(count.min(1024));
+        for _ in 0..count {
+            match at.array()? {
+                Some(2) => {}
+                Some(_) => return Err(RespError("a stream entry is not [id, fields]")),
+                None => return Ok(None),
+            }
+            let Some(id) = at.bulk()? else { return Ok(None) };
+            let id = std::str::from_utf8(id).map_err(|_| RespError("an entry id that is not UTF-8"))?;
+            // A null list of fields is an entry deleted since: it is read as one without.
+            let Some(len) = at.array()? else { return Ok(None) };
+            if len % 2 != 0 {
+                return Err(RespError("an entry's fields are not in pairs"));
+            }
+            let mut fields = Vec::with_capacity(len.min(64) / 2);
+            for _ in 0..len / 2 {
+                let Some(name) = at.bulk()? else { return Ok(None) };
+                let Some(value) = at.bulk()? else { return Ok(None) };
+                fields.push((name, value));
+            }
+            entries.push(StreamEntry { id, fields });
+        }
+    }
+    Ok(Some((StreamRead::Entries(entries), at.at)))
+}
+
+/// A place in a reply being read.
+struct Cursor<'a> {
+    buf: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.buf.get(self.at).copied()
+    }
+
+    /// The next line, its `\r\n` left out: `None` while it is incomplete.
+    fn line(&mut self) -> Result<Option<&'a [u8]>, RespError> {
+        let rest = &self.buf[self.at..];
+        let Some(end) = line_end(rest)? else { return Ok(None) };
+        self.at += end + 2;
+        Ok(Some(&rest[..end]))
+    }
+
+    /// An array's header: its length (0 for a null array).
+    fn array(&mut self) -> Result<Option<usize>, RespError> {
+        let Some(line) = self.line()? else { return Ok(None) };
+        if line[0] != b'*' {
+            return Err(RespError("an array was expected"));
+        }
+        let count = number(&line[1..])?;
+        if count < 0 {
+            return Ok(Some(0));
+        }
+        let count = usize::try_from(count).map_err(|_| RespError("an array length beyond memory"))?;
+        // Every element takes at least three bytes: a longer count than the bytes that could
+        // follow is a lie, not something to reserve room for.
+        if count > MAX_BULK {
+            return Err(RespError("an array longer than Redis sends"));
+        }
+        Ok(Some(count))
+    }
+
+    /// A bulk string's bytes (a null one is an error here).
+    fn bulk(&mut self) -> Result<Option<&'a [u8]>, RespError> {
+        let Some(line) = self.line()? else { return Ok(None) };
+        if line[0] != b'$' {
+            return Err(RespError("a bulk string was expected"));
+        }
+        let len = usize::try_from(number(&line[1..])?).map_err(|_| RespError("a null bulk string"))?;
+        let from = self.at;
+        let stop = bulk_end(from, len)?;
+        if self.buf.len() < stop + 2 {
+            return Ok(None);
+        }
+        if &self.buf[stop..stop + 2] != b"\r\n" {
+            return Err(RespError("a bulk string without its end"));
+        }
+        self.at = stop + 2;
+        Ok(Some(&self.buf[from..stop]))
+    }
 }
 
 /// Where the first line of `buf` ends (`\r\n` excluded): `None` while it is incomplete.
@@ -299,8 +433,126 @@ mod tests {
             }
             assert_eq!(read, pushes.len(), "split at {at}");
         }
-        for bad in [&b"*1\r\n$-1\r\n"[..], b"*1\r\n+x\r\n", b"*1\r\n$1\r\nab\r\n", b"*x\r\n", b"\r\n"] {
+        for bad in [
+            &b"*1\r\n$-1\r\n"[..],
+            b"*1\r\n:x\r\n",
+            b"*1\r\n+x\r\n",
+            b"*1\r\n$1\r\nab\r\n",
+            b"*x\r\n",
+            b"\r\n",
+        ] {
             assert!(parse_push(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    /// An `XREAD` answer for `stream` with `entries`, as Redis writes it.
+    /// An entry's id and fields.
+    type Written<'a> = (&'a str, &'a [(&'a [u8], &'a [u8])]);
+
+    fn xread_reply(stream: &str, entries: &[Written<'_>]) -> Vec<u8> {
+        let bulk = |out: &mut Vec<u8>, bytes: &[u8]| {
+            out.extend_from_slice(format!("${}\r\n", bytes.len()).as_bytes());
+            out.extend_from_slice(bytes);
+            out.extend_from_slice(b"\r\n");
+        };
+        let mut out = b"*1\r\n*2\r\n".to_vec();
+        bulk(&mut out, stream.as_bytes());
+        out.extend_from_slice(format!("*{}\r\n", entries.len()).as_bytes());
+        for (id, fields) in entries {
+            out.extend_from_slice(b"*2\r\n");
+            bulk(&mut out, id.as_bytes());
+            out.extend_from_slice(format!("*{}\r\n", fields.len() * 2).as_bytes());
+            for (name, value) in *fields {
+                bulk(&mut out, name);
+                bulk(&mut out, value);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn xread_entries_are_read_in_place_and_not_before_they_are_whole() {
+        let entries: &[Written<'_>] = &[
+            (
+                "1700000000000-0",
+                &[(b"uid", b"abc"), (b"nsp", b"/"), (b"type", b"3"), (b"data", b"{\"a\":\"\r\n\"}")],
+            ),
+            ("1700000000000-1", &[(b"uid", b"abc"), (b"type", b"1"), (b"empty", b"")]),
+        ];
+        let reply = xread_reply("socket.io", entries);
+        let (read, used) = parse_stream_read(&reply).unwrap().unwrap();
+        assert_eq!(used, reply.len());
+        let StreamRead::Entries(read) = read else { panic!("{read:?}") };
+        assert_eq!(read.len(), 2);
+        assert_eq!(read[0].id, "1700000000000-0");
+        assert_eq!(read[0].field("data"), Some(&b"{\"a\":\"\r\n\"}"[..]));
+        assert_eq!(read[1].field("type"), Some(&b"1"[..]));
+        assert_eq!(read[1].field("empty"), Some(&b""[..]));
+        assert_eq!(read[1].field("data"), None);
+        for cut in 0..reply.len() {
+            assert_eq!(parse_stream_read(&reply[..cut]), Ok(None), "cut at {cut}");
+        }
+        // Followed by more, it takes only its own bytes.
+        let mut more = reply.clone();
+        more.extend_from_slice(b"*-1\r\n");
+        assert_eq!(parse_stream_read(&more).unwrap().unwrap().1, reply.len());
+
+        // The wait ran out; an error; a deleted entry (null fields); no entries.
+        assert_eq!(parse_stream_read(b"*-1\r\n"), Ok(Some((StreamRead::Entries(vec![]), 5))));
+        assert_eq!(parse_stream_read(b"-ERR x\r\n"), Ok(Some((StreamRead::Error("ERR x"), 8))));
+        let deleted = b"*1\r\n*2\r\n$1\r\ns\r\n*1\r\n*2\r\n$3\r\n1-1\r\n*-1\r\n";
+        let (read, _) = parse_stream_read(deleted).unwrap().unwrap();
+        assert_eq!(read, StreamRead::Entries(vec![StreamEntry { id: "1-1", fields: vec![] }]));
+        assert_eq!(
+            parse_stream_read(&xread_reply("s", &[])).unwrap().unwrap().0,
+            StreamRead::Entries(vec![])
+        );
+    }
+
+    #[test]
+    fn xread_replies_split_at_every_boundary_read_the_same() {
+        let first = xread_reply("s", &[("1-0", &[(b"k", b"v")]), ("1-1", &[(b"data", b"\r\n")])]);
+        let second = xread_reply("s", &[("2-0", &[(b"type", b"9")])]);
+        let stream = [&first[..], b"*-1\r\n", &second].concat();
+        let read_all = |chunks: &[&[u8]]| {
+            let mut buf = Vec::new();
+            let mut ids = Vec::new();
+            for chunk in chunks {
+                buf.extend_from_slice(chunk);
+                while let Some((read, used)) = parse_stream_read(&buf).unwrap() {
+                    let StreamRead::Entries(entries) = read else { panic!() };
+                    ids.extend(entries.iter().map(|entry| entry.id.to_owned()));
+                    ids.push("|".to_owned());
+                    buf.drain(..used);
+                }
+            }
+            assert!(buf.is_empty());
+            ids
+        };
+        let whole = read_all(&[&stream]);
+        assert_eq!(whole, ["1-0", "1-1", "|", "|", "2-0", "|"]);
+        for at in 0..=stream.len() {
+            assert_eq!(read_all(&[&stream[..at], &stream[at..]]), whole, "split at {at}");
+        }
+    }
+
+    #[test]
+    fn malformed_xread_replies_are_errors() {
+        for bad in [
+            &b"+OK\r\n"[..],
+            b":1\r\n",
+            b"*1\r\n*3\r\n",
+            b"*1\r\n*2\r\n:1\r\n",
+            b"*1\r\n*2\r\n$1\r\ns\r\n*1\r\n*1\r\n",
+            b"*1\r\n*2\r\n$1\r\ns\r\n*1\r\n*2\r\n$1\r\n1\r\n*3\r\n",
+            b"*1\r\n*2\r\n$1\r\ns\r\n*1\r\n*2\r\n$-1\r\n",
+            b"*1\r\n*2\r\n$1\r\ns\r\n*1\r\n*2\r\n$2\r\n\xff\xfe\r\n",
+            b"*1\r\n*2\r\n$1\r\nsXY",
+            b"*99999999999\r\n",
+            b"*x\r\n",
+            b"\r\n",
+        ] {
+            assert!(parse_stream_read(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
         }
     }
 

@@ -1,14 +1,24 @@
 //! Redis Streams as the cluster's log ([`LogAdapter`]): one stream (`XADD … MAXLEN ~`,
 //! `XREAD BLOCK` after the last entry applied, `XRANGE` for recovery), entries laid out as
 //! `@socket.io/redis-streams-adapter` lays them out, sessions as `SET <prefix><pid> … PX`.
+//!
+//! Every message is an `XADD` and, on every node, an entry of an `XREAD`. For `redis://`
+//! these go over two connections of the crate's own ([`publisher::Connection`]), written and
+//! read in place by [`resp`](crate::resp): through the `redis` crate, the `combine` parse of
+//! the replies into owned values and the conversion to `StreamReadReply` cost about half of
+//! both nodes' user-space instructions per message (docs/PERFORMANCE.md). Everything rarer
+//! (start, recovery ranges, sessions read back) and TLS or Unix-socket URLs keep the crate.
 
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::streams::{StreamId, StreamRangeReply, StreamReadReply};
+use tokio::sync::Mutex;
 
 use crate::ConnectError;
 use crate::log::{Broker, Entry, LogAdapter, LogConfig, Sealed, Write, millis};
+use crate::publisher::{Connection, PublishVia, Target};
+use crate::resp::{self, Reply, StreamEntry, StreamRead};
 use crate::wire::ClusterMessage;
 
 /// Settings of a [`RedisStreamsAdapter`].
@@ -60,10 +70,32 @@ pub type RedisStreamsAdapter = LogAdapter<RedisStreams>;
 /// The Redis side of a [`RedisStreamsAdapter`].
 pub struct RedisStreams {
     commands: ConnectionManager,
-    /// Blocking reads get a connection of their own.
-    reader: ConnectionManager,
+    /// How appends are written and the stream read.
+    lanes: Lanes,
     config: RedisStreamsConfig,
+    /// `config.max_len`, as `XADD` is written.
+    max_len: String,
 }
+
+/// Where the writer appends and the reader reads.
+enum Lanes {
+    /// Connections of the crate's own to a `redis://` address, each made again when lost:
+    /// one for the writer's batches, one for the reader's blocking reads.
+    Own(Box<OwnLanes>),
+    /// The `redis` crate: the writer uses the commands' connection manager, and blocking
+    /// reads get a manager of their own.
+    Crate { reader: ConnectionManager },
+}
+
+/// [`Lanes::Own`]: where to connect, and the two connections.
+struct OwnLanes {
+    target: Target,
+    writer: Mutex<Option<Connection>>,
+    reader: Mutex<Option<Connection>>,
+}
+
+/// How much longer than its `BLOCK` a read may take before the connection is thought slow.
+const READ_MARGIN: Duration = Duration::from_secs(2);
 
 impl std::fmt::Debug for RedisStreams {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -90,9 +122,25 @@ impl LogAdapter<RedisStreams> {
         let mut commands = ConnectionManager::new_with_config(client.clone(), commands_config.clone())
             .await
             .map_err(error)?;
-        // Reads block for `config.block`; their connection waits longer than that.
-        let reader_config = commands_config.set_response_timeout(Some(config.block + Duration::from_secs(2)));
-        let reader = ConnectionManager::new_with_config(client, reader_config).await.map_err(error)?;
+        let lanes = match PublishVia::for_client(&client).await.map_err(error)? {
+            PublishVia::Tcp(target) => {
+                // Made now, so that a bad address or password fails here, not in the tasks.
+                let writer = Connection::open(&target).await.map_err(|e| error(e.into()))?;
+                let reader = Connection::open(&target).await.map_err(|e| error(e.into()))?;
+                Lanes::Own(Box::new(OwnLanes {
+                    target,
+                    writer: Mutex::new(Some(writer)),
+                    reader: Mutex::new(Some(reader)),
+                }))
+            }
+            PublishVia::Manager(_) => {
+                // Reads block for `config.block`; their connection waits longer than that.
+                let reader_config = commands_config.set_response_timeout(Some(config.block + READ_MARGIN));
+                Lanes::Crate {
+                    reader: ConnectionManager::new_with_config(client, reader_config).await.map_err(error)?,
+                }
+            }
+        };
 
         // Where to start: after the last entry, knowing the nodes heard from lately.
         let (seconds, micros): (u64, u64) =
@@ -126,7 +174,8 @@ impl LogAdapter<RedisStreams> {
             })
             .collect();
         let log = config.log.clone();
-        Ok(Self::start(RedisStreams { commands, reader, config }, log, last, &recent))
+        let max_len = config.max_len.to_string();
+        Ok(Self::start(RedisStreams { commands, lanes, config, max_len }, log, last, &recent))
     }
 }
 
@@ -143,9 +192,148 @@ fn entry(id: &StreamId) -> Entry {
     Entry { offset: id.id.clone(), message, parts: None, age: None }
 }
 
+/// The lane's connection, made again if there is none or Redis closed it.
+async fn usable<'a>(lane: &'a mut Option<Connection>, target: &Target) -> Result<&'a mut Connection, String> {
+    if lane.as_mut().is_some_and(|open| !open.is_open()) {
+        *lane = None;
+    }
+    match lane {
+        Some(open) => Ok(open),
+        None => Ok(lane.insert(Connection::open(target).await.map_err(|e| e.to_string())?)),
+    }
+}
+
+/// An entry read in place from an `XREAD` answer.
+fn entry_in_place(read: &StreamEntry<'_>) -> Entry {
+    let message = ClusterMessage::from_fields(|name| read.field(name));
+    Entry { offset: read.id.to_owned(), message, parts: None, age: None }
+}
+
 impl RedisStreams {
     fn session_key(&self, pid: &str) -> String {
         format!("{}{pid}", self.config.session_prefix)
+    }
+
+    /// `write` as RESP onto `out`; whether it is a command (one reply owed).
+    fn command(&self, out: &mut Vec<u8>, write: &Write) -> bool {
+        match write {
+            Write::Append(message) => self.xadd(out, message),
+            Write::Encoded(bytes) => match ClusterMessage::decode_compact(bytes, None) {
+                Ok(message) => self.xadd(out, &message),
+                Err(error) => {
+                    tracing::warn!(%error, "redis streams adapter: an encoded message dropped");
+                    return false;
+                }
+            },
+            Write::PutSession { pid, bytes, ttl } => {
+                let key = self.session_key(pid);
+                let ttl = millis(*ttl).to_string();
+                resp::command(out, &[b"SET", key.as_bytes(), bytes, b"PX", ttl.as_bytes()]);
+            }
+            Write::DeleteSession(pid) => resp::command(out, &[b"DEL", self.session_key(pid).as_bytes()]),
+            Write::Flush(_) => return false,
+        }
+        true
+    }
+
+    /// `XADD` of `message`'s fields, as RESP onto `out`.
+    fn xadd(&self, out: &mut Vec<u8>, message: &ClusterMessage) {
+        let fields = message.fields();
+        let mut args: Vec<&[u8]> = Vec::with_capacity(6 + 2 * fields.len());
+        args.extend_from_slice(&[
+            b"XADD",
+            self.config.stream.as_bytes(),
+            b"MAXLEN",
+            b"~",
+            self.max_len.as_bytes(),
+            b"*",
+        ]);
+        for (name, value) in &fields {
+            args.push(name.as_bytes());
+            args.push(value);
+        }
+        resp::command(out, &args);
+    }
+
+    /// [`Broker::write`] over the writer's own connection: the batch one write, its replies
+    /// one read; any refusal fails the batch (written again whole).
+    async fn write_own(
+        &self,
+        target: &Target,
+        lane: &Mutex<Option<Connection>>,
+        batch: &[Write],
+    ) -> Result<(), String> {
+        let mut commands = Vec::with_capacity(384 * batch.len());
+        let count = batch.iter().filter(|write| self.command(&mut commands, write)).count();
+        if count == 0 {
+            return Ok(());
+        }
+        let mut lane = lane.lock().await;
+        let connection = usable(&mut lane, target).await?;
+        let mut refused = None;
+        let result = connection
+            .exchange_replies(&commands, count, |reply| {
+                if let Reply::Error(error) = reply {
+                    refused.get_or_insert(error);
+                }
+            })
+            .await;
+        match result {
+            Ok(()) => refused.map_or(Ok(()), Err),
+            Err(failure) => {
+                if !failure.late {
+                    *lane = None;
+                }
+                Err(failure.error.to_string())
+            }
+        }
+    }
+
+    /// [`Broker::read`] over the reader's own connection.
+    async fn read_own(
+        &self,
+        target: &Target,
+        lane: &Mutex<Option<Connection>>,
+        after: &str,
+    ) -> Result<Vec<Entry>, String> {
+        let mut command = Vec::with_capacity(128);
+        let count = self.config.read_count.to_string();
+        let block = millis(self.config.block).to_string();
+        resp::command(
+            &mut command,
+            &[
+                b"XREAD",
+                b"COUNT",
+                count.as_bytes(),
+                b"BLOCK",
+                block.as_bytes(),
+                b"STREAMS",
+                self.config.stream.as_bytes(),
+                after.as_bytes(),
+            ],
+        );
+        let mut lane = lane.lock().await;
+        let connection = usable(&mut lane, target).await?;
+        let read = connection
+            .request(&command, self.config.block + READ_MARGIN, |buf| {
+                Ok(resp::parse_stream_read(buf)?.map(|(read, used)| {
+                    let entries = match read {
+                        StreamRead::Entries(entries) => Ok(entries.iter().map(entry_in_place).collect()),
+                        StreamRead::Error(error) => Err(error.to_owned()),
+                    };
+                    (entries, used)
+                }))
+            })
+            .await;
+        match read {
+            Ok(entries) => entries,
+            Err(failure) => {
+                if !failure.late {
+                    *lane = None;
+                }
+                Err(failure.error.to_string())
+            }
+        }
     }
 
     /// `XADD` of `message`'s fields to the stream, onto `pipe`.
@@ -172,6 +360,9 @@ impl Broker for RedisStreams {
     async fn write(&self, batch: &[Write]) -> Result<(), String> {
         if batch.is_empty() {
             return Ok(());
+        }
+        if let Lanes::Own(own) = &self.lanes {
+            return self.write_own(&own.target, &own.writer, batch).await;
         }
         let mut pipe = redis::pipe();
         for write in batch {
@@ -201,7 +392,10 @@ impl Broker for RedisStreams {
     }
 
     async fn read(&self, after: &str, _own: &str) -> Result<Vec<Entry>, String> {
-        let mut reader = self.reader.clone();
+        let mut reader = match &self.lanes {
+            Lanes::Own(own) => return self.read_own(&own.target, &own.reader, after).await,
+            Lanes::Crate { reader } => reader.clone(),
+        };
         let reply: Option<StreamReadReply> = redis::cmd("XREAD")
             .arg("COUNT")
             .arg(self.config.read_count)
