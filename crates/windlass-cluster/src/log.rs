@@ -40,7 +40,7 @@ use windlass_sio_proto::socket::Packet;
 use crate::common::{
     AckWait, Collected, Pending, Respond, apply_answer, apply_request, forget_when_done, lock, random_id,
 };
-use crate::wire::{BroadcastParts, ClusterMessage, MessageType, StoredSession, Unnumbered, WireError};
+use crate::wire::{self, BroadcastParts, ClusterMessage, MessageType, StoredSession, Unnumbered, WireError};
 
 /// An entry read from the log.
 pub struct Entry {
@@ -98,6 +98,7 @@ pub trait Broker: sealed::Sealed + Send + Sync + Sized + 'static {
     /// [`ClusterMessage`] (`None`, the default: the broker writes the message).
     #[doc(hidden)]
     fn encode_broadcast(
+        &self,
         _uid: &str,
         _nsp: &str,
         _packet: &Packet,
@@ -108,9 +109,10 @@ pub trait Broker: sealed::Sealed + Send + Sync + Sized + 'static {
 
     /// Entries after `after`, waiting a while for some to come; none when none came. A
     /// broker that is not [`ordered`](Self::ordered) may leave unread the data of broadcasts
-    /// sent by `own` (this node, which delivered them when it sent them).
+    /// sent by `own` (this node, which delivered them when it sent them); an ordered one
+    /// gives the parts [`Own::take`] holds of them instead of reading their data.
     #[doc(hidden)]
-    fn read(&self, after: &str, own: &str) -> impl Future<Output = Result<Vec<Entry>, String>> + Send;
+    fn read(&self, after: &str, own: &Own<'_>) -> impl Future<Output = Result<Vec<Entry>, String>> + Send;
 
     /// The entries after `after` up to `until` (inclusive); `None` when `after` is no longer
     /// in the log.
@@ -140,6 +142,55 @@ pub trait Broker: sealed::Sealed + Send + Sync + Sized + 'static {
 pub trait Recoverable: Broker {}
 
 pub(crate) use sealed::Sealed;
+
+/// This node as a [`Broker::read`] sees it: its uid, and the broadcasts it wrote that it
+/// still holds, so that reading its own back costs no decoding.
+#[doc(hidden)]
+pub struct Own<'a> {
+    uid: &'a str,
+    held: &'a Mutex<Held>,
+}
+
+impl Own<'_> {
+    /// This node's uid on the wire.
+    pub(crate) fn uid(&self) -> &str {
+        self.uid
+    }
+
+    /// The packet and options of this node's broadcast numbered `seq`, as it wrote them, if
+    /// still held (given once; the held ones numbered lower are let go, read or not).
+    pub(crate) fn take(&self, seq: u64) -> Option<Box<BroadcastParts>> {
+        lock(self.held).take(seq)
+    }
+}
+
+/// This node's broadcasts written to an ordered log and not read back yet, in the order of
+/// their numbers: reading them back then costs no decoding.
+#[derive(Default)]
+struct Held(std::collections::VecDeque<(u64, Box<BroadcastParts>)>);
+
+impl Held {
+    /// At most this many are held; past it, the oldest are let go (and read back from the
+    /// log's bytes, as other nodes read them).
+    const MAX: usize = 4096;
+
+    fn hold(&mut self, seq: u64, parts: Box<BroadcastParts>) {
+        if self.0.len() >= Self::MAX {
+            self.0.pop_front();
+        }
+        self.0.push_back((seq, parts));
+    }
+
+    fn take(&mut self, seq: u64) -> Option<Box<BroadcastParts>> {
+        while self.0.front().is_some_and(|(held, _)| *held < seq) {
+            self.0.pop_front();
+        }
+        if self.0.front().is_some_and(|(held, _)| *held == seq) {
+            return self.0.pop_front().map(|(_, parts)| parts);
+        }
+        None
+    }
+}
 
 /// Settings every log adapter shares.
 #[derive(Clone, Debug)]
@@ -213,6 +264,8 @@ struct Shared<B> {
     acks: Mutex<HashMap<String, AckWait>>,
     /// Sessions of sockets connected here, renewed while they are.
     connected: Mutex<HashMap<Arc<str>, Arc<[u8]>>>,
+    /// This node's broadcasts not read back yet (ordered logs only).
+    held: Mutex<Held>,
     closed: watch::Sender<bool>,
 }
 
@@ -304,6 +357,7 @@ impl<B: Broker> LogAdapter<B> {
             pending: Mutex::new(HashMap::new()),
             acks: Mutex::new(HashMap::new()),
             connected: Mutex::new(HashMap::new()),
+            held: Mutex::new(Held::default()),
             closed,
         });
         shared.seed_nodes(recent);
@@ -560,11 +614,31 @@ impl<B: Broker> Adapter for LogAdapter<B> {
 
     fn broadcast(&self, nsp: &str, packet: &Packet, opts: &BroadcastOptions) {
         let shared = &self.shared;
+        // Over an ordered log this node delivers its broadcast when it reads it back: it holds
+        // the parts until then rather than decode its own bytes.
+        let held = B::ordered().then(|| {
+            let mut packet = packet.clone();
+            packet.namespace = nsp.into();
+            Box::new((packet, wire::opts_as_read(opts)))
+        });
+        let keep = |seq| {
+            if let Some(parts) = held {
+                lock(&shared.held).hold(seq, parts);
+            }
+        };
         // Encoded before it is numbered: the numbering lock is held only to write the number in.
-        if let Some(unnumbered) = B::encode_broadcast(&shared.uid, nsp, packet, opts) {
-            shared.appender().append_with(|seq| Write::Encoded(unnumbered.numbered(seq).into()));
+        if let Some(unnumbered) = shared.broker.encode_broadcast(&shared.uid, nsp, packet, opts) {
+            shared.appender().append_with(|seq| {
+                keep(seq);
+                Write::Encoded(unnumbered.numbered(seq).into())
+            });
         } else {
-            shared.publish(ClusterMessage::broadcast_in(&shared.uid, nsp, packet, opts));
+            let mut message = ClusterMessage::broadcast_in(&shared.uid, nsp, packet, opts);
+            shared.appender().append_with(|seq| {
+                keep(seq);
+                message.seq = Some(seq);
+                Write::Append(message)
+            });
         }
     }
 
@@ -789,9 +863,10 @@ async fn reader<B: Broker>(shared: Weak<Shared<B>>, start: String, mut closed: w
     let mut backoff = Duration::from_millis(50);
     loop {
         let Some(strong) = shared.upgrade() else { return };
+        let own = Own { uid: &strong.uid, held: &strong.held };
         let read = tokio::select! {
             _ = closed.changed() => return,
-            read = strong.broker.read(&last, &strong.uid) => read,
+            read = strong.broker.read(&last, &own) => read,
         };
         match read {
             Ok(entries) => {
@@ -841,5 +916,48 @@ async fn heartbeat<B: Broker>(shared: Weak<Shared<B>>, mut closed: watch::Receiv
                 let _ = shared.outbox.send(Write::PutSession { pid, bytes, ttl });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use windlass_sio_proto::socket::PacketType;
+
+    use super::*;
+
+    fn parts(tag: u64) -> Box<BroadcastParts> {
+        let packet =
+            Packet::new(PacketType::Event, "/", Some(Value::from(windlass_sio_proto::Number::from(tag))));
+        Box::new((packet, BroadcastOptions::default()))
+    }
+
+    fn tag(parts: &BroadcastParts) -> Option<u64> {
+        parts.0.data.as_ref().and_then(Value::as_u64)
+    }
+
+    #[test]
+    fn held_broadcasts_are_given_once_in_order_and_the_passed_ones_let_go() {
+        let mut held = Held::default();
+        for seq in [3, 4, 5, 7] {
+            held.hold(seq, parts(seq));
+        }
+        assert_eq!(held.take(4).as_deref().and_then(tag), Some(4), "3 was never read back: let go");
+        assert!(held.take(4).is_none(), "given once: a second copy of 4 is decoded");
+        assert!(held.take(6).is_none(), "6 is not this node's broadcast");
+        assert_eq!(held.take(7).as_deref().and_then(tag), Some(7));
+        assert!(held.0.is_empty());
+    }
+
+    #[test]
+    fn at_most_so_many_are_held_the_oldest_let_go() {
+        let mut held = Held::default();
+        let total = Held::MAX as u64 + 10;
+        for seq in 1..=total {
+            held.hold(seq, parts(seq));
+        }
+        assert_eq!(held.0.len(), Held::MAX);
+        assert!(held.take(10).is_none(), "let go: read back from the log's bytes");
+        assert_eq!(held.take(11).as_deref().and_then(tag), Some(11));
+        assert_eq!(held.take(total).as_deref().and_then(tag), Some(total));
     }
 }

@@ -18,7 +18,7 @@ use tokio::sync::Mutex;
 use windlass::event_server::BroadcastOptions;
 use windlass_sio_proto::socket::Packet;
 
-use crate::log::{Broker, Entry, LogAdapter, LogConfig, Sealed, Write};
+use crate::log::{Broker, Entry, LogAdapter, LogConfig, Own, Sealed, Write};
 use crate::wire::{self, ClusterMessage};
 
 /// Settings of a [`NatsAdapter`].
@@ -217,24 +217,35 @@ pub(crate) fn message_entry(
         Ok((message, parts)) => (Ok(message), parts),
         Err(error) => (Err(error), None),
     };
-    // The clock is read only when NATS said when (JetStream), not for every core message.
-    let age = published_nanos.and_then(|published| {
+    Entry { offset: sequence.to_string(), message, parts, age: age(published_nanos) }
+}
+
+/// How long ago NATS said a message was published. The clock is read only when NATS said
+/// when (`JetStream`), not for every core message.
+fn age(published_nanos: Option<i128>) -> Option<Duration> {
+    published_nanos.and_then(|published| {
         let now_nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| i128::try_from(d.as_nanos()).unwrap_or(i128::MAX));
         u64::try_from((now_nanos - published).max(0)).ok().map(Duration::from_nanos)
-    });
-    Entry { offset: sequence.to_string(), message, parts, age }
+    })
 }
 
-fn jetstream_entry(message: &jetstream::Message) -> Result<Entry, String> {
+/// A `JetStream` message as an entry. This node's own broadcasts that it still holds are
+/// not decoded: their parts are taken from `own`.
+fn jetstream_entry(message: &jetstream::Message, own: Option<&Own<'_>>) -> Result<Entry, String> {
     let info = message.info().map_err(|e| e.to_string())?;
-    Ok(message_entry(
-        info.stream_sequence,
-        &message.payload,
-        None,
-        Some(info.published.unix_timestamp_nanos()),
-    ))
+    let published = Some(info.published.unix_timestamp_nanos());
+    let held = own.and_then(|own| match wire::compact_sender(&message.payload) {
+        Some((uid, Some(seq))) if uid == own.uid() => own.take(seq),
+        _ => None,
+    });
+    let (Some(parts), Some(own)) = (held, own) else {
+        return Ok(message_entry(info.stream_sequence, &message.payload, None, published));
+    };
+    // Read as an envelope: a broadcast of this node's leaves its data unread.
+    let message = ClusterMessage::decode_compact(&message.payload, Some(own.uid()));
+    Ok(Entry { offset: info.stream_sequence.to_string(), message, parts: Some(parts), age: age(published) })
 }
 
 impl Nats {
@@ -260,7 +271,7 @@ impl Nats {
         let mut messages = self.consumer_from(last.saturating_sub(1000) + 1).await?;
         let mut recent = Vec::new();
         while let Ok(Some(message)) = tokio::time::timeout(Duration::from_secs(2), messages.next()).await {
-            let entry = jetstream_entry(&message.map_err(|e| e.to_string())?)?;
+            let entry = jetstream_entry(&message.map_err(|e| e.to_string())?, None)?;
             let done = entry.offset.parse::<u64>().is_ok_and(|seq| seq >= last);
             if entry.age.is_some_and(|age| age <= within) {
                 recent.push(entry);
@@ -283,6 +294,7 @@ impl Broker for Nats {
     }
 
     fn encode_broadcast(
+        &self,
         uid: &str,
         nsp: &str,
         packet: &Packet,
@@ -342,7 +354,7 @@ impl Broker for Nats {
         Ok(())
     }
 
-    async fn read(&self, after: &str, _own: &str) -> Result<Vec<Entry>, String> {
+    async fn read(&self, after: &str, own: &Own<'_>) -> Result<Vec<Entry>, String> {
         let after: u64 = after.parse().map_err(|_| format!("not a sequence: {after}"))?;
         let mut reading = self.reading.lock().await;
         let stale =
@@ -359,7 +371,7 @@ impl Broker for Nats {
         loop {
             match item {
                 Some(Ok(message)) => {
-                    let entry = jetstream_entry(&message)?;
+                    let entry = jetstream_entry(&message, Some(own))?;
                     current.next = entry.offset.parse::<u64>().unwrap_or(current.next) + 1;
                     current.last_message = Instant::now();
                     entries.push(entry);
@@ -401,7 +413,7 @@ impl Broker for Nats {
                 .map_err(|_| "the stream did not give the range in time".to_owned())?
                 .ok_or("the consumer ended")?
                 .map_err(|e| e.to_string())?;
-            let entry = jetstream_entry(&message)?;
+            let entry = jetstream_entry(&message, None)?;
             let sequence: u64 = entry.offset.parse().unwrap_or(until);
             if sequence > until {
                 return Ok(Some(entries));

@@ -26,7 +26,7 @@ use tokio::sync::Mutex;
 use windlass::event_server::BroadcastOptions;
 use windlass_sio_proto::socket::Packet;
 
-use crate::log::{Broker, Entry, LogAdapter, LogConfig, Sealed, Write};
+use crate::log::{Broker, Entry, LogAdapter, LogConfig, Own, Sealed, Write};
 use crate::nats::{NatsConnectError, connect_client, message_entry};
 use crate::wire;
 
@@ -123,6 +123,7 @@ impl Broker for NatsCore {
     }
 
     fn encode_broadcast(
+        &self,
         uid: &str,
         nsp: &str,
         packet: &Packet,
@@ -145,7 +146,7 @@ impl Broker for NatsCore {
         self.client.flush().await.map_err(|e| e.to_string())
     }
 
-    async fn read(&self, _after: &str, own: &str) -> Result<Vec<Entry>, String> {
+    async fn read(&self, _after: &str, own: &Own<'_>) -> Result<Vec<Entry>, String> {
         let mut subscriber = self.subscriber.lock().await;
         let Ok(first) = tokio::time::timeout(self.config.block, subscriber.next()).await else {
             return Ok(Vec::new());
@@ -157,7 +158,7 @@ impl Broker for NatsCore {
                 return if entries.is_empty() { Err("the subscription ended".into()) } else { Ok(entries) };
             };
             let number = self.read.fetch_add(1, Ordering::Relaxed) + 1;
-            entries.push(message_entry(number, &message.payload, Some(own), None));
+            entries.push(message_entry(number, &message.payload, Some(own.uid()), None));
             if entries.len() >= self.config.read_count {
                 return Ok(entries);
             }

@@ -9,14 +9,24 @@
 
 /// Appends the command `args` (`*N\r\n$len\r\narg\r\n…`).
 pub(crate) fn command(out: &mut Vec<u8>, args: &[&[u8]]) {
-    out.push(b'*');
-    push_decimal(out, args.len());
+    array(out, args.len());
     for arg in args {
-        out.push(b'$');
-        push_decimal(out, arg.len());
-        out.extend_from_slice(arg);
-        out.extend_from_slice(b"\r\n");
+        bulk(out, arg);
     }
+}
+
+/// Appends the header of a command of `len` arguments, each to follow as a [`bulk`].
+pub(crate) fn array(out: &mut Vec<u8>, len: usize) {
+    out.push(b'*');
+    push_decimal(out, len);
+}
+
+/// Appends one argument of a command.
+pub(crate) fn bulk(out: &mut Vec<u8>, arg: &[u8]) {
+    out.push(b'$');
+    push_decimal(out, arg.len());
+    out.extend_from_slice(arg);
+    out.extend_from_slice(b"\r\n");
 }
 
 fn push_decimal(out: &mut Vec<u8>, n: usize) {

@@ -16,10 +16,12 @@ use redis::streams::{StreamId, StreamRangeReply, StreamReadReply};
 use tokio::sync::Mutex;
 
 use crate::ConnectError;
-use crate::log::{Broker, Entry, LogAdapter, LogConfig, Sealed, Write, millis};
+use crate::log::{Broker, Entry, LogAdapter, LogConfig, Own, Sealed, Write, millis};
 use crate::publisher::{Connection, PublishVia, Target};
 use crate::resp::{self, Reply, StreamEntry, StreamRead};
-use crate::wire::ClusterMessage;
+use crate::wire::{self, ClusterMessage, Unnumbered};
+use windlass::event_server::BroadcastOptions;
+use windlass_sio_proto::socket::Packet;
 
 /// Settings of a [`RedisStreamsAdapter`].
 #[derive(Clone, Debug)]
@@ -203,10 +205,69 @@ async fn usable<'a>(lane: &'a mut Option<Connection>, target: &Target) -> Result
     }
 }
 
-/// An entry read in place from an `XREAD` answer.
-fn entry_in_place(read: &StreamEntry<'_>) -> Entry {
-    let message = ClusterMessage::from_fields(|name| read.field(name));
-    Entry { offset: read.id.to_owned(), message, parts: None, age: None }
+/// An entry read in place from an `XREAD` answer. This node's own broadcasts that it still
+/// holds are not decoded: their parts are taken from `own`.
+fn entry_in_place(read: &StreamEntry<'_>, own: &Own<'_>) -> Entry {
+    let held = (read.field("uid") == Some(own.uid().as_bytes()) && read.field("type") == Some(BROADCAST))
+        .then(|| read.field("seq").and_then(|seq| std::str::from_utf8(seq).ok()?.parse().ok()))
+        .flatten()
+        .and_then(|seq| own.take(seq));
+    let message = if held.is_some() {
+        ClusterMessage::from_fields(|name| if name == "data" { None } else { read.field(name) })
+    } else {
+        ClusterMessage::from_fields(|name| read.field(name))
+    };
+    Entry { offset: read.id.to_owned(), message, parts: held, age: None }
+}
+
+/// A broadcast's `type` field.
+const BROADCAST: &[u8] = b"3";
+
+/// How an `XADD` starts, before its fields.
+fn xadd_head(out: &mut Vec<u8>, stream: &str, max_len: &str, fields: usize) {
+    resp::array(out, 6 + 2 * fields);
+    for arg in [&b"XADD"[..], stream.as_bytes(), b"MAXLEN", b"~", max_len.as_bytes(), b"*"] {
+        resp::bulk(out, arg);
+    }
+}
+
+/// `XADD` of `message`'s fields, as RESP onto `out`.
+fn xadd(out: &mut Vec<u8>, stream: &str, max_len: &str, message: &ClusterMessage) {
+    let fields = message.fields();
+    xadd_head(out, stream, max_len, fields.len());
+    for (name, value) in &fields {
+        resp::bulk(out, name.as_bytes());
+        resp::bulk(out, value);
+    }
+}
+
+/// The `XADD` that [`xadd`] writes of [`ClusterMessage::broadcast_in`]`(uid, nsp, packet,
+/// opts)` numbered, written straight from the packet; `None` for a packet with binary.
+fn xadd_broadcast(
+    stream: &str,
+    max_len: &str,
+    uid: &str,
+    nsp: &str,
+    packet: &Packet,
+    opts: &BroadcastOptions,
+) -> Option<Unnumbered> {
+    let mut data = Vec::with_capacity(256);
+    if !wire::write_broadcast_json(nsp, packet, opts, &mut data) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(data.len() + 192);
+    xadd_head(&mut out, stream, max_len, 5);
+    for (name, value) in
+        [("uid", uid.as_bytes()), ("nsp", nsp.as_bytes()), ("type", BROADCAST), ("data", &data)]
+    {
+        resp::bulk(&mut out, name.as_bytes());
+        resp::bulk(&mut out, value);
+    }
+    let seq_at = out.len();
+    Some(Unnumbered::new(out, seq_at, |seq, out| {
+        resp::bulk(out, b"seq");
+        resp::bulk(out, seq.to_string().as_bytes());
+    }))
 }
 
 impl RedisStreams {
@@ -217,14 +278,9 @@ impl RedisStreams {
     /// `write` as RESP onto `out`; whether it is a command (one reply owed).
     fn command(&self, out: &mut Vec<u8>, write: &Write) -> bool {
         match write {
-            Write::Append(message) => self.xadd(out, message),
-            Write::Encoded(bytes) => match ClusterMessage::decode_compact(bytes, None) {
-                Ok(message) => self.xadd(out, &message),
-                Err(error) => {
-                    tracing::warn!(%error, "redis streams adapter: an encoded message dropped");
-                    return false;
-                }
-            },
+            Write::Append(message) => xadd(out, &self.config.stream, &self.max_len, message),
+            // Made by `encode_broadcast`: the whole command.
+            Write::Encoded(bytes) => out.extend_from_slice(bytes),
             Write::PutSession { pid, bytes, ttl } => {
                 let key = self.session_key(pid);
                 let ttl = millis(*ttl).to_string();
@@ -234,25 +290,6 @@ impl RedisStreams {
             Write::Flush(_) => return false,
         }
         true
-    }
-
-    /// `XADD` of `message`'s fields, as RESP onto `out`.
-    fn xadd(&self, out: &mut Vec<u8>, message: &ClusterMessage) {
-        let fields = message.fields();
-        let mut args: Vec<&[u8]> = Vec::with_capacity(6 + 2 * fields.len());
-        args.extend_from_slice(&[
-            b"XADD",
-            self.config.stream.as_bytes(),
-            b"MAXLEN",
-            b"~",
-            self.max_len.as_bytes(),
-            b"*",
-        ]);
-        for (name, value) in &fields {
-            args.push(name.as_bytes());
-            args.push(value);
-        }
-        resp::command(out, &args);
     }
 
     /// [`Broker::write`] over the writer's own connection: the batch one write, its replies
@@ -295,6 +332,7 @@ impl RedisStreams {
         target: &Target,
         lane: &Mutex<Option<Connection>>,
         after: &str,
+        own: &Own<'_>,
     ) -> Result<Vec<Entry>, String> {
         let mut command = Vec::with_capacity(128);
         let count = self.config.read_count.to_string();
@@ -318,7 +356,9 @@ impl RedisStreams {
             .request(&command, self.config.block + READ_MARGIN, |buf| {
                 Ok(resp::parse_stream_read(buf)?.map(|(read, used)| {
                     let entries = match read {
-                        StreamRead::Entries(entries) => Ok(entries.iter().map(entry_in_place).collect()),
+                        StreamRead::Entries(entries) => {
+                            Ok(entries.iter().map(|entry| entry_in_place(entry, own)).collect())
+                        }
                         StreamRead::Error(error) => Err(error.to_owned()),
                     };
                     (entries, used)
@@ -357,6 +397,21 @@ impl Broker for RedisStreams {
         Some((ms.parse().ok()?, seq.parse().ok()?))
     }
 
+    /// Over the crate's own connections, the whole `XADD` (the `redis` crate's pipeline is
+    /// given the message instead).
+    fn encode_broadcast(
+        &self,
+        uid: &str,
+        nsp: &str,
+        packet: &Packet,
+        opts: &BroadcastOptions,
+    ) -> Option<Unnumbered> {
+        match self.lanes {
+            Lanes::Own(_) => xadd_broadcast(&self.config.stream, &self.max_len, uid, nsp, packet, opts),
+            Lanes::Crate { .. } => None,
+        }
+    }
+
     async fn write(&self, batch: &[Write]) -> Result<(), String> {
         if batch.is_empty() {
             return Ok(());
@@ -368,11 +423,12 @@ impl Broker for RedisStreams {
         for write in batch {
             match write {
                 Write::Append(message) => self.append(&mut pipe, message),
-                // Not made for this broker (it encodes nothing ahead); written as fields if ever.
-                Write::Encoded(bytes) => match ClusterMessage::decode_compact(bytes, None) {
-                    Ok(message) => self.append(&mut pipe, &message),
-                    Err(error) => tracing::warn!(%error, "redis streams adapter: an encoded message dropped"),
-                },
+                // Made only for the crate's own connections (`encode_broadcast`).
+                Write::Encoded(_) => {
+                    tracing::error!(
+                        "redis streams adapter: an encoded command on the redis crate's connection dropped"
+                    );
+                }
                 Write::PutSession { pid, bytes, ttl } => {
                     pipe.cmd("SET")
                         .arg(self.session_key(pid))
@@ -391,9 +447,9 @@ impl Broker for RedisStreams {
         pipe.query_async::<()>(&mut commands).await.map_err(|e| e.to_string())
     }
 
-    async fn read(&self, after: &str, _own: &str) -> Result<Vec<Entry>, String> {
+    async fn read(&self, after: &str, own: &Own<'_>) -> Result<Vec<Entry>, String> {
         let mut reader = match &self.lanes {
-            Lanes::Own(own) => return self.read_own(&own.target, &own.reader, after).await,
+            Lanes::Own(lanes) => return self.read_own(&lanes.target, &lanes.reader, after, own).await,
             Lanes::Crate { reader } => reader.clone(),
         };
         let reply: Option<StreamReadReply> = redis::cmd("XREAD")
@@ -456,5 +512,111 @@ impl Broker for RedisStreams {
             .query_async(&mut commands)
             .await
             .map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use proptest::prelude::*;
+    use windlass::event_server::BroadcastFlags;
+    use windlass_sio_proto::{Map, Number, Value};
+
+    use super::*;
+
+    /// The `XADD` of `broadcast_in(…)` numbered `seq`, as the message is written.
+    fn by_message(uid: &str, nsp: &str, packet: &Packet, opts: &BroadcastOptions, seq: u64) -> Vec<u8> {
+        let mut message = ClusterMessage::broadcast_in(uid, nsp, packet, opts);
+        message.seq = Some(seq);
+        let mut out = Vec::new();
+        xadd(&mut out, "socket.io", "10000", &message);
+        out
+    }
+
+    fn packets() -> Vec<Packet> {
+        let mut data = Map::new();
+        data.insert("text", Value::from("line\n\"quoted\" \\ é \u{2028} \u{1}"));
+        data.insert("n", Value::from(Number::from(1.5)));
+        data.insert("k", Value::from(Number::from(-3_i64)));
+        data.insert("none", Value::Null);
+        let mut with_id = Packet::event("/chat", "said", vec![Value::Object(data.clone())]);
+        with_id.id = Some(12);
+        let mut no_data = Packet::event("/", "x", vec![]);
+        no_data.data = None;
+        vec![Packet::event("/", "said", vec![Value::from("hi"), Value::Object(data)]), with_id, no_data]
+    }
+
+    fn options() -> Vec<BroadcastOptions> {
+        let rooms = |names: &[&str]| names.iter().map(|name| Arc::from(*name)).collect::<Vec<_>>();
+        vec![
+            BroadcastOptions::default(),
+            BroadcastOptions {
+                rooms: rooms(&["r1", "ré\"2"]),
+                except: rooms(&["e", "e", "f"]),
+                flags: BroadcastFlags {
+                    volatile: true,
+                    compress: false,
+                    local: false,
+                    timeout: Some(Duration::from_micros(2_500_700)),
+                },
+            },
+        ]
+    }
+
+    #[test]
+    fn a_broadcast_is_written_straight_byte_for_byte_as_its_message_would_be() {
+        for packet in packets() {
+            for opts in options() {
+                for (uid, nsp, seq) in [("abc123", "/", 1), ("z", "/chat", 1 << 40)] {
+                    let straight = xadd_broadcast("socket.io", "10000", uid, nsp, &packet, &opts)
+                        .expect("no binary")
+                        .numbered(seq);
+                    assert_eq!(
+                        String::from_utf8_lossy(&straight),
+                        String::from_utf8_lossy(&by_message(uid, nsp, &packet, &opts, seq))
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_broadcast_with_binary_is_left_to_its_message() {
+        let packet = Packet::event("/", "file", vec![Value::Binary(bytes::Bytes::from_static(&[1, 2]))]);
+        assert!(xadd_broadcast("s", "1", "u", "/", &packet, &BroadcastOptions::default()).is_none());
+    }
+
+    #[test]
+    fn an_entry_read_back_is_the_message() {
+        for packet in packets() {
+            for opts in options() {
+                let bytes = xadd_broadcast("s", "1", "u", "/", &packet, &opts).unwrap().numbered(7);
+                // The command's arguments after `XADD s MAXLEN ~ 1 *` are the entry's fields.
+                let Ok(Some((resp::Push::Items(args), _))) = resp::parse_push(&bytes) else { panic!() };
+                let fields: Vec<(&[u8], &[u8])> =
+                    args[6..].chunks(2).map(|pair| (pair[0], pair[1])).collect();
+                let entry = StreamEntry { id: "1-0", fields };
+                let message = ClusterMessage::from_fields(|name| entry.field(name)).unwrap();
+                assert_eq!(message.seq, Some(7));
+                let (read, read_opts) = message.into_broadcast_parts().unwrap();
+                assert_eq!(read_opts, wire::opts_as_read(&opts));
+                assert_eq!(read.data, packet.data);
+                assert_eq!(read.id, packet.id);
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+
+        /// Any text in the event, the namespace and the rooms: written straight as by value.
+        #[test]
+        fn any_text_is_written_straight_as_by_value(text in ".{0,40}", nsp in "/.{0,10}", room in ".{0,10}") {
+            let packet = Packet::event("/", &text, vec![Value::from(text.as_str())]);
+            let opts = BroadcastOptions { rooms: vec![Arc::from(room.as_str())], ..Default::default() };
+            let straight = xadd_broadcast("socket.io", "10000", "u", &nsp, &packet, &opts).unwrap().numbered(3);
+            prop_assert_eq!(straight, by_message("u", &nsp, &packet, &opts, 3));
+        }
     }
 }

@@ -136,24 +136,66 @@ pub fn encode_broadcast(uid: &str, packet: &Packet, opts: &BroadcastOptions) -> 
     out
 }
 
-/// A broadcast in the compact layout but for its sequence number, which is written in when the
-/// node numbers it ([`numbered`](Self::numbered)): the encoding is done before, outside the
-/// lock that keeps numbers in order.
+/// A broadcast as a broker writes it but for its sequence number, which is written in when
+/// the node numbers it ([`numbered`](Self::numbered)): the encoding is done before, outside
+/// the lock that keeps numbers in order.
 #[derive(Clone, Debug)]
 pub struct Unnumbered {
     bytes: Vec<u8>,
     seq_at: usize,
+    /// How the number is written.
+    number: fn(u64, &mut Vec<u8>),
 }
 
 impl Unnumbered {
+    /// `bytes` whose number goes at `seq_at`, written by `number`.
+    pub(crate) fn new(bytes: Vec<u8>, seq_at: usize, number: fn(u64, &mut Vec<u8>)) -> Self {
+        Self { bytes, seq_at, number }
+    }
+
     /// The bytes with `seq` in its place.
     pub fn numbered(self, seq: u64) -> Vec<u8> {
-        let Self { mut bytes, seq_at } = self;
-        let mut number = Vec::with_capacity(9);
-        msgpack::write_uint(seq, &mut number);
-        bytes.splice(seq_at..seq_at, number);
+        let Self { mut bytes, seq_at, number } = self;
+        if seq_at == bytes.len() {
+            number(seq, &mut bytes);
+            return bytes;
+        }
+        let mut written = Vec::with_capacity(32);
+        number(seq, &mut written);
+        bytes.splice(seq_at..seq_at, written);
         bytes
     }
+}
+
+/// The `data` field [`ClusterMessage::fields`] writes of [`ClusterMessage::broadcast_in`]`(uid,
+/// nsp, packet, opts)`, appended to `out` straight from the packet (its data not copied into
+/// a value first); `false`, with nothing written, when the packet holds binary (which that
+/// field carries as base64 `MessagePack`, not JSON).
+pub fn write_broadcast_json(nsp: &str, packet: &Packet, opts: &BroadcastOptions, out: &mut Vec<u8>) -> bool {
+    if packet.data.as_ref().is_some_and(Value::has_binary) {
+        return false;
+    }
+    out.extend_from_slice(b"{\"packet\":{\"type\":");
+    push_u64(packet_type(packet) as u64, out);
+    if let Some(data) = &packet.data {
+        out.extend_from_slice(b",\"data\":");
+        data.write_json(out);
+    }
+    out.extend_from_slice(b",\"nsp\":");
+    Value::write_json_string(nsp, out);
+    if let Some(id) = packet.id {
+        out.extend_from_slice(b",\"id\":");
+        push_u64(id, out);
+    }
+    out.extend_from_slice(b"},\"opts\":");
+    opts_to_value(opts, true).write_json(out);
+    out.push(b'}');
+    true
+}
+
+/// `n` in decimal.
+fn push_u64(n: u64, out: &mut Vec<u8>) {
+    out.extend_from_slice(n.to_string().as_bytes());
 }
 
 /// [`ClusterMessage::encode_compact`] of [`ClusterMessage::broadcast_in`]`(uid, nsp, packet,
@@ -176,7 +218,7 @@ pub fn encode_compact_broadcast(
     write_packet_in(packet, nsp, &mut out);
     msgpack::write_str("opts", &mut out);
     msgpack::write(&opts_to_value(opts, true), &mut out);
-    Unnumbered { bytes: out, seq_at }
+    Unnumbered::new(out, seq_at, msgpack::write_uint)
 }
 
 /// The sender and sequence number of a message in the compact layout, read without the rest.
@@ -659,6 +701,24 @@ fn opts_to_value(opts: &BroadcastOptions, with_flags: bool) -> Value {
         map.insert("flags", Value::Object(flags));
     }
     Value::Object(map)
+}
+
+/// The options a node reads back of a broadcast it wrote with `opts` (the exceptions once
+/// each, not local, the timeout in whole milliseconds), made without writing them.
+pub fn opts_as_read(opts: &BroadcastOptions) -> BroadcastOptions {
+    let mut except: Vec<Arc<str>> = Vec::with_capacity(opts.except.len());
+    for room in &opts.except {
+        if !except.contains(room) {
+            except.push(Arc::clone(room));
+        }
+    }
+    let millis =
+        |timeout: Duration| Duration::from_millis(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX));
+    BroadcastOptions {
+        rooms: opts.rooms.clone(),
+        except,
+        flags: BroadcastFlags { local: false, timeout: opts.flags.timeout.map(millis), ..opts.flags },
+    }
 }
 
 fn opts_from_value(value: &Value) -> BroadcastOptions {

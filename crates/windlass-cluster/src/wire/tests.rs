@@ -512,3 +512,54 @@ mod compact {
         }
     }
 }
+
+mod opts_as_read {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// What a node reads back of `opts`, through both layouts.
+    fn read_back(opts: &BroadcastOptions) -> [BroadcastOptions; 2] {
+        let mut message = ClusterMessage::broadcast_in("u", "/", &said_packet(), opts);
+        message.seq = Some(1);
+        let fields = message.fields();
+        let from_fields = ClusterMessage::from_fields(|name| {
+            fields.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_slice())
+        });
+        let compact = ClusterMessage::decode_compact(&message.encode_compact(), None);
+        [
+            from_fields.unwrap().into_broadcast_parts().unwrap().1,
+            compact.unwrap().into_broadcast_parts().unwrap().1,
+        ]
+    }
+
+    fn rooms() -> impl Strategy<Value = Vec<Arc<str>>> {
+        prop::collection::vec(prop::sample::select(vec!["a", "b", "c", "é", ""]), 0..5)
+            .prop_map(|rooms| rooms.into_iter().map(Arc::from).collect())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+
+        /// A node holding its own broadcast delivers it with the options other nodes read.
+        #[test]
+        fn are_the_options_read_back(
+            rooms in rooms(),
+            except in rooms(),
+            volatile in any::<bool>(),
+            compress in any::<bool>(),
+            local in any::<bool>(),
+            timeout in prop::option::of(0_u64..10_000_000),
+        ) {
+            let opts = BroadcastOptions {
+                rooms,
+                except,
+                flags: BroadcastFlags { volatile, compress, local, timeout: timeout.map(Duration::from_micros) },
+            };
+            let held = opts_as_read(&opts);
+            for read in read_back(&opts) {
+                prop_assert_eq!(&held, &read);
+            }
+        }
+    }
+}

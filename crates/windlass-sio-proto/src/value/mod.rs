@@ -75,6 +75,16 @@ impl Value {
         String::from_utf8(out).unwrap_or_default()
     }
 
+    /// Appends [`to_json`](Self::to_json)'s text to `out`.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        write_json(self, out, &mut BinaryMode::BufferJson);
+    }
+
+    /// Appends `text` as `JSON.stringify` writes a string (quoted, escaped) to `out`.
+    pub fn write_json_string(text: &str, out: &mut Vec<u8>) {
+        print::write_string(text, out);
+    }
+
     /// Whether this value holds binary data anywhere inside it.
     pub fn has_binary(&self) -> bool {
         match self {
