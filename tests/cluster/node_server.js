@@ -1,12 +1,16 @@
 // The cluster_node contract (shared/contracts/cluster-node.md) in Node: socket.io 4.8 with
 // @socket.io/redis-adapter 8.3 over Redis pub/sub. A node of the same cluster as windlass's
 // cluster_node (tests/cluster.rs mixes them), and the reference it is compared with.
+// --sharded: the sharded adapter (Redis 7 sharded pub/sub); --streams:
+// @socket.io/redis-streams-adapter 0.3 with connection state recovery (the Node reference for
+// windlass's log adapters in bench/cluster/run).
 //
-//   node node_server.js --listen 127.0.0.1:0 --broker redis://127.0.0.1:6379 --node-id n [--sharded]
+//   node node_server.js --listen 127.0.0.1:0 --broker redis://127.0.0.1:6379 --node-id n [--sharded | --streams]
 "use strict";
 const http = require("node:http");
 const { Server } = require("socket.io");
 const { createAdapter, createShardedAdapter } = require("@socket.io/redis-adapter");
+const { createAdapter: createStreamsAdapter } = require("@socket.io/redis-streams-adapter");
 const { createClient } = require("redis");
 
 function option(name, fallback) {
@@ -34,8 +38,14 @@ async function main() {
   });
   // --sharded: Redis 7 sharded pub/sub (createShardedAdapter, dynamic subscriptions).
   const sharded = process.argv.includes("--sharded");
-  const adapter = sharded ? createShardedAdapter(pub, sub) : createAdapter(pub, sub);
-  const io = new Server(server, { adapter });
+  const streams = process.argv.includes("--streams");
+  let io;
+  if (streams) {
+    // The same recovery window as cluster_node's (2 minutes, socket.io's default).
+    io = new Server(server, { adapter: createStreamsAdapter(pub), connectionStateRecovery: {} });
+  } else {
+    io = new Server(server, { adapter: sharded ? createShardedAdapter(pub, sub) : createAdapter(pub, sub) });
+  }
   let listened = 0;
 
   io.on("connection", (socket) => {
