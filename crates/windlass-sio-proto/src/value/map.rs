@@ -114,7 +114,13 @@ impl Map {
     /// `O(n log n)`: the last of duplicate keys wins at the first one's position, and array
     /// indices move to the front in numeric order.
     pub(crate) fn from_parsed(mut entries: Vec<(String, Value)>) -> Self {
-        if entries.len() > 1 {
+        // The common case, a few distinct names: kept as given, without sorting (every object
+        // of every packet parsed comes here).
+        let plain = entries.len() <= 16
+            && entries.iter().enumerate().all(|(i, (key, _))| {
+                array_index(key).is_none() && entries[..i].iter().all(|(other, _)| other != key)
+            });
+        if !plain {
             let mut order: Vec<usize> = (0..entries.len()).collect();
             order.sort_by(|&a, &b| entries[a].0.cmp(&entries[b].0).then(a.cmp(&b)));
             let mut dead = vec![false; entries.len()];
@@ -150,13 +156,7 @@ impl FromIterator<(String, Value)> for Map {
     /// `O(n log n)`: inserting looks each key up among the others, which a hostile object of
     /// 100,000 keys would make quadratic.
     fn from_iter<I: IntoIterator<Item = (String, Value)>>(iter: I) -> Self {
-        let entries: Vec<(String, Value)> = iter.into_iter().collect();
-        // The common case, a few distinct names: kept as given, without sorting.
-        let plain = entries.len() <= 16
-            && entries.iter().enumerate().all(|(i, (key, _))| {
-                array_index(key).is_none() && entries[..i].iter().all(|(other, _)| other != key)
-            });
-        if plain { Self { entries } } else { Self::from_parsed(entries) }
+        Self::from_parsed(iter.into_iter().collect())
     }
 }
 

@@ -106,6 +106,21 @@ fn map_keeps_javascript_order() {
     assert_eq!(v.as_object().unwrap().keys().next(), Some("k0"));
 }
 
+#[test]
+fn small_parsed_objects_keep_json_parse_order() {
+    // Distinct names: as written (the fast path).
+    let v = Value::from_json(r#"{"z":1,"a":2,"m":3}"#).unwrap();
+    assert_eq!(v.as_object().unwrap().keys().collect::<Vec<_>>(), ["z", "a", "m"]);
+    // A duplicate or an array index among few names: JSON.parse's order all the same.
+    let v = Value::from_json(r#"{"b":1,"2":2,"a":3,"b":4}"#).unwrap();
+    assert_eq!(v.as_object().unwrap().keys().collect::<Vec<_>>(), ["2", "b", "a"]);
+    assert_eq!(v.get("b"), Some(&Value::from(4)));
+    let v = Value::from_json(r#"{"x":1,"10":2,"1":3}"#).unwrap();
+    assert_eq!(v.to_json(), r#"{"1":3,"10":2,"x":1}"#);
+    let v = Value::from_json(r#"{"07":1,"7":2}"#).unwrap();
+    assert_eq!(v.to_json(), r#"{"7":2,"07":1}"#);
+}
+
 #[derive(Serialize, Deserialize, Debug, PartialEq)]
 struct Chat {
     from: String,
