@@ -86,7 +86,18 @@ pub fn cluster_wire(data: &[u8]) {
         let at = ["uid", "nsp", "type", "data", "seq"].iter().position(|n| *n == name)?;
         fields.get(at).copied()
     };
-    if let Ok(message) = ClusterMessage::from_fields(field) {
+    // A broadcast read in place is what it reads by value; anything else reads the same.
+    let by_value = ClusterMessage::from_fields(field);
+    match (ClusterMessage::from_fields_parts(field), &by_value) {
+        (Ok((in_place, Some(parts))), Ok(message)) => {
+            assert_eq!(in_place, ClusterMessage { data: None, ..message.clone() });
+            assert_eq!(message.clone().into_broadcast_parts().ok(), Some(*parts), "in place as by value");
+        }
+        (Ok((message, None)), Ok(by_value)) => assert_eq!(&message, by_value),
+        (Err(_), Err(_)) => {}
+        (in_place, by_value) => panic!("read in place {in_place:?}, by value {by_value:?}"),
+    }
+    if let Ok(message) = by_value {
         let written = message.fields();
         let read = ClusterMessage::from_fields(|name| {
             written.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_slice())

@@ -190,8 +190,11 @@ fn field<'a>(entry: &'a StreamId, name: &str) -> Option<&'a [u8]> {
 }
 
 fn entry(id: &StreamId) -> Entry {
-    let message = ClusterMessage::from_fields(|name| field(id, name));
-    Entry { offset: id.id.clone(), message, parts: None, age: None }
+    let (message, parts) = match ClusterMessage::from_fields_parts(|name| field(id, name)) {
+        Ok((message, parts)) => (Ok(message), parts),
+        Err(error) => (Err(error), None),
+    };
+    Entry { offset: id.id.clone(), message, parts, age: None }
 }
 
 /// The lane's connection, made again if there is none or Redis closed it.
@@ -212,12 +215,15 @@ fn entry_in_place(read: &StreamEntry<'_>, own: &Own<'_>) -> Entry {
         .then(|| read.field("seq").and_then(|seq| std::str::from_utf8(seq).ok()?.parse().ok()))
         .flatten()
         .and_then(|seq| own.take(seq));
-    let message = if held.is_some() {
-        ClusterMessage::from_fields(|name| if name == "data" { None } else { read.field(name) })
+    let (message, parts) = if held.is_some() {
+        (ClusterMessage::from_fields(|name| if name == "data" { None } else { read.field(name) }), held)
     } else {
-        ClusterMessage::from_fields(|name| read.field(name))
+        match ClusterMessage::from_fields_parts(|name| read.field(name)) {
+            Ok((message, parts)) => (Ok(message), parts),
+            Err(error) => (Err(error), None),
+        }
     };
-    Entry { offset: read.id.to_owned(), message, parts: held, age: None }
+    Entry { offset: read.id.to_owned(), message, parts, age: None }
 }
 
 /// A broadcast's `type` field.

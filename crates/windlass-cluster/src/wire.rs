@@ -361,6 +361,108 @@ impl PacketFields {
 /// A broadcast's packet and options.
 pub type BroadcastParts = (Packet, BroadcastOptions);
 
+/// A broadcast's `data` field (`{"packet": {…}, "opts": {…}}` in JSON) read in place: only
+/// the packet's members and the options built as values, no maps around them. `None` for
+/// anything else (a `requestId`, a key twice, any other shape or an error): the caller then
+/// reads it by value, which says what is wrong. This runs for every broadcast a node reads
+/// from a Redis stream.
+fn broadcast_json_in_place(text: &str) -> Option<BroadcastParts> {
+    let mut json = JsonCursor { text, at: 0 };
+    let mut packet = None;
+    let mut opts = None;
+    json.members(|json, key| {
+        match key {
+            "packet" if packet.is_none() => {
+                let mut fields = PacketFields::default();
+                json.members(|json, key| {
+                    fields.set(key, json.value(2)?);
+                    Some(())
+                })?;
+                packet = Some(fields);
+            }
+            "opts" if opts.is_none() => opts = Some(json.value(1)?),
+            _ => return None,
+        }
+        Some(())
+    })?;
+    json.skip_ws();
+    if json.at != text.len() {
+        return None;
+    }
+    let packet = packet?.packet().ok()?;
+    Some((packet, opts.as_ref().map(opts_from_value).unwrap_or_default()))
+}
+
+/// A place in JSON text read by [`broadcast_json_in_place`].
+struct JsonCursor<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+impl<'a> JsonCursor<'a> {
+    fn skip_ws(&mut self) {
+        let bytes = self.text.as_bytes();
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = bytes.get(self.at) {
+            self.at += 1;
+        }
+    }
+
+    /// Skips whitespace and `byte`, if it is next.
+    fn eat(&mut self, byte: u8) -> bool {
+        self.skip_ws();
+        let found = self.text.as_bytes().get(self.at) == Some(&byte);
+        if found {
+            self.at += 1;
+        }
+        found
+    }
+
+    /// An object's members, each key handed to `member`, which reads its value.
+    fn members(&mut self, mut member: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
+        if !self.eat(b'{') {
+            return None;
+        }
+        if self.eat(b'}') {
+            return Some(());
+        }
+        loop {
+            let key = self.key()?;
+            if !self.eat(b':') {
+                return None;
+            }
+            member(self, key)?;
+            if self.eat(b'}') {
+                return Some(());
+            }
+            if !self.eat(b',') {
+                return None;
+            }
+        }
+    }
+
+    /// A key without escapes (one with escapes is left to the reading by value).
+    fn key(&mut self) -> Option<&'a str> {
+        if !self.eat(b'"') {
+            return None;
+        }
+        let rest = &self.text.as_bytes()[self.at..];
+        let len = rest.iter().position(|b| matches!(b, b'"' | b'\\' | 0..=0x1f))?;
+        if rest[len] != b'"' {
+            return None;
+        }
+        let key = &self.text[self.at..self.at + len];
+        self.at += len + 1;
+        Some(key)
+    }
+
+    /// The value next, as if `depth` levels deep.
+    fn value(&mut self, depth: usize) -> Option<Value> {
+        let (value, end) = Value::from_json_at(self.text, self.at, depth).ok()?;
+        self.at = end;
+        Some(value)
+    }
+}
+
 /// A broadcast's data `{packet, opts}` read in place: only the packet's `data` and the
 /// options are built as values. `None` for anything else (another key, a packet that is not
 /// a map or has no known type, bytes that do not read): the caller reads it as a value then,
@@ -1004,6 +1106,25 @@ impl ClusterMessage {
             fields.push(("seq", seq.to_string().into_bytes()));
         }
         fields
+    }
+
+    /// Reads an entry's fields, a broadcast's packet and options in place when it can (the
+    /// message's `data` is then `None`); anything else as [`from_fields`](Self::from_fields).
+    pub fn from_fields_parts<'a>(
+        field: impl Fn(&str) -> Option<&'a [u8]>,
+    ) -> Result<(Self, Option<Box<BroadcastParts>>), WireError> {
+        let broadcast = field("type") == Some(b"3");
+        let parts = field("data")
+            .filter(|data| broadcast && data.first() == Some(&b'{'))
+            .and_then(|data| std::str::from_utf8(data).ok())
+            .and_then(broadcast_json_in_place);
+        match parts {
+            Some(parts) => {
+                let message = Self::from_fields(|name| if name == "data" { None } else { field(name) })?;
+                Ok((message, Some(Box::new(parts))))
+            }
+            None => Ok((Self::from_fields(field)?, None)),
+        }
     }
 
     /// Reads an entry's fields.

@@ -563,3 +563,122 @@ mod opts_as_read {
         }
     }
 }
+
+mod fields_in_place {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A stream entry's fields with `data`, read both ways: in place, the parts are what the
+    /// value gives; not in place, the message is the one read by value.
+    fn same_fields_parts(kind: &[u8], data: &[u8]) {
+        let field = |name: &str| match name {
+            "uid" => Some(&b"u"[..]),
+            "nsp" => Some(&b"/"[..]),
+            "type" => Some(kind),
+            "data" => Some(data),
+            "seq" => Some(&b"4"[..]),
+            _ => None,
+        };
+        let by_value = ClusterMessage::from_fields(field);
+        match ClusterMessage::from_fields_parts(field) {
+            Ok((message, Some(parts))) => {
+                let by_value = by_value.expect("read in place, read by value");
+                assert_eq!(message, ClusterMessage { data: None, ..by_value.clone() });
+                assert_eq!(
+                    by_value.into_broadcast_parts().ok(),
+                    Some(*parts),
+                    "{}",
+                    String::from_utf8_lossy(data)
+                );
+            }
+            Ok((message, None)) => assert_eq!(Some(message), by_value.ok()),
+            Err(error) => assert_eq!(Some(error.to_string()), by_value.err().map(|e| e.to_string())),
+        }
+    }
+
+    fn in_place(data: &str) -> bool {
+        let field = |name: &str| match name {
+            "type" => Some(&b"3"[..]),
+            "data" => Some(data.as_bytes()),
+            _ => None,
+        };
+        matches!(ClusterMessage::from_fields_parts(field), Ok((_, Some(_))))
+    }
+
+    fn written() -> Vec<String> {
+        let opts = BroadcastOptions {
+            rooms: vec![Arc::from("r"), Arc::from("é\"")],
+            except: vec![Arc::from("e")],
+            flags: BroadcastFlags {
+                volatile: true,
+                timeout: Some(Duration::from_millis(5)),
+                ..Default::default()
+            },
+        };
+        let mut with_id =
+            Packet::event("/", "said", vec![Value::from("x\n"), Value::from(Number::from(1.5))]);
+        with_id.id = Some(3);
+        [Packet::event("/", "said", vec![Value::from("hi")]), with_id]
+            .iter()
+            .map(|packet| {
+                let mut out = Vec::new();
+                assert!(write_broadcast_json("/chat", packet, &opts, &mut out));
+                String::from_utf8(out).unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn broadcasts_read_in_place_as_by_value() {
+        let mut cases = written();
+        cases.extend(
+            [
+                // As Node's adapter writes it.
+                r#"{"packet":{"type":2,"data":["said",{"from":"x","text":"hi"}],"nsp":"/"},"opts":{"rooms":["r"],"except":[],"flags":{}}}"#,
+                // Whitespace, keys in another order, no opts, an unknown packet key, a key twice.
+                " {\n\"opts\" : {\"rooms\":[1,\"a\",null]} , \"packet\":{\"nsp\":\"/x\",\"data\":[\"e\"],\"type\":2,\"zz\":0,\"type\":2}}\t",
+                r#"{"packet":{"type":2,"data":[]}}"#,
+            ]
+            .map(str::to_owned),
+        );
+        for data in &cases {
+            assert!(in_place(data.trim_start()), "{data}");
+            same_fields_parts(b"3", data.as_bytes());
+            for cut in 0..data.len() {
+                same_fields_parts(b"3", &data.as_bytes()[..cut]);
+            }
+        }
+        // Left to the reading by value: a broadcast with acknowledgements, a key twice, an
+        // escaped key, a packet that is not an object, trailing bytes, no packet, not a broadcast.
+        for data in [
+            r#"{"packet":{"type":2,"data":["e"]},"requestId":"r1","opts":{}}"#,
+            r#"{"packet":{"type":2,"data":["e"]},"packet":{"type":2,"data":["f"]}}"#,
+            r#"{"pa\u0063ket":{"type":2,"data":["e"]}}"#,
+            r#"{"packet":[2]}"#,
+            r#"{"packet":{"type":2,"data":["e"]}}x"#,
+            r#"{"opts":{}}"#,
+            r#"{"packet":{"type":99}}"#,
+        ] {
+            assert!(!in_place(data), "{data}");
+            same_fields_parts(b"3", data.as_bytes());
+        }
+        same_fields_parts(b"9", cases[0].as_bytes());
+        let deep = format!(r#"{{"packet":{{"type":2,"data":{}1{}}}}}"#, "[".repeat(40), "]".repeat(40));
+        same_fields_parts(b"3", deep.as_bytes());
+        let too_deep = format!(r#"{{"packet":{{"type":2,"data":{}1{}}}}}"#, "[".repeat(200), "]".repeat(200));
+        same_fields_parts(b"3", too_deep.as_bytes());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        #[test]
+        fn mangled_broadcasts_read_in_place_as_by_value(which in 0..2_usize, at in any::<prop::sample::Index>(), byte in 0x20_u8..0x7f) {
+            let mut data = written().swap_remove(which).into_bytes();
+            let at = at.index(data.len());
+            data[at] = byte;
+            same_fields_parts(b"3", &data);
+        }
+    }
+}

@@ -61,6 +61,14 @@ impl Value {
         parse_json(text, DEFAULT_MAX_DEPTH)
     }
 
+    /// Parses the one JSON value at byte `at` of `text` (after whitespace), as if it sat
+    /// `depth` arrays and objects deep in a document nesting at most [`DEFAULT_MAX_DEPTH`]
+    /// deep: the value and the byte where it ends. For readers that walk a document's outer
+    /// levels themselves; what follows the value is theirs to check.
+    pub fn from_json_at(text: &str, at: usize, depth: usize) -> Result<(Self, usize), JsonError> {
+        parse::parse_json_at(text, at, depth, DEFAULT_MAX_DEPTH)
+    }
+
     /// Parses JSON text, nesting at most `max_depth` arrays and objects deep.
     pub fn from_json_with_depth(text: &str, max_depth: usize) -> Result<Self, JsonError> {
         parse_json(text, max_depth)

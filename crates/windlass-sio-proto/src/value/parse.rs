@@ -34,6 +34,20 @@ pub(crate) fn parse_json(text: &str, max_depth: usize) -> Result<Value, JsonErro
     Ok(value)
 }
 
+/// Parses the one JSON value at `at` in `text` (after whitespace) as if it sat `depth`
+/// arrays and objects deep: the value and where it ends. What follows is not looked at.
+pub(crate) fn parse_json_at(
+    text: &str,
+    at: usize,
+    depth: usize,
+    max_depth: usize,
+) -> Result<(Value, usize), JsonError> {
+    let mut parser = Parser { bytes: text.as_bytes(), text, pos: at.min(text.len()), max_depth };
+    parser.skip_ws();
+    let value = parser.value(depth)?;
+    Ok((value, parser.pos))
+}
+
 struct Parser<'a> {
     bytes: &'a [u8],
     text: &'a str,
