@@ -94,6 +94,14 @@ pub trait Broker: sealed::Sealed + Send + Sync + Sized + 'static {
     #[doc(hidden)]
     fn write(&self, batch: &[Write]) -> impl Future<Output = Result<(), String>> + Send;
 
+    /// Waits until what [`write`](Self::write) took has left this process, for a broker whose
+    /// `write` may return before (core NATS hands publishes to its client's connection task).
+    /// Called before an [`Adapter::flush`] is answered, not after every batch.
+    #[doc(hidden)]
+    fn flushed(&self) -> impl Future<Output = Result<(), String>> + Send {
+        std::future::ready(Ok(()))
+    }
+
     /// A broadcast as this broker writes it, encoded when it is made, without building a
     /// [`ClusterMessage`] (`None`, the default: the broker writes the message).
     #[doc(hidden)]
@@ -827,7 +835,11 @@ async fn writer<B: Broker>(
         let mut backoff = Duration::from_millis(50);
         loop {
             let Some(shared) = shared.upgrade() else { return };
-            match shared.broker.write(&batch).await {
+            let written = match shared.broker.write(&batch).await {
+                Ok(()) if !flushes.is_empty() => shared.broker.flushed().await,
+                written => written,
+            };
+            match written {
                 Ok(()) => {
                     if !shared.broker_up.swap(true, Ordering::AcqRel) {
                         tracing::info!("log adapter: writing again");
