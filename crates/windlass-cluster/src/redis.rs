@@ -405,8 +405,8 @@ impl Adapter for RedisAdapter {
     }
 
     fn broadcast(&self, nsp: &str, packet: &Packet, opts: &BroadcastOptions) {
-        let channels = self.channels(nsp);
-        self.publish(channels.broadcast_to(opts), wire::encode_broadcast(&self.shared.uid, packet, opts));
+        let channel = Channels::broadcast_channel(&self.shared.config.key, nsp, opts);
+        self.publish(channel, wire::encode_broadcast(&self.shared.uid, packet, opts));
     }
 
     fn broadcast_with_ack(&self, nsp: &str, packet: &Packet, opts: &BroadcastOptions) -> Option<AckReports> {

@@ -107,6 +107,24 @@ impl Channels {
         }
     }
 
+    /// [`Channels::new`]`(prefix, nsp).`[`broadcast_to`](Self::broadcast_to)`(opts)`, made
+    /// in one allocation: a node publishes every broadcast there.
+    pub fn broadcast_channel(prefix: &str, nsp: &str, opts: &BroadcastOptions) -> String {
+        let room = match opts.rooms.as_slice() {
+            [room] => Some(&**room),
+            _ => None,
+        };
+        let mut channel = String::with_capacity(prefix.len() + nsp.len() + room.map_or(0, str::len) + 3);
+        for part in [prefix, "#", nsp, "#"] {
+            channel.push_str(part);
+        }
+        if let Some(room) = room {
+            channel.push_str(room);
+            channel.push('#');
+        }
+        channel
+    }
+
     /// The pattern that matches every broadcast channel of the namespace.
     pub fn broadcast_pattern(&self) -> String {
         format!("{}*", self.broadcast)

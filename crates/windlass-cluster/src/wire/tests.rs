@@ -103,6 +103,20 @@ fn notepack_undefined_reads_as_null_and_bad_input_is_an_error() {
 }
 
 #[test]
+fn a_broadcast_channel_is_made_as_its_channels_make_it() {
+    for rooms in [vec![], vec![Arc::from("r1")], vec![Arc::from("a"), Arc::from("b")], vec![Arc::from("é#")]]
+    {
+        let opts = BroadcastOptions { rooms, ..Default::default() };
+        for (prefix, nsp) in [("socket.io", "/"), ("my-app", "/chat")] {
+            assert_eq!(
+                Channels::broadcast_channel(prefix, nsp, &opts),
+                Channels::new(prefix, nsp).broadcast_to(&opts)
+            );
+        }
+    }
+}
+
+#[test]
 fn channels_follow_the_adapter_layout() {
     let channels = Channels::new("socket.io", "/chat");
     assert_eq!(channels.broadcast, "socket.io#/chat#");
