@@ -150,7 +150,7 @@ pub fn encode_broadcast(uid: &str, packet: &Packet, opts: &BroadcastOptions) -> 
     out.push(0x93);
     msgpack::write_str(uid, &mut out);
     write_packet(packet, &mut out);
-    msgpack::write(&opts_to_value(opts, true), &mut out);
+    write_opts(opts, &mut out);
     out
 }
 
@@ -206,7 +206,7 @@ pub fn write_broadcast_json(nsp: &str, packet: &Packet, opts: &BroadcastOptions,
         push_u64(id, out);
     }
     out.extend_from_slice(b"},\"opts\":");
-    opts_to_value(opts, true).write_json(out);
+    write_opts_json(opts, out);
     out.push(b'}');
     true
 }
@@ -235,7 +235,7 @@ pub fn encode_compact_broadcast(
     msgpack::write_str("packet", &mut out);
     write_packet_in(packet, nsp, &mut out);
     msgpack::write_str("opts", &mut out);
-    msgpack::write(&opts_to_value(opts, true), &mut out);
+    write_opts(opts, &mut out);
     Unnumbered::new(out, seq_at, msgpack::write_uint)
 }
 
@@ -839,6 +839,80 @@ pub fn opts_as_read(opts: &BroadcastOptions) -> BroadcastOptions {
         except,
         flags: BroadcastFlags { local: false, timeout: opts.flags.timeout.map(millis), ..opts.flags },
     }
+}
+
+/// The rooms of `except`, each once, in order.
+fn except_once(opts: &BroadcastOptions) -> Vec<&Arc<str>> {
+    let mut except: Vec<&Arc<str>> = Vec::with_capacity(opts.except.len());
+    for room in &opts.except {
+        if !except.contains(&room) {
+            except.push(room);
+        }
+    }
+    except
+}
+
+/// The flags [`opts_to_value`] writes, in its order.
+fn flags_written(opts: &BroadcastOptions) -> impl Iterator<Item = (&'static str, Value)> {
+    let timeout = opts.flags.timeout.map(|timeout| u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX));
+    [
+        opts.flags.volatile.then_some(("volatile", Value::Bool(true))),
+        (!opts.flags.compress).then_some(("compress", Value::Bool(false))),
+        timeout.map(|millis| ("timeout", Value::from(Number::from(millis)))),
+    ]
+    .into_iter()
+    .flatten()
+}
+
+/// `MessagePack` of [`opts_to_value`]`(opts, true)`, written without building it.
+fn write_opts(opts: &BroadcastOptions, out: &mut Vec<u8>) {
+    msgpack::write_map_len(3, out);
+    msgpack::write_str("rooms", out);
+    msgpack::write_array_len(opts.rooms.len(), out);
+    for room in &opts.rooms {
+        msgpack::write_str(room, out);
+    }
+    let except = except_once(opts);
+    msgpack::write_str("except", out);
+    msgpack::write_array_len(except.len(), out);
+    for room in except {
+        msgpack::write_str(room, out);
+    }
+    msgpack::write_str("flags", out);
+    let flags: Vec<(&str, Value)> = flags_written(opts).collect();
+    msgpack::write_map_len(flags.len(), out);
+    for (name, value) in &flags {
+        msgpack::write_str(name, out);
+        msgpack::write(value, out);
+    }
+}
+
+/// JSON of [`opts_to_value`]`(opts, true)`, written without building it.
+fn write_opts_json(opts: &BroadcastOptions, out: &mut Vec<u8>) {
+    let rooms = |out: &mut Vec<u8>, rooms: &mut dyn Iterator<Item = &Arc<str>>| {
+        out.push(b'[');
+        for (i, room) in rooms.enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            Value::write_json_string(room, out);
+        }
+        out.push(b']');
+    };
+    out.extend_from_slice(b"{\"rooms\":");
+    rooms(out, &mut opts.rooms.iter());
+    out.extend_from_slice(b",\"except\":");
+    rooms(out, &mut except_once(opts).into_iter());
+    out.extend_from_slice(b",\"flags\":{");
+    for (i, (name, value)) in flags_written(opts).enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        Value::write_json_string(name, out);
+        out.push(b':');
+        value.write_json(out);
+    }
+    out.extend_from_slice(b"}}");
 }
 
 fn opts_from_value(value: &Value) -> BroadcastOptions {

@@ -62,6 +62,11 @@ pub(super) fn write_map_len(len: usize, out: &mut Vec<u8>) {
     write_container_len(out, len, 0x80, [0xde, 0xdf]);
 }
 
+/// Appends the head of an array of `len` items (the items follow).
+pub(super) fn write_array_len(len: usize, out: &mut Vec<u8>) {
+    write_container_len(out, len, 0x90, [0xdc, 0xdd]);
+}
+
 /// Appends an unsigned integer.
 pub(super) fn write_uint(u: u64, out: &mut Vec<u8>) {
     write_unsigned(u, out);

@@ -696,3 +696,35 @@ mod fields_in_place {
         }
     }
 }
+
+/// Options of every shape, written straight as by value, both ways.
+#[test]
+fn options_are_written_straight_as_by_value() {
+    let rooms = |names: &[&str]| names.iter().map(|name| Arc::from(*name)).collect::<Vec<_>>();
+    let many: Vec<String> = (0..20).map(|i| format!("r{i}")).collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    for rooms_of in [rooms(&[]), rooms(&["a"]), rooms(&["a", "é\"\n", "a"]), rooms(&many)] {
+        for except in [rooms(&[]), rooms(&["x", "x", "y"])] {
+            for (volatile, compress, timeout) in [
+                (false, true, None),
+                (true, false, Some(Duration::from_micros(1_500_900))),
+                (false, true, Some(Duration::ZERO)),
+            ] {
+                let opts = BroadcastOptions {
+                    rooms: rooms_of.clone(),
+                    except: except.clone(),
+                    flags: BroadcastFlags { volatile, compress, local: false, timeout },
+                };
+                let value = opts_to_value(&opts, true);
+                let mut straight = Vec::new();
+                write_opts(&opts, &mut straight);
+                let mut by_value = Vec::new();
+                msgpack::write(&value, &mut by_value);
+                assert_eq!(straight, by_value, "{opts:?}");
+                let mut straight = Vec::new();
+                write_opts_json(&opts, &mut straight);
+                assert_eq!(String::from_utf8(straight).unwrap(), value.to_json(), "{opts:?}");
+            }
+        }
+    }
+}
