@@ -326,7 +326,14 @@ pub fn decode_broadcast(bytes: &[u8]) -> Result<Broadcast, WireError> {
         let value = reader.value(2)?;
         fields.set(&key, value);
     }
-    let opts = opts_from_value(&reader.value(1)?);
+    // The options in place; any odd shape read again as a value.
+    let at = reader.position();
+    let opts = if let Some(opts) = opts_in_place(&mut reader, 2) {
+        opts
+    } else {
+        reader.rewind(at);
+        opts_from_value(&reader.value(1)?)
+    };
     // What follows is read too: a broadcast is well-formed to its end or not at all.
     for _ in 3..len {
         reader.value(1)?;
@@ -501,7 +508,7 @@ fn broadcast_in_place(reader: &mut msgpack::Reader<'_>) -> Option<BroadcastParts
                 }
                 packet = Some(fields);
             }
-            "opts" => opts = Some(opts_in_place(reader)?),
+            "opts" => opts = Some(opts_in_place(reader, 3)?),
             _ => return None,
         }
     }
@@ -512,22 +519,23 @@ fn broadcast_in_place(reader: &mut msgpack::Reader<'_>) -> Option<BroadcastParts
 /// A broadcast's `opts` read in place as [`opts_from_value`] reads its value (the last of a
 /// key written twice counts; a value of another type is the default); `None` when they are
 /// not a map or do not read.
-fn opts_in_place(reader: &mut msgpack::Reader<'_>) -> Option<BroadcastOptions> {
+/// `depth` is that of the map's keys and values.
+fn opts_in_place(reader: &mut msgpack::Reader<'_>, depth: usize) -> Option<BroadcastOptions> {
     let entries = reader.map_len().ok()??;
     let mut opts = BroadcastOptions::default();
     for _ in 0..entries {
-        match &*reader.key(3).ok()? {
-            "rooms" => opts.rooms = rooms_in_place(reader)?,
-            "except" => opts.except = rooms_in_place(reader)?,
+        match &*reader.key(depth).ok()? {
+            "rooms" => opts.rooms = rooms_in_place(reader, depth)?,
+            "except" => opts.except = rooms_in_place(reader, depth)?,
             "flags" => {
                 opts.flags = BroadcastFlags::default();
                 let Some(flags) = reader.map_len().ok()? else {
-                    reader.value(3).ok()?;
+                    reader.value(depth).ok()?;
                     continue;
                 };
                 for _ in 0..flags {
-                    let key = reader.key(4).ok()?;
-                    let value = reader.value(4).ok()?;
+                    let key = reader.key(depth + 1).ok()?;
+                    let value = reader.value(depth + 1).ok()?;
                     match &*key {
                         "volatile" => opts.flags.volatile = value.as_bool().unwrap_or(false),
                         "compress" => opts.flags.compress = value.as_bool().unwrap_or(true),
@@ -537,7 +545,7 @@ fn opts_in_place(reader: &mut msgpack::Reader<'_>) -> Option<BroadcastOptions> {
                 }
             }
             _ => {
-                reader.value(3).ok()?;
+                reader.value(depth).ok()?;
             }
         }
     }
@@ -545,16 +553,16 @@ fn opts_in_place(reader: &mut msgpack::Reader<'_>) -> Option<BroadcastOptions> {
 }
 
 /// Rooms read in place as [`rooms_from_value`] reads their value.
-fn rooms_in_place(reader: &mut msgpack::Reader<'_>) -> Option<Vec<Arc<str>>> {
+fn rooms_in_place(reader: &mut msgpack::Reader<'_>, depth: usize) -> Option<Vec<Arc<str>>> {
     let Some(len) = reader.array_len().ok()? else {
-        reader.value(3).ok()?;
+        reader.value(depth).ok()?;
         return Some(Vec::new());
     };
     let mut rooms = Vec::with_capacity(len.min(16));
     for _ in 0..len {
         if let Some(room) = reader.str_here().ok()? {
             rooms.push(Arc::from(room));
-        } else if let Value::Number(n) = reader.value(4).ok()? {
+        } else if let Value::Number(n) = reader.value(depth + 1).ok()? {
             rooms.push(Arc::from(n.to_string()));
         }
     }
