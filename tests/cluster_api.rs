@@ -153,6 +153,41 @@ async fn server_side_emit_over_redis_streams() {
     check_requests(&io, &seen).await;
 }
 
+/// `XLEN socket.io` in database `db` of the Redis at `url`, asked over a plain connection.
+async fn stream_length(url: &str, db: u8) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let address = url.trim_start_matches("redis://").split('/').next().unwrap();
+    let mut socket = tokio::net::TcpStream::connect(address).await.unwrap();
+    let db = db.to_string();
+    let command =
+        format!("*2\r\n$6\r\nSELECT\r\n${}\r\n{db}\r\n*2\r\n$4\r\nXLEN\r\n$9\r\nsocket.io\r\n", db.len());
+    socket.write_all(command.as_bytes()).await.unwrap();
+    let mut replies = String::new();
+    let mut buf = [0_u8; 256];
+    while replies.matches("\r\n").count() < 2 {
+        let n = socket.read(&mut buf).await.unwrap();
+        assert!(n > 0, "Redis closed the connection");
+        replies.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    replies.split("\r\n").nth(1).unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_streams_keeps_to_the_database_of_its_url() {
+    let Some(binary) = binary_or_skip(BrokerKind::Redis) else { return };
+    let broker = start_broker(BrokerKind::Redis, &binary).await;
+    let url = format!("{}/3", broker.url);
+    let adapters = three(|| RedisStreamsAdapter::connect(&url)).await;
+    let all = adapters.clone();
+    let (io, seen) = servers(adapters);
+    until("every server knows the two others", || know_each_other(&all)).await;
+    check_requests(&io, &seen).await;
+    // Written and read in database 3, not 0 (the crate's own connections select it too).
+    assert_eq!(stream_length(&broker.url, 0).await, ":0");
+    let in_3 = stream_length(&broker.url, 3).await;
+    assert!(in_3.trim_start_matches(':').parse::<u64>().unwrap() > 3, "{in_3}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_side_emit_over_nats() {
     let Some(binary) = binary_or_skip(BrokerKind::Nats) else { return };

@@ -10,7 +10,6 @@
 const http = require("node:http");
 const { Server } = require("socket.io");
 const { createAdapter, createShardedAdapter } = require("@socket.io/redis-adapter");
-const { createAdapter: createStreamsAdapter } = require("@socket.io/redis-streams-adapter");
 const { createClient } = require("redis");
 
 function option(name, fallback) {
@@ -41,6 +40,8 @@ async function main() {
   const streams = process.argv.includes("--streams");
   let io;
   if (streams) {
+    // Required here only: the tests' nodes run without it (bench/cluster/run's comparator).
+    const { createAdapter: createStreamsAdapter } = require("@socket.io/redis-streams-adapter");
     // The same recovery window as cluster_node's (2 minutes, socket.io's default).
     io = new Server(server, { adapter: createStreamsAdapter(pub), connectionStateRecovery: {} });
   } else {

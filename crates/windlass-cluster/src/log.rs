@@ -576,6 +576,9 @@ impl<B: Broker> Shared<B> {
     async fn missed(&self, session: &KeptSession, offset: &str, until: &str) -> Option<Vec<Packet>> {
         let entries = self.broker.range(offset, until).await.ok()??;
         let mut missed = Vec::new();
+        // A batch written again after a lost answer may have landed twice: the second copy
+        // of a sender's number is dropped here too, as the live reader drops it.
+        let mut last_seq: HashMap<String, u64> = HashMap::new();
         for entry in entries {
             let message = match entry.message {
                 Ok(message) => message,
@@ -586,6 +589,15 @@ impl<B: Broker> Shared<B> {
                     return None;
                 }
             };
+            if let Some(seq) = message.seq {
+                match last_seq.get_mut(&message.uid) {
+                    Some(last) if seq <= *last => continue,
+                    Some(last) => *last = seq,
+                    None => {
+                        last_seq.insert(message.uid.clone(), seq);
+                    }
+                }
+            }
             // Broadcasts with acknowledgements are not kept for recovery (as on one node).
             if message.kind != MessageType::Broadcast
                 || message.nsp != *session.namespace
@@ -624,7 +636,9 @@ impl<B: Broker> Adapter for LogAdapter<B> {
         let shared = &self.shared;
         // Over an ordered log this node delivers its broadcast when it reads it back: it holds
         // the parts until then rather than decode its own bytes.
-        let held = B::ordered().then(|| {
+        // (Only a packet that reads back as it is: other nodes and recovered clients must get
+        // what this node's sockets get.)
+        let held = (B::ordered() && wire::reads_back_as_written(packet)).then(|| {
             let mut packet = packet.clone();
             packet.namespace = nsp.into();
             Box::new((packet, wire::opts_as_read(opts)))
@@ -945,6 +959,65 @@ mod tests {
 
     fn tag(parts: &BroadcastParts) -> Option<u64> {
         parts.0.data.as_ref().and_then(Value::as_u64)
+    }
+
+    /// A log of broadcasts by two senders in which a batch landed twice.
+    struct Twice;
+
+    impl Sealed for Twice {}
+
+    impl Broker for Twice {
+        fn order(offset: &str) -> Option<(u64, u64)> {
+            Some((offset.parse().ok()?, 0))
+        }
+
+        async fn write(&self, _batch: &[Write]) -> Result<(), String> {
+            Ok(())
+        }
+
+        async fn read(&self, _after: &str, _own: &Own<'_>) -> Result<Vec<Entry>, String> {
+            std::future::pending().await
+        }
+
+        async fn range(&self, _after: &str, _until: &str) -> Result<Option<Vec<Entry>>, String> {
+            // a1 a2 b1 a1 a2 a3 b1 b2: a's batch of 1–2 and b's 1 written again.
+            let sent = [("a", 1), ("a", 2), ("b", 1), ("a", 1), ("a", 2), ("a", 3), ("b", 1), ("b", 2)];
+            Ok(Some(
+                sent.iter()
+                    .enumerate()
+                    .map(|(at, (uid, seq))| {
+                        let packet =
+                            Packet::new(PacketType::Event, "/", Some(Value::from(format!("{uid}{seq}"))));
+                        let mut message =
+                            ClusterMessage::broadcast_in(uid, "/", &packet, &BroadcastOptions::default());
+                        message.seq = Some(*seq);
+                        Entry { offset: (at + 2).to_string(), message: Ok(message), parts: None, age: None }
+                    })
+                    .collect(),
+            ))
+        }
+
+        async fn session(&self, _pid: &str) -> Result<Option<Vec<u8>>, String> {
+            Ok(None)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_recovery_gives_each_missed_broadcast_once_though_it_landed_twice() {
+        let adapter = LogAdapter::start(Twice, LogConfig::default(), "1".to_owned(), &[]);
+        let session = KeptSession {
+            pid: Arc::from("p"),
+            id: Arc::from("s"),
+            namespace: Arc::from("/"),
+            rooms: Vec::new(),
+        };
+        let missed = adapter.shared.missed(&session, "1", "9").await.expect("in the log");
+        let texts: Vec<String> = missed
+            .iter()
+            .map(|packet| packet.data.as_ref().and_then(|data| data.as_str()).unwrap_or_default().to_owned())
+            .collect();
+        assert_eq!(texts, ["a1", "a2", "b1", "a3", "b2"]);
+        adapter.close();
     }
 
     #[test]

@@ -14,8 +14,10 @@
 //! after 10 s of silence while the node's own messages come back): a request is answered by
 //! every node alive or fails. Delivery is NATS's: at most once, in order per sender; what is
 //! published while a node is disconnected is not replayed to it. The client reconnects and
-//! re-subscribes by itself; what this node publishes meanwhile waits in the outbox and goes
-//! out once (a publish sent twice is dropped by readers, by the sender's sequence number).
+//! re-subscribes by itself; what this node publishes meanwhile waits in the client's command
+//! queue and then in the outbox (the writer waits while that queue is full), and goes out
+//! once it is back, at most once (NATS's client may drop what it had buffered for a
+//! connection that broke).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;

@@ -44,6 +44,7 @@ impl PublishVia {
                 port: *port,
                 username: settings.username().map(str::to_owned),
                 password: settings.password().map(str::to_owned),
+                db: settings.db(),
             }));
         }
         let config = ConnectionManagerConfig::new()
@@ -55,13 +56,15 @@ impl PublishVia {
     }
 }
 
-/// A `redis://` address and its credentials.
+/// A `redis://` address, its credentials and its database (`redis://host/2`: keys, such
+/// as a stream, are per database; channels are not).
 #[derive(Clone)]
 pub(crate) struct Target {
     host: String,
     port: u16,
     username: Option<String>,
     password: Option<String>,
+    db: i64,
 }
 
 /// What a publish is answered with: how many subscribers received it, or why it failed.
@@ -71,9 +74,10 @@ pub(crate) type Answer = oneshot::Sender<Result<usize, String>>;
 pub(crate) struct Connection {
     stream: TcpStream,
     read: BytesMut,
-    /// Replies still owed for batches whose replies came too late: read and dropped before
-    /// the next batch's. The connection is kept through a slow broker so that what it sends
-    /// stays in order (a new connection's commands could overtake the old one's).
+    /// Replies still owed (for batches whose replies came too late, or a request not waited
+    /// for to its end): read and dropped before the next batch's or request's. The connection
+    /// is kept through a slow broker so that what it sends stays in order (a new connection's
+    /// commands could overtake the old one's).
     stale: usize,
     /// A command's writing was cancelled part way: what Redis reads next is garbled, so the
     /// connection is not used again.
@@ -128,6 +132,25 @@ impl Connection {
                 return Err(io::Error::new(io::ErrorKind::PermissionDenied, error));
             }
         }
+        if target.db != 0 {
+            let mut select = Vec::new();
+            resp::command(&mut select, &[b"SELECT", target.db.to_string().as_bytes()]);
+            let mut refused = None;
+            connection
+                .exchange_replies(&select, 1, |reply| {
+                    if let Reply::Error(error) = reply {
+                        refused = Some(error);
+                    }
+                })
+                .await
+                .map_err(|f| f.error)?;
+            if let Some(error) = refused {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("SELECT {}: {error}", target.db),
+                ));
+            }
+        }
         Ok(connection)
     }
 
@@ -145,11 +168,21 @@ impl Connection {
         }
     }
 
-    /// Writes `bytes` (within the reply timeout).
+    /// Writes `bytes`, failing when Redis takes none of them for the reply timeout (a long
+    /// batch of big messages may take longer than that in all, and is not refused for it).
     pub(crate) async fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
-        tokio::time::timeout(REPLY_TIMEOUT, self.stream.write_all(bytes))
-            .await
-            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "Redis did not take the bytes in time"))?
+        let mut at = 0;
+        while at < bytes.len() {
+            let written =
+                tokio::time::timeout(REPLY_TIMEOUT, self.stream.write(&bytes[at..])).await.map_err(
+                    |_| io::Error::new(io::ErrorKind::TimedOut, "Redis did not take the bytes in time"),
+                )??;
+            if written == 0 {
+                return Err(io::Error::new(io::ErrorKind::WriteZero, "Redis closed the connection"));
+            }
+            at += written;
+        }
+        Ok(())
     }
 
     /// Reads what has come into the buffer; an error when Redis closed the connection.
@@ -326,7 +359,7 @@ mod tests {
             socket.write_all(b":7\r\n").await.unwrap();
             let _ = socket.read(&mut buf).await;
         });
-        Target { host: "127.0.0.1".to_owned(), port, username: None, password: None }
+        Target { host: "127.0.0.1".to_owned(), port, username: None, password: None, db: 0 }
     }
 
     #[tokio::test]
@@ -346,10 +379,41 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_database_other_than_0_is_selected_when_connecting() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0_u8; 4096];
+            let n = socket.read(&mut buf).await.unwrap();
+            socket.write_all(b"+OK\r\n").await.unwrap();
+            buf.truncate(n);
+            buf
+        });
+        let target = Target { host: "127.0.0.1".to_owned(), port, username: None, password: None, db: 2 };
+        Connection::open(&target).await.unwrap();
+        assert_eq!(server.await.unwrap(), b"*2\r\n$6\r\nSELECT\r\n$1\r\n2\r\n");
+
+        // A database Redis refuses fails the connection.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0_u8; 4096];
+            let _ = socket.read(&mut buf).await.unwrap();
+            socket.write_all(b"-ERR DB index is out of range\r\n").await.unwrap();
+            let _ = socket.read(&mut buf).await;
+        });
+        let target = Target { host: "127.0.0.1".to_owned(), port, username: None, password: None, db: 99 };
+        let error = Connection::open(&target).await.err().expect("refused");
+        assert!(error.to_string().contains("out of range"), "{error}");
+    }
+
+    #[tokio::test]
     async fn a_closed_connection_is_noticed_before_writing() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        let target = Target { host: "127.0.0.1".to_owned(), port, username: None, password: None };
+        let target = Target { host: "127.0.0.1".to_owned(), port, username: None, password: None, db: 0 };
         let accepted = tokio::spawn(async move { listener.accept().await.unwrap().0 });
         let mut connection = Connection::open(&target).await.unwrap();
         assert!(connection.is_open());

@@ -183,9 +183,10 @@ pub(crate) struct StreamEntry<'a> {
 }
 
 impl<'a> StreamEntry<'a> {
-    /// The value of the field `name` (the first, should it repeat).
+    /// The value of the field `name` (the last, should it repeat, as through the `redis`
+    /// crate's map of an entry).
     pub(crate) fn field(&self, name: &str) -> Option<&'a [u8]> {
-        self.fields.iter().find(|(key, _)| *key == name.as_bytes()).map(|(_, value)| *value)
+        self.fields.iter().rev().find(|(key, _)| *key == name.as_bytes()).map(|(_, value)| *value)
     }
 }
 

@@ -18,7 +18,7 @@ use tokio::sync::Mutex;
 use crate::ConnectError;
 use crate::log::{Broker, Entry, LogAdapter, LogConfig, Own, Sealed, Write, millis};
 use crate::publisher::{Connection, PublishVia, Target};
-use crate::resp::{self, Reply, StreamEntry, StreamRead};
+use crate::resp::{self, Reply, StreamRead};
 use crate::wire::{self, ClusterMessage, Unnumbered};
 use windlass::event_server::BroadcastOptions;
 use windlass_sio_proto::socket::Packet;
@@ -169,7 +169,7 @@ impl LogAdapter<RedisStreams> {
             .ids
             .iter()
             .map(|id| {
-                let mut entry = entry(id);
+                let mut entry = entry(id, None);
                 let written = RedisStreams::order(&id.id).map_or(server_now, |(ms, _)| ms);
                 entry.age = Some(Duration::from_millis(server_now.saturating_sub(written)));
                 entry
@@ -189,12 +189,9 @@ fn field<'a>(entry: &'a StreamId, name: &str) -> Option<&'a [u8]> {
     }
 }
 
-fn entry(id: &StreamId) -> Entry {
-    let (message, parts) = match ClusterMessage::from_fields_parts(|name| field(id, name)) {
-        Ok((message, parts)) => (Ok(message), parts),
-        Err(error) => (Err(error), None),
-    };
-    Entry { offset: id.id.clone(), message, parts, age: None }
+/// An entry read through the `redis` crate.
+fn entry(id: &StreamId, own: Option<&Own<'_>>) -> Entry {
+    entry_of(&id.id, |name| field(id, name), own)
 }
 
 /// The lane's connection, made again if there is none or Redis closed it.
@@ -208,22 +205,24 @@ async fn usable<'a>(lane: &'a mut Option<Connection>, target: &Target) -> Result
     }
 }
 
-/// An entry read in place from an `XREAD` answer. This node's own broadcasts that it still
-/// holds are not decoded: their parts are taken from `own`.
-fn entry_in_place(read: &StreamEntry<'_>, own: &Own<'_>) -> Entry {
-    let held = (read.field("uid") == Some(own.uid().as_bytes()) && read.field("type") == Some(BROADCAST))
-        .then(|| read.field("seq").and_then(|seq| std::str::from_utf8(seq).ok()?.parse().ok()))
-        .flatten()
-        .and_then(|seq| own.take(seq));
+/// An entry at `offset` with the fields `field` gives. This node's own broadcasts that it
+/// still holds (`own`, when reading live) are not decoded: their parts are taken from it.
+fn entry_of<'a>(offset: &str, field: impl Fn(&str) -> Option<&'a [u8]>, own: Option<&Own<'_>>) -> Entry {
+    let held = own
+        .filter(|own| field("uid") == Some(own.uid().as_bytes()) && field("type") == Some(BROADCAST))
+        .and_then(|own| {
+            let seq = std::str::from_utf8(field("seq")?).ok()?.parse().ok()?;
+            own.take(seq)
+        });
     let (message, parts) = if held.is_some() {
-        (ClusterMessage::from_fields(|name| if name == "data" { None } else { read.field(name) }), held)
+        (ClusterMessage::from_fields(|name| if name == "data" { None } else { field(name) }), held)
     } else {
-        match ClusterMessage::from_fields_parts(|name| read.field(name)) {
+        match ClusterMessage::from_fields_parts(field) {
             Ok((message, parts)) => (Ok(message), parts),
             Err(error) => (Err(error), None),
         }
     };
-    Entry { offset: read.id.to_owned(), message, parts, age: None }
+    Entry { offset: offset.to_owned(), message, parts, age: None }
 }
 
 /// A broadcast's `type` field.
@@ -362,9 +361,10 @@ impl RedisStreams {
             .request(&command, self.config.block + READ_MARGIN, |buf| {
                 Ok(resp::parse_stream_read(buf)?.map(|(read, used)| {
                     let entries = match read {
-                        StreamRead::Entries(entries) => {
-                            Ok(entries.iter().map(|entry| entry_in_place(entry, own)).collect())
-                        }
+                        StreamRead::Entries(entries) => Ok(entries
+                            .iter()
+                            .map(|entry| entry_of(entry.id, |name| entry.field(name), Some(own)))
+                            .collect()),
                         StreamRead::Error(error) => Err(error.to_owned()),
                     };
                     (entries, used)
@@ -469,7 +469,12 @@ impl Broker for RedisStreams {
             .query_async(&mut reader)
             .await
             .map_err(|e| e.to_string())?;
-        Ok(reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids).map(|id| entry(&id)).collect())
+        Ok(reply
+            .into_iter()
+            .flat_map(|r| r.keys)
+            .flat_map(|k| k.ids)
+            .map(|id| entry(&id, Some(own)))
+            .collect())
     }
 
     async fn range(&self, after: &str, until: &str) -> Result<Option<Vec<Entry>>, String> {
@@ -504,7 +509,7 @@ impl Broker for RedisStreams {
             if let Some(last) = page.ids.last() {
                 from = format!("({}", last.id);
             }
-            entries.extend(page.ids.iter().map(entry));
+            entries.extend(page.ids.iter().map(|id| entry(id, None)));
             if !full {
                 return Ok(Some(entries));
             }
@@ -530,6 +535,7 @@ mod tests {
     use windlass_sio_proto::{Map, Number, Value};
 
     use super::*;
+    use crate::resp::StreamEntry;
 
     /// The `XADD` of `broadcast_in(…)` numbered `seq`, as the message is written.
     fn by_message(uid: &str, nsp: &str, packet: &Packet, opts: &BroadcastOptions, seq: u64) -> Vec<u8> {

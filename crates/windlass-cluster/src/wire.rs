@@ -831,6 +831,27 @@ fn opts_to_value(opts: &BroadcastOptions, with_flags: bool) -> Value {
     Value::Object(map)
 }
 
+/// Whether the data of `packet` reads back from a log exactly as it is, so that a node may
+/// deliver its own broadcast as it holds it rather than as the log gives it back: no integer
+/// beyond ±2^53 (read back as a float, rounded, as in JS), no NaN or infinity (`null` in
+/// JSON), and nesting well within what readers of the log accept ([`MAX_DEPTH`]).
+pub fn reads_back_as_written(packet: &Packet) -> bool {
+    const SAFE: u64 = 1 << 53;
+    // The packet's data sits three levels deep in a message; a margin for the envelope.
+    const DEEPEST: usize = MAX_DEPTH - 8;
+    fn exact(value: &Value, depth: usize) -> bool {
+        match value {
+            Value::Number(n) => {
+                n.is_finite() && (!n.is_integer() || n.as_i64().is_some_and(|i| i.unsigned_abs() <= SAFE))
+            }
+            Value::Array(items) => depth < DEEPEST && items.iter().all(|item| exact(item, depth + 1)),
+            Value::Object(map) => depth < DEEPEST && map.values().all(|item| exact(item, depth + 1)),
+            _ => true,
+        }
+    }
+    packet.data.as_ref().is_none_or(|data| exact(data, 0))
+}
+
 /// The options a node reads back of a broadcast it wrote with `opts` (the exceptions once
 /// each, not local, the timeout in whole milliseconds), made without writing them.
 pub fn opts_as_read(opts: &BroadcastOptions) -> BroadcastOptions {

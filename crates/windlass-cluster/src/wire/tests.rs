@@ -733,3 +733,31 @@ fn options_are_written_straight_as_by_value() {
         }
     }
 }
+
+/// A node holds its own broadcast only when the log gives back what it holds.
+#[test]
+fn packets_that_read_back_as_written() {
+    let event = |value: Value| Packet::event("/", "e", vec![value]);
+    let nested = |depth: usize| (0..depth).fold(Value::from(1), |inner, _| Value::Array(vec![inner]));
+    for (value, exact) in [
+        (Value::from("text"), true),
+        (Value::from(Number::from(1.5)), true),
+        (Value::from(Number::from(-(1_i64 << 53))), true),
+        (Value::from(Number::from(1_u64 << 53)), true),
+        (Value::from(Number::from((1_u64 << 53) + 1)), false),
+        (Value::from(Number::from(u64::MAX)), false),
+        (Value::from(Number::from(i64::MIN)), false),
+        (Value::from(Number::from(f64::NAN)), false),
+        (Value::from(Number::from(f64::INFINITY)), false),
+        (Value::Binary(Bytes::from_static(&[1])), true),
+        (nested(20), true),
+        (nested(MAX_DEPTH), false),
+    ] {
+        assert_eq!(reads_back_as_written(&event(value.clone())), exact, "{value:?}");
+    }
+    // Where it is exact, the message read back holds the same packet.
+    let packet = event(Value::from(Number::from(1_u64 << 53)));
+    let message = ClusterMessage::broadcast_in("u", "/", &packet, &BroadcastOptions::default());
+    let read = ClusterMessage::decode_compact(&message.encode_compact(), None).unwrap();
+    assert_eq!(read.into_broadcast_parts().unwrap().0, packet);
+}
