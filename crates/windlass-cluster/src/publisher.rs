@@ -359,7 +359,7 @@ mod tests {
             socket.write_all(b":7\r\n").await.unwrap();
             let _ = socket.read(&mut buf).await;
         });
-        Target { host: "127.0.0.1".to_owned(), port, username: None, password: None, db: 0 }
+        local(port, 0)
     }
 
     #[tokio::test]
@@ -378,34 +378,38 @@ mod tests {
         assert_eq!(answer.await.unwrap(), Ok(7));
     }
 
-    #[tokio::test]
-    async fn a_database_other_than_0_is_selected_when_connecting() {
+    /// A local address with database `db`.
+    fn local(port: u16, db: i64) -> Target {
+        Target { host: "127.0.0.1".to_owned(), port, username: None, password: None, db }
+    }
+
+    /// A broker that answers each read with the next of `replies`, then gives back what it read.
+    async fn scripted(replies: &'static [&'static [u8]]) -> (u16, tokio::task::JoinHandle<Vec<u8>>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let server = tokio::spawn(async move {
             let (mut socket, _) = listener.accept().await.unwrap();
+            let mut read = Vec::new();
             let mut buf = vec![0_u8; 4096];
-            let n = socket.read(&mut buf).await.unwrap();
-            socket.write_all(b"+OK\r\n").await.unwrap();
-            buf.truncate(n);
-            buf
+            for reply in replies {
+                let n = socket.read(&mut buf).await.unwrap();
+                read.extend_from_slice(&buf[..n]);
+                socket.write_all(reply).await.unwrap();
+            }
+            read
         });
-        let target = Target { host: "127.0.0.1".to_owned(), port, username: None, password: None, db: 2 };
-        Connection::open(&target).await.unwrap();
+        (port, server)
+    }
+
+    #[tokio::test]
+    async fn a_database_other_than_0_is_selected_when_connecting() {
+        let (port, server) = scripted(&[b"+OK\r\n"]).await;
+        Connection::open(&local(port, 2)).await.unwrap();
         assert_eq!(server.await.unwrap(), b"*2\r\n$6\r\nSELECT\r\n$1\r\n2\r\n");
 
         // A database Redis refuses fails the connection.
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        tokio::spawn(async move {
-            let (mut socket, _) = listener.accept().await.unwrap();
-            let mut buf = vec![0_u8; 4096];
-            let _ = socket.read(&mut buf).await.unwrap();
-            socket.write_all(b"-ERR DB index is out of range\r\n").await.unwrap();
-            let _ = socket.read(&mut buf).await;
-        });
-        let target = Target { host: "127.0.0.1".to_owned(), port, username: None, password: None, db: 99 };
-        let error = Connection::open(&target).await.err().expect("refused");
+        let (port, _server) = scripted(&[b"-ERR DB index is out of range\r\n"]).await;
+        let error = Connection::open(&local(port, 99)).await.err().expect("refused");
         assert!(error.to_string().contains("out of range"), "{error}");
     }
 
@@ -413,7 +417,7 @@ mod tests {
     async fn a_closed_connection_is_noticed_before_writing() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        let target = Target { host: "127.0.0.1".to_owned(), port, username: None, password: None, db: 0 };
+        let target = local(port, 0);
         let accepted = tokio::spawn(async move { listener.accept().await.unwrap().0 });
         let mut connection = Connection::open(&target).await.unwrap();
         assert!(connection.is_open());
