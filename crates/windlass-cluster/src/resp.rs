@@ -54,7 +54,8 @@ pub(crate) enum Reply {
     Error(String),
     /// `:3`, what `PUBLISH` answers.
     Integer(i64),
-    /// A bulk string or an array (read whole, not kept).
+    /// A bulk string or an array (read whole, not kept; an array holding an error, such as
+    /// `EXEC`'s answer when a command of the transaction failed, is that [`Error`](Self::Error)).
     Other,
 }
 
@@ -104,13 +105,19 @@ fn parse_at(buf: &[u8], depth: usize) -> Result<Option<(Reply, usize)>, RespErro
             }
             let count: i64 = text()?.parse().map_err(|_| RespError("an array length that is not one"))?;
             let mut total = used;
+            let mut reply = Reply::Other;
             for _ in 0..count.max(0) {
                 match parse_at(&buf[total..], depth + 1)? {
-                    Some((_, n)) => total += n,
+                    Some((item, n)) => {
+                        total += n;
+                        if let (Reply::Other, Reply::Error(_)) = (&reply, &item) {
+                            reply = item;
+                        }
+                    }
                     None => return Ok(None),
                 }
             }
-            (Reply::Other, total)
+            (reply, total)
         }
         _ => return Err(RespError("an unknown type")),
     }))
@@ -382,6 +389,16 @@ mod tests {
         }
         assert_eq!(parse(b"+OK\r\n").unwrap().unwrap().0, Reply::Status("OK".to_owned()));
         assert_eq!(parse(b"-ERR x\r\n").unwrap().unwrap().0, Reply::Error("ERR x".to_owned()));
+    }
+
+    #[test]
+    fn an_array_holding_an_error_is_that_error() {
+        // `EXEC`'s answer when the second command of the transaction failed as it ran.
+        let exec = b"*3\r\n$3\r\n1-0\r\n-WRONGTYPE not a stream\r\n:1\r\n";
+        assert_eq!(parse(exec), Ok(Some((Reply::Error("WRONGTYPE not a stream".to_owned()), exec.len()))));
+        let nested = b"*2\r\n*1\r\n-ERR a\r\n-ERR b\r\n";
+        assert_eq!(parse(nested), Ok(Some((Reply::Error("ERR a".to_owned()), nested.len()))));
+        assert_eq!(parse(b"*2\r\n:1\r\n+OK\r\n"), Ok(Some((Reply::Other, 13))));
     }
 
     #[test]

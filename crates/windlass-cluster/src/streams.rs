@@ -228,6 +228,10 @@ fn entry_of<'a>(offset: &str, field: impl Fn(&str) -> Option<&'a [u8]>, own: Opt
 /// A broadcast's `type` field.
 const BROADCAST: &[u8] = b"3";
 
+/// `MULTI` and `EXEC`, as RESP.
+const MULTI: &[u8] = b"*1\r\n$5\r\nMULTI\r\n";
+const EXEC: &[u8] = b"*1\r\n$4\r\nEXEC\r\n";
+
 /// How an `XADD` starts, before its fields.
 fn xadd_head(out: &mut Vec<u8>, stream: &str, max_len: &str, fields: usize) {
     resp::array(out, 6 + 2 * fields);
@@ -305,16 +309,27 @@ impl RedisStreams {
         lane: &Mutex<Option<Connection>>,
         batch: &[Write],
     ) -> Result<(), String> {
-        let mut commands = Vec::with_capacity(384 * batch.len());
+        let mut commands = Vec::with_capacity(384 * batch.len() + 32);
+        commands.extend_from_slice(MULTI);
         let count = batch.iter().filter(|write| self.command(&mut commands, write)).count();
-        if count == 0 {
-            return Ok(());
-        }
+        let (commands, count) = match count {
+            0 => return Ok(()),
+            // One command lands whole or not at all.
+            1 => (&commands[MULTI.len()..], 1),
+            // Several as one transaction: a command refused as it is queued (`-OOM`) makes
+            // Redis apply none of them (`-EXECABORT`), so the batch written again cannot land
+            // a later number of this node before an earlier one (which readers would then
+            // drop as already applied).
+            n => {
+                commands.extend_from_slice(EXEC);
+                (&commands[..], n + 2)
+            }
+        };
         let mut lane = lane.lock().await;
         let connection = usable(&mut lane, target).await?;
         let mut refused = None;
         let result = connection
-            .exchange_replies(&commands, count, |reply| {
+            .exchange_replies(commands, count, |reply| {
                 if let Reply::Error(error) = reply {
                     refused.get_or_insert(error);
                 }
