@@ -807,24 +807,12 @@ fn rooms_from_value(value: &Value) -> Vec<Arc<str>> {
 fn opts_to_value(opts: &BroadcastOptions, with_flags: bool) -> Value {
     let mut map = Map::with_capacity(3);
     map.insert("rooms", rooms_value(&opts.rooms));
-    let mut except: Vec<Arc<str>> = Vec::with_capacity(opts.except.len());
-    for room in &opts.except {
-        if !except.contains(room) {
-            except.push(Arc::clone(room));
-        }
-    }
+    let except: Vec<Arc<str>> = except_once(opts).into_iter().cloned().collect();
     map.insert("except", rooms_value(&except));
     if with_flags {
         let mut flags = Map::new();
-        if opts.flags.volatile {
-            flags.insert("volatile", Value::Bool(true));
-        }
-        if !opts.flags.compress {
-            flags.insert("compress", Value::Bool(false));
-        }
-        if let Some(timeout) = opts.flags.timeout {
-            let millis = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
-            flags.insert("timeout", Value::from(Number::from(millis)));
+        for (name, value) in flags_written(opts) {
+            flags.insert(name, value);
         }
         map.insert("flags", Value::Object(flags));
     }
@@ -855,12 +843,7 @@ pub fn reads_back_as_written(packet: &Packet) -> bool {
 /// The options a node reads back of a broadcast it wrote with `opts` (the exceptions once
 /// each, not local, the timeout in whole milliseconds), made without writing them.
 pub fn opts_as_read(opts: &BroadcastOptions) -> BroadcastOptions {
-    let mut except: Vec<Arc<str>> = Vec::with_capacity(opts.except.len());
-    for room in &opts.except {
-        if !except.contains(room) {
-            except.push(Arc::clone(room));
-        }
-    }
+    let except = except_once(opts).into_iter().cloned().collect();
     let millis =
         |timeout: Duration| Duration::from_millis(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX));
     BroadcastOptions {
@@ -881,7 +864,8 @@ fn except_once(opts: &BroadcastOptions) -> Vec<&Arc<str>> {
     except
 }
 
-/// The flags [`opts_to_value`] writes, in its order.
+/// The flags a broadcast carries, in the order Node writes them (only those not at their
+/// default).
 fn flags_written(opts: &BroadcastOptions) -> impl Iterator<Item = (&'static str, Value)> {
     let timeout = opts.flags.timeout.map(|timeout| u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX));
     [
