@@ -357,6 +357,36 @@ async fn server_side_emit_over_core_nats() {
     check_requests(&io, &seen).await;
 }
 
+/// Core NATS connections are made without echo, so a node never reads its own heartbeats
+/// back; the probe each heartbeat sends over a second connection is what proves the log flows
+/// through the node. With heartbeats every 100 ms, requests made long after the start (when
+/// only that proof keeps them answerable) still get every answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn core_nats_requests_stay_answerable_without_echo() {
+    let Some(binary) = binary_or_skip(BrokerKind::Nats) else { return };
+    let broker = start_broker(BrokerKind::Nats, &binary).await;
+    let config = windlass_cluster::NatsCoreConfig {
+        log: windlass_cluster::LogConfig {
+            heartbeat_interval: Duration::from_millis(100),
+            heartbeat_timeout: Duration::from_millis(300),
+            ..windlass_cluster::LogConfig::default()
+        },
+        ..windlass_cluster::NatsCoreConfig::default()
+    };
+    let adapters = three(|| NatsCoreAdapter::connect_with(&broker.url, config.clone())).await;
+    let all = adapters.clone();
+    let (io, seen) = servers(adapters);
+    until("every server knows the two others", || know_each_other(&all)).await;
+    // Ten heartbeat intervals: the start's grace (two intervals) is long past.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        know_each_other(&all),
+        "no node forgot another: {:?}",
+        all.iter().map(windlass_cluster::LogAdapter::nodes).collect::<Vec<_>>()
+    );
+    check_requests(&io, &seen).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broadcast_acks_over_core_nats() {
     let Some(binary) = binary_or_skip(BrokerKind::Nats) else { return };

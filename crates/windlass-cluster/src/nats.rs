@@ -119,7 +119,7 @@ impl LogAdapter<Nats> {
     /// Connects with `config`.
     pub async fn connect_with(url: &str, config: NatsConfig) -> Result<Self, NatsConnectError> {
         let error = |reason: String| NatsConnectError::new(url, reason);
-        let (client, reconnected) = connect_client(url).await?;
+        let (client, reconnected) = connect_client(url, true).await?;
         let context = jetstream::new(client);
         let mut stream = context
             .get_or_create_stream(stream::Config {
@@ -181,10 +181,13 @@ impl NatsConnectError {
 /// (re)connection; an error when NATS cannot be reached now.
 pub(crate) async fn connect_client(
     url: &str,
+    echo: bool,
 ) -> Result<(async_nats::Client, Arc<AtomicBool>), NatsConnectError> {
     let reconnected = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&reconnected);
-    let client = async_nats::ConnectOptions::new()
+    let options =
+        if echo { async_nats::ConnectOptions::new() } else { async_nats::ConnectOptions::new().no_echo() };
+    let client = options
         .event_callback(move |event| {
             let flag = Arc::clone(&flag);
             async move {

@@ -3,21 +3,28 @@
 //! [`NatsAdapter`](crate::NatsAdapter) (`JetStream`) is the one with recovery.
 //!
 //! ```text
-//!  emit ─► this node's sockets at once ─► outbox (ordered) ─► PUBLISH socket.io.pubsub
-//!                                                                  │ NATS
-//!  Node::broadcast ◄── reader ◄── SUB socket.io.pubsub ◄───────────┘ (the node's own skipped)
+//!  emit ─► this node's sockets at once ─► outbox (ordered) ─► PUB socket.io.pubsub ─┐
+//!                                           (connection without echo)                │ NATS
+//!  Node::broadcast ◄── reader ◄── SUB socket.io.pubsub ◄─────────────────────────────┤
+//!                                 (the same connection: others' messages only)        │
+//!  heartbeat ─► also a probe (no number) over a second connection ─► PUB ─────────────┘
 //! ```
 //!
 //! Messages are the `JetStream` adapter's ([`ClusterMessage::encode_compact`](crate::wire::ClusterMessage::encode_compact),
-//! without a header); a node reads back only the envelope of its own broadcasts. Requests and
-//! membership are the log adapters' (heartbeats every 5 s, a node forgotten
-//! after 10 s of silence while the node's own messages come back): a request is answered by
-//! every node alive or fails. Delivery is NATS's: at most once, in order per sender; what is
-//! published while a node is disconnected is not replayed to it. The client reconnects and
-//! re-subscribes by itself; what this node publishes meanwhile waits in the client's command
-//! queue and then in the outbox (the writer waits while that queue is full), and goes out
-//! once it is back, at most once (NATS's client may drop what it had buffered for a
-//! connection that broke).
+//! without a header). The node's connection is made without echo (`CONNECT {"echo":false}`):
+//! NATS does not send a node its own messages, which it would only skip (its broadcasts
+//! reached its sockets when they were sent). That was an eighth of the two nodes' CPU per
+//! message. Requests and membership are the log adapters' (heartbeats every 5 s, a node
+//! forgotten after 10 s of silence while the log flows through this node). The proof that it
+//! flows, which the other adapters take from the node's own heartbeats coming back, is a
+//! probe: each heartbeat is published a second time, unnumbered, over a second connection of
+//! the node's, and comes back through the node's subscription (so it proves the server and the
+//! subscription, not only a socket). A request is answered by every node alive or fails.
+//! Delivery is NATS's: at most once, in order per sender; what is published while a node is
+//! disconnected is not replayed to it. The clients reconnect and re-subscribe by themselves;
+//! what this node publishes meanwhile waits in the client's command queue and then in the
+//! outbox (the writer waits while that queue is full), and goes out once it is back, at most
+//! once (NATS's client may drop what it had buffered for a connection that broke).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -30,7 +37,7 @@ use windlass_sio_proto::socket::Packet;
 
 use crate::log::{Broker, Entry, LogAdapter, LogConfig, Own, Sealed, Write};
 use crate::nats::{NatsConnectError, connect_client, message_entry};
-use crate::wire;
+use crate::wire::{self, ClusterMessage, MessageType};
 
 /// Settings of a [`NatsCoreAdapter`].
 #[derive(Clone, Debug)]
@@ -74,7 +81,10 @@ pub type NatsCoreAdapter = LogAdapter<NatsCore>;
 
 /// The NATS side of a [`NatsCoreAdapter`].
 pub struct NatsCore {
+    /// Publishes and subscribes, without echo.
     client: async_nats::Client,
+    /// Publishes the heartbeats' probes (see the module's documentation).
+    probe: async_nats::Client,
     config: NatsCoreConfig,
     /// `config.subject`, made once (a clone is a reference count).
     subject: async_nats::Subject,
@@ -98,7 +108,8 @@ impl LogAdapter<NatsCore> {
 
     /// Connects with `config`.
     pub async fn connect_with(url: &str, config: NatsCoreConfig) -> Result<Self, NatsConnectError> {
-        let (client, _reconnected) = connect_client(url).await?;
+        let (client, _reconnected) = connect_client(url, false).await?;
+        let (probe, _reconnected) = connect_client(url, true).await?;
         let subscriber = client
             .subscribe(config.subject.clone())
             .await
@@ -107,9 +118,32 @@ impl LogAdapter<NatsCore> {
         client.flush().await.map_err(|e| NatsConnectError::new(url, e.to_string()))?;
         let log = config.log.clone();
         let subject = async_nats::Subject::from(config.subject.as_str());
-        let core =
-            NatsCore { client, config, subject, subscriber: Mutex::new(subscriber), read: AtomicU64::new(0) };
+        let core = NatsCore {
+            client,
+            probe,
+            config,
+            subject,
+            subscriber: Mutex::new(subscriber),
+            read: AtomicU64::new(0),
+        };
         Ok(Self::start(core, log, "0".to_owned(), &[]))
+    }
+}
+
+impl NatsCore {
+    /// Publishes the probe of `heartbeat` over the second connection: a heartbeat without a
+    /// number (so that, overtaking or overtaken by the node's numbered messages, it is never
+    /// taken for one of them written twice), which comes back to this node. Its failure is
+    /// not the batch's: while that connection is down, the probes stop, the log is taken for
+    /// not flowing through this node, and its requests fail rather than undercount.
+    fn probe_after(&self, heartbeat: &ClusterMessage) {
+        let probe = ClusterMessage::new(&heartbeat.uid, "/", MessageType::Heartbeat).encode_compact();
+        // Queued without waiting: a probe's publish waits only for room in the client's
+        // command queue, and a heartbeat every 5 s never fills it.
+        if let Err(error) = self.probe.publish(self.subject.clone(), probe.into()).now_or_never().transpose()
+        {
+            tracing::debug!(%error, "core NATS: heartbeat probe not queued");
+        }
     }
 }
 
@@ -138,7 +172,12 @@ impl Broker for NatsCore {
         for write in batch {
             // Sessions are not kept: a core NATS cluster does not recover across nodes.
             let payload = match write {
-                Write::Append(message) => message.encode_compact().into(),
+                Write::Append(message) => {
+                    if matches!(message.kind, MessageType::Heartbeat | MessageType::InitialHeartbeat) {
+                        self.probe_after(message);
+                    }
+                    message.encode_compact().into()
+                }
                 Write::Encoded(bytes) => bytes.clone(),
                 Write::PutSession { .. } | Write::DeleteSession(_) | Write::Flush(_) => continue,
             };
