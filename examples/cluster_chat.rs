@@ -33,8 +33,11 @@ usage: cluster_chat [--listen ADDR] --broker URL [--adapter KIND]
 Run one per node, all with the same broker. The browser client is served from
 node_modules/socket.io-client (`npm ci` in the repository), or $WINDLASS_SOCKET_IO_CLIENT";
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn Error>> {
+fn main() -> Result<(), Box<dyn Error>> {
+    support::runtime()?.block_on(serve())
+}
+
+async fn serve() -> Result<(), Box<dyn Error>> {
     let mut args = support::Args::from_env(USAGE);
     let listen = args.listen();
     let cluster = support::cluster::Options::take(&mut args, USAGE);

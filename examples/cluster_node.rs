@@ -128,8 +128,11 @@ fn handlers(node: &NodeInfo, socket: &Socket) {
     });
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn Error>> {
+fn main() -> Result<(), Box<dyn Error>> {
+    support::runtime()?.block_on(serve())
+}
+
+async fn serve() -> Result<(), Box<dyn Error>> {
     let mut args = support::Args::from_env(USAGE);
     let listen = args.listen();
     let cluster = support::cluster::Options::take(&mut args, USAGE);

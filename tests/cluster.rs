@@ -99,7 +99,11 @@ impl Cluster {
         let mut nodes = Vec::new();
         for id in ["n1", "n2", "n3"] {
             let args = ["--adapter", adapter, "--broker", broker.url.as_str(), "--node-id", id];
-            nodes.push(Example::start("cluster_node", &args).await);
+            // The second node runs on tokio's current-thread runtime (what a node pinned to
+            // one CPU gets), the others on the multi-threaded one: both serve every check.
+            let threads: &[(&str, &std::ffi::OsStr)] =
+                if id == "n2" { &[("TOKIO_WORKER_THREADS", std::ffi::OsStr::new("1"))] } else { &[] };
+            nodes.push(Example::start_with_env("cluster_node", &args, threads).await);
         }
         let node_js = if with_node_js {
             Some(start_node_server(&broker.url, adapter == "redis-sharded").await)

@@ -99,3 +99,23 @@ pub(crate) fn init_tracing() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(io::stderr).init();
 }
+
+/// The runtime for a server process: tokio's multi-threaded one when the process may run on
+/// several CPUs, its current-thread one when it has one (pinned with `taskset`, a container of
+/// one CPU, or `TOKIO_WORKER_THREADS=1`, the variable tokio's multi-threaded runtime reads
+/// for its number of threads), where a second thread could only take turns with the first and
+/// the multi-threaded scheduler's bookkeeping (work stealing, wake-ups across threads, its
+/// statistics) would cost every task for nothing: about a tenth of a `cluster_node`'s
+/// instructions per message.
+pub(crate) fn runtime() -> io::Result<tokio::runtime::Runtime> {
+    let threads = std::env::var("TOKIO_WORKER_THREADS")
+        .ok()
+        .and_then(|n| n.trim().parse::<usize>().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get));
+    let mut builder = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    builder.enable_all().build()
+}
