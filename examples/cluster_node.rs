@@ -15,6 +15,7 @@
 mod support;
 
 use std::error::Error;
+use std::sync::Arc;
 
 use windlass::event_server::{Event, EventServer, Map, Socket, SocketIo, Value};
 use windlass::{Health, HttpServer, IoServer, Router};
@@ -38,7 +39,7 @@ connection and exits.";
 #[derive(Clone)]
 struct NodeInfo {
     io: SocketIo,
-    id: String,
+    id: Arc<str>,
     port: u16,
 }
 
@@ -70,7 +71,7 @@ fn handlers(node: &NodeInfo, socket: &Socket) {
             let reply = obj([
                 ("ok", Value::Bool(true)),
                 ("room", Value::from(room)),
-                ("node", Value::from(info.id.as_str())),
+                ("node", Value::from(&*info.id)),
             ]);
             answer(&event, reply);
         }
@@ -119,7 +120,7 @@ fn handlers(node: &NodeInfo, socket: &Socket) {
     socket.on("whoami", move |socket, event| {
         let reply = obj([
             ("port", Value::from(u64::from(info.port))),
-            ("node", Value::from(info.id.as_str())),
+            ("node", Value::from(&*info.id)),
             ("sid", Value::from(socket.id())),
             ("recovered", Value::Bool(socket.recovered())),
         ]);
@@ -147,7 +148,7 @@ async fn serve() -> Result<(), Box<dyn Error>> {
     )
     .await?;
     let addr = server.local_addr()?;
-    let node = NodeInfo { io: io.clone(), id: node_id, port: addr.port() };
+    let node = NodeInfo { io: io.clone(), id: node_id.into(), port: addr.port() };
     io.on_connection(move |socket| {
         let node = node.clone();
         async move { handlers(&node, &socket) }

@@ -47,15 +47,19 @@ impl Packet {
             PacketType::BinaryAck => PacketType::Ack,
             other => other,
         };
+        let mut json_len = 0;
         if matches!(kind, PacketType::Event | PacketType::Ack) {
             if let Some(data) = &self.data {
-                collect_binary(data, &mut attachments);
+                json_len = collect_binary(data, &mut attachments);
             }
             if !attachments.is_empty() {
                 kind =
                     if kind == PacketType::Event { PacketType::BinaryEvent } else { PacketType::BinaryAck };
             }
         }
+        // Room for the whole packet at once: growing the buffer as it fills copied a
+        // broadcast's text two or three times.
+        out.reserve(json_len + self.namespace.len() + 24);
         out.put_u8(kind.as_char());
         if !attachments.is_empty() {
             write_u64(attachments.len() as u64, out);
@@ -79,11 +83,20 @@ impl Packet {
 }
 
 // Depth-first, arrays in order and objects in key order: deconstructPacket's numbering.
-fn collect_binary(value: &Value, out: &mut Vec<Bytes>) {
+// Returns about how long the value's JSON is (escapes and long numbers aside): the room to
+// reserve.
+fn collect_binary(value: &Value, out: &mut Vec<Bytes>) -> usize {
     match value {
-        Value::Binary(bytes) => out.push(bytes.clone()),
-        Value::Array(items) => items.iter().for_each(|item| collect_binary(item, out)),
-        Value::Object(map) => map.values().for_each(|item| collect_binary(item, out)),
-        _ => {}
+        Value::Binary(bytes) => {
+            out.push(bytes.clone());
+            32
+        }
+        Value::Array(items) => items.iter().map(|item| collect_binary(item, out) + 1).sum::<usize>() + 2,
+        Value::Object(map) => {
+            map.iter().map(|(key, item)| key.len() + 4 + collect_binary(item, out)).sum::<usize>() + 2
+        }
+        Value::String(text) => text.len() + 2,
+        Value::Null | Value::Bool(_) => 5,
+        Value::Number(_) => 8,
     }
 }

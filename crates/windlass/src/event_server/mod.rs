@@ -192,18 +192,23 @@ impl SocketIo {
 
     /// The namespace `name` (made if new), as Node's `io.of(name)`.
     pub fn of(&self, name: &str) -> Namespace {
-        let name = if name.starts_with('/') { name.to_owned() } else { format!("/{name}") };
-        let mut made = false;
-        let ns = lock(&self.inner.namespaces)
-            .entry(name.clone())
-            .or_insert_with(|| {
-                made = true;
-                NsInner::new(name, Arc::downgrade(&self.inner))
-            })
-            .clone();
-        if made {
-            self.inner.adapter.namespace_created(&ns.name);
+        let prefixed;
+        let name = if name.starts_with('/') {
+            name
+        } else {
+            prefixed = format!("/{name}");
+            prefixed.as_str()
+        };
+        let mut namespaces = lock(&self.inner.namespaces);
+        // Looked up by reference first: handlers call `io.to(room)` (that is, `of("/")`) for
+        // every event, and the name is copied only when the namespace is made.
+        if let Some(ns) = namespaces.get(name) {
+            return Namespace { inner: Arc::clone(ns) };
         }
+        let ns = NsInner::new(name.to_owned(), Arc::downgrade(&self.inner));
+        namespaces.insert(name.to_owned(), Arc::clone(&ns));
+        drop(namespaces);
+        self.inner.adapter.namespace_created(&ns.name);
         Namespace { inner: ns }
     }
 
