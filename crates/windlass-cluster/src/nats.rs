@@ -255,36 +255,35 @@ fn jetstream_entry(message: &jetstream::Message, own: Option<&Own<'_>>) -> Resul
     Ok(Entry { offset: info.stream_sequence.to_string(), message, parts: Some(parts), age: age(published) })
 }
 
+/// A consumer's start: the stream's message `sequence` (its first when 0).
+fn from_sequence(sequence: u64) -> consumer::DeliverPolicy {
+    consumer::DeliverPolicy::ByStartSequence { start_sequence: sequence.max(1) }
+}
+
 impl Nats {
     /// The live reader's consumer: an ordered push consumer giving the stream's messages from
     /// `sequence` on, to an inbox of this client. It makes itself again (from where it was)
     /// when a message or a heartbeat goes missing; after a reconnection the reader makes a
     /// new one itself.
     async fn live_from(&self, sequence: u64) -> Result<consumer::push::Ordered, String> {
-        let consumer = self
-            .stream
-            .create_consumer(consumer::push::OrderedConfig {
-                deliver_subject: self.context.client().new_inbox(),
-                filter_subject: self.config.subject.clone(),
-                deliver_policy: consumer::DeliverPolicy::ByStartSequence { start_sequence: sequence.max(1) },
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| e.to_string())?;
+        let config = consumer::push::OrderedConfig {
+            deliver_subject: self.context.client().new_inbox(),
+            filter_subject: self.config.subject.clone(),
+            deliver_policy: from_sequence(sequence),
+            ..Default::default()
+        };
+        let consumer = self.stream.create_consumer(config).await.map_err(|e| e.to_string())?;
         consumer.messages().await.map_err(|e| e.to_string())
     }
 
     /// An ordered pull consumer giving the stream's messages from `sequence` on.
     async fn consumer_from(&self, sequence: u64) -> Result<consumer::pull::Ordered, String> {
-        let consumer = self
-            .stream
-            .create_consumer(consumer::pull::OrderedConfig {
-                filter_subject: self.config.subject.clone(),
-                deliver_policy: consumer::DeliverPolicy::ByStartSequence { start_sequence: sequence.max(1) },
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| e.to_string())?;
+        let config = consumer::pull::OrderedConfig {
+            filter_subject: self.config.subject.clone(),
+            deliver_policy: from_sequence(sequence),
+            ..Default::default()
+        };
+        let consumer = self.stream.create_consumer(config).await.map_err(|e| e.to_string())?;
         consumer.messages().await.map_err(|e| e.to_string())
     }
 
