@@ -99,10 +99,12 @@ impl Cluster {
         let mut nodes = Vec::new();
         for id in ["n1", "n2", "n3"] {
             let args = ["--adapter", adapter, "--broker", broker.url.as_str(), "--node-id", id];
-            // The second node runs on tokio's current-thread runtime (what a node pinned to
-            // one CPU gets), the others on the multi-threaded one: both serve every check.
+            // The first and third nodes run on tokio's current-thread runtime (what a node
+            // pinned to one CPU gets), the second on the multi-threaded one: both serve every
+            // check, and the nodes the checks stop (SIGTERM on the first, SIGKILL on the third)
+            // run the current-thread one.
             let threads: &[(&str, &std::ffi::OsStr)] =
-                if id == "n2" { &[("TOKIO_WORKER_THREADS", std::ffi::OsStr::new("1"))] } else { &[] };
+                if id == "n2" { &[] } else { &[("TOKIO_WORKER_THREADS", std::ffi::OsStr::new("1"))] };
             nodes.push(Example::start_with_env("cluster_node", &args, threads).await);
         }
         let node_js = if with_node_js {

@@ -359,32 +359,37 @@ async fn server_side_emit_over_core_nats() {
 
 /// Core NATS connections are made without echo, so a node never reads its own heartbeats
 /// back; the probe each heartbeat sends over a second connection is what proves the log flows
-/// through the node. With heartbeats every 100 ms, requests made long after the start (when
-/// only that proof keeps them answerable) still get every answer.
+/// through the node. With heartbeats every 250 ms: requests made long after the start (when
+/// only that proof keeps them answerable) get every answer, and a node that goes away is
+/// forgotten by the others (which takes the log flowing through them for a whole heartbeat
+/// timeout) so that their requests stop waiting for it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn core_nats_requests_stay_answerable_without_echo() {
     let Some(binary) = binary_or_skip(BrokerKind::Nats) else { return };
     let broker = start_broker(BrokerKind::Nats, &binary).await;
     let config = windlass_cluster::NatsCoreConfig {
         log: windlass_cluster::LogConfig {
-            heartbeat_interval: Duration::from_millis(100),
-            heartbeat_timeout: Duration::from_millis(300),
+            heartbeat_interval: Duration::from_millis(250),
+            heartbeat_timeout: Duration::from_secs(1),
             ..windlass_cluster::LogConfig::default()
         },
         ..windlass_cluster::NatsCoreConfig::default()
     };
     let adapters = three(|| NatsCoreAdapter::connect_with(&broker.url, config.clone())).await;
-    let all = adapters.clone();
-    let (io, seen) = servers(adapters);
+    let mut all = adapters.clone();
+    let (mut io, seen) = servers(adapters);
     until("every server knows the two others", || know_each_other(&all)).await;
-    // Ten heartbeat intervals: the start's grace (two intervals) is long past.
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    assert!(
-        know_each_other(&all),
-        "no node forgot another: {:?}",
-        all.iter().map(windlass_cluster::LogAdapter::nodes).collect::<Vec<_>>()
-    );
+    // Eight heartbeat intervals: the start's grace (two intervals) is long past.
+    tokio::time::sleep(Duration::from_secs(2)).await;
     check_requests(&io, &seen).await;
+
+    // The third server goes away without a word (its adapter is dropped, not closed).
+    drop(io.pop());
+    drop(all.pop());
+    until("the two left forget the third", || all.iter().all(|a| a.nodes().len() == 1)).await;
+    let answers =
+        io[0].of("/").server_side_emit_with_ack("ping", vec![], Duration::from_secs(5)).await.unwrap();
+    assert_eq!(answers, vec![Value::from("n1")], "one answer, from the one other server left");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -242,17 +242,26 @@ fn age(published_nanos: Option<i128>) -> Option<Duration> {
 /// not decoded: their parts are taken from `own`.
 fn jetstream_entry(message: &jetstream::Message, own: Option<&Own<'_>>) -> Result<Entry, String> {
     let info = message.info().map_err(|e| e.to_string())?;
+    Ok(entry_with(message, &info, own))
+}
+
+/// [`jetstream_entry`] of a message whose `info` was read already.
+fn entry_with(
+    message: &jetstream::Message,
+    info: &jetstream::message::Info<'_>,
+    own: Option<&Own<'_>>,
+) -> Entry {
     let published = Some(info.published.unix_timestamp_nanos());
     let held = own.and_then(|own| match wire::compact_sender(&message.payload) {
         Some((uid, Some(seq))) if uid == own.uid() => own.take(seq),
         _ => None,
     });
     let (Some(parts), Some(own)) = (held, own) else {
-        return Ok(message_entry(info.stream_sequence, &message.payload, None, published));
+        return message_entry(info.stream_sequence, &message.payload, None, published);
     };
     // Read as an envelope: a broadcast of this node's leaves its data unread.
     let message = ClusterMessage::decode_compact(&message.payload, Some(own.uid()));
-    Ok(Entry { offset: info.stream_sequence.to_string(), message, parts: Some(parts), age: age(published) })
+    Entry { offset: info.stream_sequence.to_string(), message, parts: Some(parts), age: age(published) }
 }
 
 /// A consumer's start: the stream's message `sequence` (its first when 0).
@@ -395,8 +404,16 @@ impl Broker for Nats {
         loop {
             match item {
                 Some(Ok(message)) => {
-                    let entry = jetstream_entry(&message, Some(own))?;
-                    current.next = entry.offset.parse::<u64>().unwrap_or(current.next) + 1;
+                    let info = message.info().map_err(|e| e.to_string())?;
+                    if info.stream_sequence < current.next {
+                        // The consumer made itself again from the stream's start (`async-nats`
+                        // does so when it had given nothing yet): what it gives was applied.
+                        // Made anew after the last entry applied on the next read.
+                        *reading = None;
+                        return Ok(entries);
+                    }
+                    let entry = entry_with(&message, &info, Some(own));
+                    current.next = info.stream_sequence + 1;
                     current.last_message = Instant::now();
                     entries.push(entry);
                 }
@@ -431,6 +448,7 @@ impl Broker for Nats {
             return Ok(Some(entries));
         }
         let mut messages = self.consumer_from(after + 1).await?;
+        let mut taken = after;
         loop {
             let message = tokio::time::timeout(Duration::from_secs(2), messages.next())
                 .await
@@ -442,6 +460,11 @@ impl Broker for Nats {
             if sequence > until {
                 return Ok(Some(entries));
             }
+            if sequence <= taken {
+                // Given again by a consumer that made itself again from the start.
+                continue;
+            }
+            taken = sequence;
             entries.push(entry);
             if sequence == until {
                 return Ok(Some(entries));

@@ -6,8 +6,8 @@
 //!  emit ─► this node's sockets at once ─► outbox (ordered) ─► PUB socket.io.pubsub ─┐
 //!                                           (connection without echo)                │ NATS
 //!  Node::broadcast ◄── reader ◄── SUB socket.io.pubsub ◄─────────────────────────────┤
-//!                                 (the same connection: others' messages only)        │
-//!  heartbeat ─► also a probe (no number) over a second connection ─► PUB ─────────────┘
+//!                              ◄── SUB _INBOX.<node's> (the same connection) ◄────────┤
+//!  heartbeat ─► also a probe to _INBOX.<node's> over a second connection ─► PUB ──────┘
 //! ```
 //!
 //! Messages are the `JetStream` adapter's ([`ClusterMessage::encode_compact`](crate::wire::ClusterMessage::encode_compact),
@@ -18,8 +18,10 @@
 //! forgotten after 10 s of silence while the log flows through this node). The proof that it
 //! flows, which the other adapters take from the node's own heartbeats coming back, is a
 //! probe: each heartbeat is published a second time, unnumbered, over a second connection of
-//! the node's, and comes back through the node's subscription (so it proves the server and the
-//! subscription, not only a socket). A request is answered by every node alive or fails.
+//! the node's, to a subject of the node's own that its connection subscribes to beside the
+//! cluster's, and read by the same reader (so it proves the server and the connection's
+//! subscriptions, not only a socket). Other nodes never see a probe: it cannot keep a node
+//! that has closed, or whose writes fail, in their membership. A request is answered by every node alive or fails.
 //! Delivery is NATS's: at most once, in order per sender; what is published while a node is
 //! disconnected is not replayed to it. The clients reconnect and re-subscribe by themselves;
 //! what this node publishes meanwhile waits in the client's command queue and then in the
@@ -88,7 +90,10 @@ pub struct NatsCore {
     config: NatsCoreConfig,
     /// `config.subject`, made once (a clone is a reference count).
     subject: async_nats::Subject,
-    subscriber: Mutex<async_nats::Subscriber>,
+    /// The cluster's subject and the probes' subject, read as one.
+    subscriber: Mutex<futures_util::stream::Select<async_nats::Subscriber, async_nats::Subscriber>>,
+    /// Where this node's probes go (an inbox of its connection's).
+    probe_subject: async_nats::Subject,
     /// Numbers the messages read, as their "offset" (nothing is kept to recover from).
     read: AtomicU64,
 }
@@ -114,6 +119,11 @@ impl LogAdapter<NatsCore> {
             .subscribe(config.subject.clone())
             .await
             .map_err(|e| NatsConnectError::new(url, e.to_string()))?;
+        let probe_subject = async_nats::Subject::from(client.new_inbox());
+        let probes = client
+            .subscribe(probe_subject.clone())
+            .await
+            .map_err(|e| NatsConnectError::new(url, e.to_string()))?;
         // Subscribed before serving: the first heartbeat's answers reach this node.
         client.flush().await.map_err(|e| NatsConnectError::new(url, e.to_string()))?;
         let log = config.log.clone();
@@ -123,7 +133,8 @@ impl LogAdapter<NatsCore> {
             probe,
             config,
             subject,
-            subscriber: Mutex::new(subscriber),
+            subscriber: Mutex::new(futures_util::stream::select(subscriber, probes)),
+            probe_subject,
             read: AtomicU64::new(0),
         };
         Ok(Self::start(core, log, "0".to_owned(), &[]))
@@ -139,10 +150,13 @@ impl NatsCore {
     fn probe_after(&self, heartbeat: &ClusterMessage) {
         let probe = ClusterMessage::new(&heartbeat.uid, "/", MessageType::Heartbeat).encode_compact();
         // Queued without waiting: a probe's publish waits only for room in the client's
-        // command queue, and a heartbeat every 5 s never fills it.
-        if let Err(error) = self.probe.publish(self.subject.clone(), probe.into()).now_or_never().transpose()
-        {
-            tracing::debug!(%error, "core NATS: heartbeat probe not queued");
+        // command queue, and a heartbeat every 5 s never fills it. Outside tokio's budget: a
+        // writer task that spent it on a long batch would otherwise see the send as pending.
+        let publish = self.probe.publish(self.probe_subject.clone(), probe.into());
+        match tokio::task::unconstrained(publish).now_or_never() {
+            Some(Ok(())) => {}
+            Some(Err(error)) => tracing::warn!(%error, "core NATS: heartbeat probe not sent"),
+            None => tracing::warn!("core NATS: heartbeat probe not sent (the client's queue is full)"),
         }
     }
 }
