@@ -510,16 +510,8 @@ impl<B: Broker> Shared<B> {
                 return tracing::warn!(%error, offset, "log adapter: malformed entry skipped");
             }
         };
-        if let Some(seq) = message.seq {
-            let mut applied = lock(&self.applied_seq);
-            // Looked up before inserting: the uid is copied once per node, not per message.
-            match applied.get_mut(&message.uid) {
-                Some(last) if seq <= *last => return, // written twice: applied already
-                Some(last) => *last = seq,
-                None => {
-                    applied.insert(message.uid.clone(), seq);
-                }
-            }
+        if !first_copy(&mut lock(&self.applied_seq), &message) {
+            return; // written twice: applied already
         }
         let own = message.uid == self.uid;
         self.heard(&message, own);
@@ -589,14 +581,8 @@ impl<B: Broker> Shared<B> {
                     return None;
                 }
             };
-            if let Some(seq) = message.seq {
-                match last_seq.get_mut(&message.uid) {
-                    Some(last) if seq <= *last => continue,
-                    Some(last) => *last = seq,
-                    None => {
-                        last_seq.insert(message.uid.clone(), seq);
-                    }
-                }
+            if !first_copy(&mut last_seq, &message) {
+                continue;
             }
             // Broadcasts with acknowledgements are not kept for recovery (as on one node).
             if message.kind != MessageType::Broadcast
@@ -916,6 +902,25 @@ async fn reader<B: Broker>(shared: Weak<Shared<B>>, start: String, mut closed: w
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(1));
             }
+        }
+    }
+}
+
+/// Whether `message` is the first copy of its sender's number met in `last` (each sender's
+/// last number), which it then records; an unnumbered message always is. A batch written again
+/// after a lost answer may have landed twice: its second copy is not.
+fn first_copy(last: &mut HashMap<String, u64>, message: &ClusterMessage) -> bool {
+    let Some(seq) = message.seq else { return true };
+    // Looked up before inserting: the uid is copied once per node, not per message.
+    match last.get_mut(&message.uid) {
+        Some(last) if seq <= *last => false,
+        Some(last) => {
+            *last = seq;
+            true
+        }
+        None => {
+            last.insert(message.uid.clone(), seq);
+            true
         }
     }
 }

@@ -21,8 +21,8 @@
 //! the node's, to a subject of the node's own that its connection subscribes to beside the
 //! cluster's, and read by the same reader (so it proves the server and the connection's
 //! subscriptions, not only a socket). Other nodes never see a probe: it cannot keep a node
-//! that has closed, or whose writes fail, in their membership. A request is answered by every node alive or fails.
-//! Delivery is NATS's: at most once, in order per sender; what is published while a node is
+//! that has closed, or whose writes fail, in their membership. A request is answered by
+//! every node alive or fails. Delivery is NATS's: at most once, in order per sender; what is published while a node is
 //! disconnected is not replayed to it. The clients reconnect and re-subscribe by themselves;
 //! what this node publishes meanwhile waits in the client's command queue and then in the
 //! outbox (the writer waits while that queue is full), and goes out once it is back, at most
