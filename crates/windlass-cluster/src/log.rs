@@ -530,7 +530,7 @@ impl<B: Broker> Shared<B> {
             MessageType::Broadcast => {
                 let nsp = std::mem::take(&mut message.nsp);
                 match parts.map_or_else(|| message.into_broadcast_parts(), |parts| Ok(*parts)) {
-                    Ok((packet, opts)) if B::ordered() => node.broadcast_at(&nsp, &packet, &opts, offset),
+                    Ok((packet, opts)) if B::ordered() => node.broadcast_at(&nsp, packet, &opts, offset),
                     Ok((packet, opts)) => node.broadcast(&nsp, &packet, &opts),
                     Err(error) => tracing::warn!(%error, "log adapter: malformed broadcast skipped"),
                 }

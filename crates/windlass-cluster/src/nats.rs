@@ -86,6 +86,11 @@ pub type NatsAdapter = LogAdapter<Nats>;
 /// The NATS side of a [`NatsAdapter`].
 pub struct Nats {
     context: jetstream::Context,
+    client: async_nats::Client,
+    /// The stream's subject, made once.
+    subject: async_nats::Subject,
+    /// The answers to this node's publishes (the writer's alone).
+    acks: Mutex<Acks>,
     stream: stream::Stream,
     sessions: kv::Store,
     config: NatsConfig,
@@ -96,6 +101,20 @@ pub struct Nats {
     /// server, so the reader makes a new one.
     reconnected: Arc<AtomicBool>,
 }
+
+/// Where NATS answers the stream's publishes: one subscription to `<inbox>.*`, each publish
+/// answered at `<inbox>.<number>`. `async-nats`'s own `JetStream` publish makes an inbox name,
+/// a channel, a permit and two timers per message and reads the answer through an untagged
+/// enum; a batch of this adapter waits on one deadline.
+struct Acks {
+    subscriber: async_nats::Subscriber,
+    prefix: String,
+    next: u64,
+}
+
+/// How long a batch waits for its publishes to be sent and answered (`async-nats`'s default
+/// for one `JetStream` request).
+const ACK_WAIT: Duration = Duration::from_secs(5);
 
 struct Reading {
     next: u64,
@@ -124,7 +143,10 @@ impl LogAdapter<Nats> {
     pub async fn connect_with(url: &str, config: NatsConfig) -> Result<Self, NatsConnectError> {
         let error = |reason: String| NatsConnectError::new(url, reason);
         let (client, reconnected) = connect_client(url, true).await?;
-        let context = jetstream::new(client);
+        let prefix = client.new_inbox();
+        let subscriber = client.subscribe(format!("{prefix}.*")).await.map_err(|e| error(e.to_string()))?;
+        let acks = Mutex::new(Acks { subscriber, prefix, next: 0 });
+        let context = jetstream::new(client.clone());
         let mut stream = context
             .get_or_create_stream(stream::Config {
                 name: config.stream.clone(),
@@ -163,6 +185,9 @@ impl LogAdapter<Nats> {
         reconnected.store(false, Ordering::Release);
         let nats = Nats {
             context,
+            client,
+            subject: async_nats::Subject::from(config.subject.as_str()),
+            acks,
             stream,
             sessions,
             config: config.clone(),
@@ -238,30 +263,97 @@ fn age(published_nanos: Option<i128>) -> Option<Duration> {
     })
 }
 
-/// A `JetStream` message as an entry. This node's own broadcasts that it still holds are
-/// not decoded: their parts are taken from `own`.
-fn jetstream_entry(message: &jetstream::Message, own: Option<&Own<'_>>) -> Result<Entry, String> {
-    let info = message.info().map_err(|e| e.to_string())?;
-    Ok(entry_with(message, &info, own))
+/// Where a `JetStream` message is in its stream: its sequence, and when it was published
+/// (nanoseconds since 1970, unparsed), read from the subject it is acknowledged at:
+/// `$JS.ACK.<stream>.<consumer>.<delivered>.<sequence>.<consumer sequence>.<time>.<pending>`,
+/// or with a domain and an account before the stream and a token after (NATS 2.10 on).
+/// `Message::info` parses every token and builds a date from the time, which the live reader
+/// does not need.
+fn position(reply: &str) -> Option<(u64, &str)> {
+    let mut tokens = [""; 12];
+    let mut count = 0;
+    for token in reply.strip_prefix("$JS.ACK.")?.split('.') {
+        *tokens.get_mut(count)? = token;
+        count += 1;
+    }
+    let first = match count {
+        7 => 3,
+        9.. => 5,
+        _ => return None,
+    };
+    Some((tokens[first].parse().ok()?, tokens[first + 2]))
 }
 
-/// [`jetstream_entry`] of a message whose `info` was read already.
+/// A `JetStream` message as an entry, with its age. This node's own broadcasts that it still
+/// holds are not decoded: their parts are taken from `own`.
+fn jetstream_entry(message: &jetstream::Message, own: Option<&Own<'_>>) -> Result<Entry, String> {
+    let (sequence, published) = message
+        .reply
+        .as_deref()
+        .and_then(position)
+        .and_then(|(sequence, published)| Some((sequence, published.parse().ok()?)))
+        .ok_or_else(|| format!("not a JetStream message: {:?}", message.reply))?;
+    Ok(entry_with(message, sequence, Some(published), own))
+}
+
+/// [`jetstream_entry`] of a message at `sequence` whose place was read already, aged only when
+/// `published` is given.
 fn entry_with(
     message: &jetstream::Message,
-    info: &jetstream::message::Info<'_>,
+    sequence: u64,
+    published: Option<i128>,
     own: Option<&Own<'_>>,
 ) -> Entry {
-    let published = Some(info.published.unix_timestamp_nanos());
     let held = own.and_then(|own| match wire::compact_sender(&message.payload) {
         Some((uid, Some(seq))) if uid == own.uid() => own.take(seq),
         _ => None,
     });
     let (Some(parts), Some(own)) = (held, own) else {
-        return message_entry(info.stream_sequence, &message.payload, None, published);
+        return message_entry(sequence, &message.payload, None, published);
     };
     // Read as an envelope: a broadcast of this node's leaves its data unread.
     let message = ClusterMessage::decode_compact(&message.payload, Some(own.uid()));
-    Entry { offset: info.stream_sequence.to_string(), message, parts: Some(parts), age: age(published) }
+    Entry { offset: sequence.to_string(), message, parts: Some(parts), age: age(published) }
+}
+
+/// A publish's `Nats-Msg-Id`, by which `JetStream` drops a message published twice within its
+/// duplicate window.
+fn message_id(uid: &str, seq: Option<u64>) -> async_nats::HeaderMap {
+    let mut headers = async_nats::HeaderMap::new();
+    if let Some(seq) = seq {
+        headers.insert("Nats-Msg-Id", format!("{uid}.{seq}").as_str());
+    }
+    headers
+}
+
+/// What `JetStream` answers a publish: the sequence it stored the message at, or an error.
+#[derive(serde::Deserialize)]
+struct PublishAnswer {
+    error: Option<ApiError>,
+    seq: Option<u64>,
+}
+
+#[derive(serde::Deserialize)]
+struct ApiError {
+    code: u16,
+    #[serde(default)]
+    description: String,
+}
+
+/// Whether `answer` says a publish was stored (a duplicate is: it was stored before).
+fn stored(answer: &async_nats::Message) -> Result<(), String> {
+    if answer.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
+        return Err(format!("no JetStream stream takes {}", answer.subject));
+    }
+    match serde_json::from_slice::<PublishAnswer>(&answer.payload) {
+        Ok(PublishAnswer { error: Some(error), .. }) => {
+            Err(format!("JetStream did not store a message: {} ({})", error.description, error.code))
+        }
+        Ok(PublishAnswer { seq: Some(_), .. }) => Ok(()),
+        Ok(PublishAnswer { .. }) | Err(_) => {
+            Err(format!("JetStream answered a publish with {:?}", String::from_utf8_lossy(&answer.payload)))
+        }
+    }
 }
 
 /// A consumer's start: the stream's message `sequence` (its first when 0).
@@ -283,6 +375,21 @@ impl Nats {
         };
         let consumer = self.stream.create_consumer(config).await.map_err(|e| e.to_string())?;
         consumer.messages().await.map_err(|e| e.to_string())
+    }
+
+    /// Publishes `payload` to the stream, answered at the next number of `acks`.
+    async fn publish(
+        &self,
+        acks: &mut Acks,
+        headers: async_nats::HeaderMap,
+        payload: Bytes,
+    ) -> Result<(), String> {
+        let reply = format!("{}.{}", acks.prefix, acks.next);
+        acks.next += 1;
+        self.client
+            .publish_with_reply_and_headers(self.subject.clone(), reply, headers, payload)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     /// An ordered pull consumer giving the stream's messages from `sequence` on.
@@ -317,6 +424,29 @@ impl Nats {
     }
 }
 
+/// Waits until every publish numbered `first..last` is answered stored. Answers to earlier
+/// batches (that gave up waiting) are passed over.
+async fn wait_stored(answers: &mut async_nats::Subscriber, first: u64, last: u64) -> Result<(), String> {
+    let mut answered = vec![false; usize::try_from(last - first).unwrap_or(0)];
+    let mut left = answered.len();
+    while left > 0 {
+        let answer = answers.next().await.ok_or("the subscription to publish answers ended")?;
+        let number = answer.subject.rsplit('.').next().and_then(|n| n.parse::<u64>().ok());
+        let Some(slot) = number
+            .filter(|n| (first..last).contains(n))
+            .and_then(|n| answered.get_mut(usize::try_from(n - first).ok()?))
+        else {
+            continue;
+        };
+        if !*slot {
+            *slot = true;
+            left -= 1;
+            stored(&answer)?;
+        }
+    }
+    Ok(())
+}
+
 impl Sealed for Nats {}
 
 impl crate::log::Recoverable for Nats {}
@@ -337,54 +467,40 @@ impl Broker for Nats {
     }
 
     async fn write(&self, batch: &[Write]) -> Result<(), String> {
-        let mut acks = Vec::new();
-        for write in batch {
-            match write {
-                Write::Append(message) => {
-                    let mut headers = async_nats::HeaderMap::new();
-                    if let Some(seq) = message.seq {
-                        // JetStream drops a message published twice within its duplicate window.
-                        headers.insert("Nats-Msg-Id", format!("{}.{seq}", message.uid).as_str());
+        let deadline = tokio::time::Instant::now() + ACK_WAIT;
+        let mut acks = self.acks.lock().await;
+        let first = acks.next;
+        let written = tokio::time::timeout_at(deadline, async {
+            for write in batch {
+                match write {
+                    Write::Append(message) => {
+                        let headers = message_id(&message.uid, message.seq);
+                        self.publish(&mut acks, headers, Bytes::from(message.encode_compact())).await?;
                     }
-                    let ack = self
-                        .context
-                        .publish_with_headers(
-                            self.config.subject.clone(),
-                            headers,
-                            Bytes::from(message.encode_compact()),
-                        )
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    acks.push(ack);
-                }
-                Write::PutSession { pid, bytes, .. } => {
-                    self.sessions
-                        .put(&**pid, Bytes::copy_from_slice(bytes))
-                        .await
-                        .map_err(|e| e.to_string())?;
-                }
-                Write::DeleteSession(pid) => {
-                    self.sessions.purge(&**pid).await.map_err(|e| e.to_string())?;
-                }
-                Write::Encoded(bytes) => {
-                    let mut headers = async_nats::HeaderMap::new();
-                    if let Some((uid, Some(seq))) = wire::compact_sender(bytes) {
-                        headers.insert("Nats-Msg-Id", format!("{uid}.{seq}").as_str());
+                    Write::Encoded(bytes) => {
+                        let headers = match wire::compact_sender(bytes) {
+                            Some((uid, seq)) => message_id(uid, seq),
+                            None => async_nats::HeaderMap::new(),
+                        };
+                        self.publish(&mut acks, headers, bytes.clone()).await?;
                     }
-                    let ack = self
-                        .context
-                        .publish_with_headers(self.config.subject.clone(), headers, bytes.clone())
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    acks.push(ack);
+                    Write::PutSession { pid, bytes, .. } => {
+                        self.sessions
+                            .put(&**pid, Bytes::copy_from_slice(bytes))
+                            .await
+                            .map_err(|e| e.to_string())?;
+                    }
+                    Write::DeleteSession(pid) => {
+                        self.sessions.purge(&**pid).await.map_err(|e| e.to_string())?;
+                    }
+                    Write::Flush(_) => {}
                 }
-                Write::Flush(_) => {}
             }
-        }
-        for ack in acks {
-            ack.await.map_err(|e| e.to_string())?;
-        }
-        Ok(())
+            let last = acks.next;
+            wait_stored(&mut acks.subscriber, first, last).await
+        })
+        .await;
+        written.unwrap_or_else(|_| Err("JetStream did not store a batch within 5 s".to_owned()))
     }
 
     async fn read(&self, after: &str, own: &Own<'_>) -> Result<Vec<Entry>, String> {
@@ -404,16 +520,18 @@ impl Broker for Nats {
         loop {
             match item {
                 Some(Ok(message)) => {
-                    let info = message.info().map_err(|e| e.to_string())?;
-                    if info.stream_sequence < current.next {
+                    let Some((sequence, _)) = message.reply.as_deref().and_then(position) else {
+                        return Err(format!("not a JetStream message: {:?}", message.reply));
+                    };
+                    if sequence < current.next {
                         // The consumer made itself again from the stream's start (`async-nats`
                         // does so when it had given nothing yet): what it gives was applied.
                         // Made anew after the last entry applied on the next read.
                         *reading = None;
                         return Ok(entries);
                     }
-                    let entry = entry_with(&message, &info, Some(own));
-                    current.next = info.stream_sequence + 1;
+                    let entry = entry_with(&message, sequence, None, Some(own));
+                    current.next = sequence + 1;
                     current.last_message = Instant::now();
                     entries.push(entry);
                 }
@@ -475,5 +593,68 @@ impl Broker for Nats {
     async fn session(&self, pid: &str) -> Result<Option<Vec<u8>>, String> {
         let value = self.sessions.get(pid).await.map_err(|e| e.to_string())?;
         Ok(value.map(|bytes| bytes.to_vec()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_place_is_read_from_either_form_of_ack_subject() {
+        // NATS 2.9 (Debian's): no domain, account or token.
+        assert_eq!(
+            position("$JS.ACK.socket_io.abc.1.42.7.1700000000000000000.3"),
+            Some((42, "1700000000000000000"))
+        );
+        // NATS 2.10 on: a domain (`_` for none) and an account hash before, a token after.
+        assert_eq!(
+            position("$JS.ACK._.HASH.socket_io.abc.1.43.8.1700000000000000001.0.xyz"),
+            Some((43, "1700000000000000001"))
+        );
+        assert_eq!(
+            position("$JS.ACK._.HASH.socket_io.abc.1.44.8.1700000000000000002.0"),
+            Some((44, "1700000000000000002"))
+        );
+        for not_one in [
+            "",
+            "_INBOX.abc",
+            "$JS.ACK.socket_io.abc.1",
+            "$JS.ACK.socket_io.abc.1.x.7.17.3",
+            "$JS.ACK.a.b.c.d.e.f.g.h.i.j.k.l.m",
+        ] {
+            assert_eq!(position(not_one), None, "{not_one}");
+        }
+    }
+
+    fn answer(payload: &str, status: Option<u16>) -> async_nats::Message {
+        async_nats::Message {
+            subject: "_INBOX.x.7".into(),
+            reply: None,
+            payload: Bytes::copy_from_slice(payload.as_bytes()),
+            headers: None,
+            status: status.map(|code| async_nats::StatusCode::from_u16(code).expect("a status")),
+            description: None,
+            length: payload.len(),
+        }
+    }
+
+    #[test]
+    fn a_publish_is_stored_only_when_jetstream_says_at_what_sequence() {
+        assert_eq!(stored(&answer(r#"{"stream":"socket_io","seq":5}"#, None)), Ok(()));
+        assert_eq!(stored(&answer(r#"{"stream":"socket_io","seq":5,"duplicate":true}"#, None)), Ok(()));
+        assert_eq!(
+            stored(&answer(
+                r#"{"error":{"code":503,"err_code":10077,"description":"maximum messages exceeded"}}"#,
+                None
+            )),
+            Err("JetStream did not store a message: maximum messages exceeded (503)".to_owned())
+        );
+        assert_eq!(stored(&answer("", Some(503))), Err("no JetStream stream takes _INBOX.x.7".to_owned()));
+        assert_eq!(
+            stored(&answer(r#"{"stream":"socket_io"}"#, None)),
+            Err(r#"JetStream answered a publish with "{\"stream\":\"socket_io\"}""#.to_owned())
+        );
+        assert!(stored(&answer("not json", None)).is_err());
     }
 }

@@ -244,7 +244,9 @@ pub fn compact_sender(bytes: &[u8]) -> Option<(&str, Option<u64>)> {
     let mut reader = msgpack::Reader::new(bytes, MAX_DEPTH);
     reader.array_len().ok()?.filter(|len| *len >= 5)?;
     let uid = reader.str_here().ok()??;
-    reader.value(1).ok()?;
+    if reader.str_here().ok()?.is_none() {
+        reader.value(1).ok()?;
+    }
     reader.value(1).ok()?;
     let seq = match reader.value(1).ok()? {
         Value::Null => None,

@@ -305,14 +305,15 @@ impl Node {
 
     /// Delivers a broadcast read from the cluster's log at `offset` to this node's sockets:
     /// with connection state recovery on (and the broadcast not volatile), `offset` is
-    /// appended as its last argument, as the offset clients recover from.
-    pub fn broadcast_at(&self, nsp: &str, packet: &Packet, opts: &BroadcastOptions, offset: &str) {
+    /// appended as its last argument, as the offset clients recover from. Takes the packet,
+    /// to append the offset without copying its data.
+    pub fn broadcast_at(&self, nsp: &str, packet: Packet, opts: &BroadcastOptions, offset: &str) {
         let Some(operator) = self.operator(nsp, opts) else { return };
         let recovery = self.io.upgrade().is_some_and(|io| io.recovery.enabled());
         if recovery && !opts.flags.volatile {
-            operator.deliver_packet(&with_offset(packet.clone(), offset));
+            operator.deliver_packet(&with_offset(packet, offset));
         } else {
-            operator.deliver_packet(packet);
+            operator.deliver_packet(&packet);
         }
     }
 
