@@ -6,9 +6,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, oneshot};
-use windlass::event_server::{AckReport, Node, ServerAck, SocketInfo, Value};
+use windlass::event_server::{AckReport, BroadcastOptions, Node, ServerAck, SocketInfo, Value};
 
-use crate::wire::{ClusterMessage, MessageType};
+use crate::wire::{BroadcastPacket, ClusterMessage, MessageType};
 
 /// What the answers to a request between nodes brought.
 #[derive(Default)]
@@ -236,6 +236,23 @@ pub(crate) fn apply_answer(
 }
 
 /// A lock that a panic elsewhere does not poison for good.
+/// Delivers a broadcast another node made to this node's sockets in `nsp`; read from a log,
+/// at `offset` (appended for recovery).
+pub(crate) fn deliver(
+    node: &Node,
+    nsp: &str,
+    packet: BroadcastPacket,
+    opts: &BroadcastOptions,
+    offset: Option<&str>,
+) {
+    match (packet, offset) {
+        (BroadcastPacket::Built(packet), Some(offset)) => node.broadcast_at(nsp, packet, opts, offset),
+        (BroadcastPacket::Built(packet), None) => node.broadcast(nsp, &packet, opts),
+        (BroadcastPacket::Text(text), Some(offset)) => node.broadcast_text_at(nsp, text, opts, offset),
+        (BroadcastPacket::Text(text), None) => node.broadcast_text(nsp, text, opts),
+    }
+}
+
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -14,19 +14,52 @@ use crate::resp::{self, StreamRead};
 fn same(a: &impl std::fmt::Debug, b: &impl std::fmt::Debug, what: &str) {
     assert_eq!(format!("{a:?}"), format!("{b:?}"), "{what}");
 }
-use crate::wire::{self, ClusterMessage, MessageType, Request, Response, StoredSession};
+use windlass_sio_proto::socket::Packet;
+
+use crate::wire::{self, BroadcastPacket, ClusterMessage, MessageType, Request, Response, StoredSession};
+
+/// A packet read straight from the wire is the packet read by value: its text, when it was
+/// written as text, is byte for byte what that packet encodes to. Gives the packet by value.
+fn same_packet(read: BroadcastPacket, by_value: Packet) -> Packet {
+    match read {
+        BroadcastPacket::Built(packet) => same(&packet, &by_value, "built straight as by value"),
+        BroadcastPacket::Text(text) => {
+            let encoded = by_value.encode();
+            assert!(encoded.attachments.is_empty(), "a packet with binary is not written straight");
+            assert_eq!(text.as_str(), &*encoded.text, "written straight as the packet read by value encodes");
+        }
+    }
+    by_value
+}
+
+/// Node's broadcast, read by value and straight (a packet written as text).
+fn broadcast_wire(data: &[u8]) {
+    let straight = wire::read_broadcast(data, true);
+    if let Ok(broadcast) = wire::read_broadcast(data, false) {
+        let straight = straight.expect("a broadcast read by value reads straight");
+        let BroadcastPacket::Built(packet) = broadcast.packet else { panic!("built when asked to") };
+        same(
+            &(&straight.uid, &straight.nsp, &straight.opts),
+            &(&broadcast.uid, &*packet.namespace, &broadcast.opts),
+            "the envelope read straight",
+        );
+        let packet = same_packet(straight.packet, packet);
+        let once = wire::encode_broadcast(&broadcast.uid, &packet, &broadcast.opts);
+        let again = wire::read_broadcast(&once, false).expect("a written broadcast reads");
+        let again_packet = again.packet.into_packet().expect("built");
+        assert_eq!(wire::encode_broadcast(&again.uid, &again_packet, &again.opts), once);
+        if let Some(uid) = wire::broadcast_uid(data) {
+            assert_eq!(uid, broadcast.uid, "the uid peeked is the uid read");
+        }
+    } else {
+        assert!(straight.is_err(), "a broadcast that does not read by value does not read straight");
+    }
+}
 
 /// Runs every reader over `data`. For [`ClusterMessage::from_fields`], `data` is split at
 /// `0xff` into the fields `uid`, `nsp`, `type`, `data`, `seq`.
 pub fn cluster_wire(data: &[u8]) {
-    if let Ok(broadcast) = wire::decode_broadcast(data) {
-        let once = wire::encode_broadcast(&broadcast.uid, &broadcast.packet, &broadcast.opts);
-        let again = wire::decode_broadcast(&once).expect("a written broadcast reads");
-        assert_eq!(wire::encode_broadcast(&again.uid, &again.packet, &again.opts), once);
-        if let Some(uid) = wire::broadcast_uid(data) {
-            assert_eq!(uid, broadcast.uid, "the uid peeked is the uid read");
-        }
-    }
+    broadcast_wire(data);
     let _ = wire::broadcast_uid(data);
     if let Ok(request) = Request::decode(data) {
         let once = request.encode();
@@ -69,7 +102,11 @@ pub fn cluster_wire(data: &[u8]) {
                     &ClusterMessage { data: None, ..message.clone() },
                     "the envelope read in place",
                 );
-                let (packet, opts) = *parts;
+                let (read, opts) = *parts;
+                let by_value =
+                    message.clone().into_broadcast_parts().expect("a broadcast read in place reads by value");
+                same(&opts, &by_value.1, "the options in place as by value");
+                let packet = same_packet(read, by_value.0);
                 // Written straight, it is what the message would be.
                 if let Some(seq) = message.seq {
                     let mut built = ClusterMessage::broadcast_in(&message.uid, &message.nsp, &packet, &opts);
@@ -80,7 +117,6 @@ pub fn cluster_wire(data: &[u8]) {
                         built.encode_compact()
                     );
                 }
-                same(&message.into_broadcast_parts().ok(), &Some((packet, opts)), "in place as by value");
             }
             (in_place, None) => same(&in_place, &message, "not in place: as by value"),
         }
@@ -101,7 +137,11 @@ pub fn cluster_wire(data: &[u8]) {
     match (ClusterMessage::from_fields_parts(field), &by_value) {
         (Ok((in_place, Some(parts))), Ok(message)) => {
             same(&in_place, &ClusterMessage { data: None, ..message.clone() }, "the fields read in place");
-            same(&message.clone().into_broadcast_parts().ok(), &Some(*parts), "in place as by value");
+            let (read, opts) = *parts;
+            let by_value =
+                message.clone().into_broadcast_parts().expect("fields read in place read by value");
+            same(&opts, &by_value.1, "the options in place as by value");
+            same_packet(read, by_value.0);
         }
         (Ok((message, None)), Ok(by_value)) => same(&message, by_value, "fields not in place: as by value"),
         (Err(_), Err(_)) => {}

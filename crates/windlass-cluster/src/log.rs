@@ -38,9 +38,12 @@ use windlass::event_server::{
 use windlass_sio_proto::socket::Packet;
 
 use crate::common::{
-    AckWait, Collected, Pending, Respond, apply_answer, apply_request, forget_when_done, lock, random_id,
+    AckWait, Collected, Pending, Respond, apply_answer, apply_request, deliver, forget_when_done, lock,
+    random_id,
 };
-use crate::wire::{self, BroadcastParts, ClusterMessage, MessageType, StoredSession, Unnumbered, WireError};
+use crate::wire::{
+    self, BroadcastPacket, BroadcastParts, ClusterMessage, MessageType, StoredSession, Unnumbered, WireError,
+};
 
 /// An entry read from the log.
 pub struct Entry {
@@ -529,9 +532,16 @@ impl<B: Broker> Shared<B> {
             MessageType::Broadcast if own && !B::ordered() => {}
             MessageType::Broadcast => {
                 let nsp = std::mem::take(&mut message.nsp);
-                match parts.map_or_else(|| message.into_broadcast_parts(), |parts| Ok(*parts)) {
-                    Ok((packet, opts)) if B::ordered() => node.broadcast_at(&nsp, packet, &opts, offset),
-                    Ok((packet, opts)) => node.broadcast(&nsp, &packet, &opts),
+                let parts = parts.map_or_else(
+                    || {
+                        message
+                            .into_broadcast_parts()
+                            .map(|(packet, opts)| (BroadcastPacket::Built(packet), opts))
+                    },
+                    |parts| Ok(*parts),
+                );
+                match parts {
+                    Ok((packet, opts)) => deliver(node, &nsp, packet, &opts, B::ordered().then_some(offset)),
                     Err(error) => tracing::warn!(%error, "log adapter: malformed broadcast skipped"),
                 }
             }
@@ -591,7 +601,13 @@ impl<B: Broker> Shared<B> {
             {
                 continue;
             }
-            let parts = entry.parts.map_or_else(|| message.into_broadcast_parts(), |parts| Ok(*parts));
+            let parts = entry.parts.map_or_else(
+                || message.into_broadcast_parts(),
+                |parts| {
+                    let (packet, opts) = *parts;
+                    packet.into_packet().map(|packet| (packet, opts))
+                },
+            );
             let Ok((packet, opts)) = parts else { continue };
             if opts.flags.volatile {
                 continue;
@@ -627,7 +643,7 @@ impl<B: Broker> Adapter for LogAdapter<B> {
         let held = (B::ordered() && wire::reads_back_as_written(packet)).then(|| {
             let mut packet = packet.clone();
             packet.namespace = nsp.into();
-            Box::new((packet, wire::opts_as_read(opts)))
+            Box::new((BroadcastPacket::Built(packet), wire::opts_as_read(opts)))
         });
         let keep = |seq| {
             if let Some(parts) = held {
@@ -959,11 +975,12 @@ mod tests {
     fn parts(tag: u64) -> Box<BroadcastParts> {
         let packet =
             Packet::new(PacketType::Event, "/", Some(Value::from(windlass_sio_proto::Number::from(tag))));
-        Box::new((packet, BroadcastOptions::default()))
+        Box::new((BroadcastPacket::Built(packet), BroadcastOptions::default()))
     }
 
     fn tag(parts: &BroadcastParts) -> Option<u64> {
-        parts.0.data.as_ref().and_then(Value::as_u64)
+        let BroadcastPacket::Built(packet) = &parts.0 else { return None };
+        packet.data.as_ref().and_then(Value::as_u64)
     }
 
     /// A log of broadcasts by two senders in which a batch landed twice.

@@ -37,7 +37,7 @@ use windlass::event_server::{
 };
 use windlass_sio_proto::socket::Packet;
 
-use crate::common::{Collected, Pending, forget_when_done, lock, random_id};
+use crate::common::{Collected, Pending, deliver, forget_when_done, lock, random_id};
 use crate::publisher::{self, PublishVia};
 use crate::resp;
 use crate::wire::{self, Channels, Request, RequestType, Response};
@@ -956,10 +956,7 @@ impl Subscriber {
         }
         match wire::decode_broadcast(payload) {
             Ok(broadcast) if broadcast.uid == self.shared.uid => {}
-            Ok(broadcast) => {
-                let nsp = broadcast.packet.namespace.to_string();
-                node.broadcast(&nsp, &broadcast.packet, &broadcast.opts);
-            }
+            Ok(broadcast) => deliver(node, &broadcast.nsp, broadcast.packet, &broadcast.opts, None),
             Err(error) => tracing::warn!(%error, "redis adapter: malformed broadcast ignored"),
         }
     }

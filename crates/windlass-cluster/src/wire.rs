@@ -15,7 +15,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use windlass::event_server::{BroadcastFlags, BroadcastOptions, SocketInfo};
+use windlass::event_server::{BroadcastFlags, BroadcastOptions, PacketText, SocketInfo};
 use windlass_sio_proto::socket::{Packet, PacketType};
 use windlass_sio_proto::{Map, Number, Value};
 
@@ -136,10 +136,35 @@ impl Channels {
 pub struct Broadcast {
     /// The sending node.
     pub uid: String,
+    /// The namespace of the packet (`/` when it has none).
+    pub nsp: String,
     /// The packet.
-    pub packet: Packet,
+    pub packet: BroadcastPacket,
     /// Whom it is for.
     pub opts: BroadcastOptions,
+}
+
+/// A broadcast's packet as read from another node: built as values, or written straight from
+/// the wire as the text it is sent as (an event or an acknowledgement without binary, whose
+/// data `MessagePack` held: nothing built, printed or dropped per value).
+#[derive(Clone, Debug, PartialEq)]
+pub enum BroadcastPacket {
+    /// Built as values.
+    Built(Packet),
+    /// Written as text.
+    Text(PacketText),
+}
+
+impl BroadcastPacket {
+    /// The packet built, read back from its text if it was written.
+    pub fn into_packet(self) -> Result<Packet, WireError> {
+        match self {
+            Self::Built(packet) => Ok(packet),
+            Self::Text(text) => {
+                text.to_packet().map_err(|_| WireError::Shape("a packet written straight reads"))
+            }
+        }
+    }
 }
 
 /// `[uid, packet, {rooms, except, flags}]` in `MessagePack`.
@@ -304,11 +329,18 @@ pub fn broadcast_uid(bytes: &[u8]) -> Option<&str> {
     std::str::from_utf8(rest.get(at..at + len)?).ok()
 }
 
-/// Reads a broadcast.
+/// Reads a broadcast, its packet written straight as text when it can be
+/// ([`BroadcastPacket::Text`]).
 ///
-/// The envelope is read in place, only the packet's `data` and the options built as values:
-/// this runs for every broadcast another node makes.
+/// The envelope is read in place, only the packet's `data` and the options built as values
+/// when the packet is not written straight: this runs for every broadcast another node makes.
 pub fn decode_broadcast(bytes: &[u8]) -> Result<Broadcast, WireError> {
+    read_broadcast(bytes, true)
+}
+
+/// [`decode_broadcast`], its packet built when `straight` is false.
+#[doc(hidden)]
+pub fn read_broadcast(bytes: &[u8], straight: bool) -> Result<Broadcast, WireError> {
     let mut reader = msgpack::Reader::new(bytes, MAX_DEPTH);
     let Some(len) = reader.array_len()? else {
         return Err(WireError::Shape("a broadcast is an array"));
@@ -325,6 +357,9 @@ pub fn decode_broadcast(bytes: &[u8]) -> Result<Broadcast, WireError> {
     let mut fields = PacketFields::default();
     for _ in 0..entries {
         let key = reader.key(2)?;
+        if straight && fields.data_straight(&key, &mut reader, 2) {
+            continue;
+        }
         let value = reader.value(2)?;
         fields.set(&key, value);
     }
@@ -340,7 +375,8 @@ pub fn decode_broadcast(bytes: &[u8]) -> Result<Broadcast, WireError> {
     for _ in 3..len {
         reader.value(1)?;
     }
-    Ok(Broadcast { uid, packet: fields.packet()?, opts })
+    let (nsp, packet) = fields.broadcast_packet(&mut reader, 2)?;
+    Ok(Broadcast { uid, nsp, packet, opts })
 }
 
 /// The fields of socket.io-parser's packet object that a packet is made of (the last of a
@@ -351,6 +387,8 @@ struct PacketFields {
     nsp: Option<Value>,
     id: Option<Value>,
     data: Option<Value>,
+    /// The data written straight as JSON, in place of `data`, and where it starts.
+    straight: Option<(Vec<u8>, usize)>,
 }
 
 impl PacketFields {
@@ -359,22 +397,69 @@ impl PacketFields {
             "type" => &mut self.kind,
             "nsp" => &mut self.nsp,
             "id" => &mut self.id,
-            "data" => &mut self.data,
+            "data" => {
+                self.straight = None;
+                &mut self.data
+            }
             _ => return,
         };
         *slot = Some(value);
     }
 
-    /// The packet; a missing `nsp` is `/`, as in Node.
-    fn packet(self) -> Result<Packet, WireError> {
-        let kind = self
-            .kind
+    /// If `key` is `data` and its value (at the reader, `depth` deep) can be written straight
+    /// as JSON, writes it and takes its place; `false`, the reader where it was, otherwise.
+    fn data_straight(&mut self, key: &str, reader: &mut msgpack::Reader<'_>, depth: usize) -> bool {
+        if key != "data" {
+            return false;
+        }
+        let at = reader.position();
+        let mut json = Vec::with_capacity((reader.remaining() + 16).min(4096));
+        if reader.json_here(depth, &mut json).is_none() {
+            reader.rewind(at);
+            return false;
+        }
+        self.data = None;
+        self.straight = Some((json, at));
+        true
+    }
+
+    /// The packet's namespace and the packet, written as text when its data was written
+    /// straight and it is an event or an acknowledgement whose data is an array; otherwise
+    /// built, its data read again by value (`reader` is the one the fields were read with,
+    /// `depth` that of the data).
+    fn broadcast_packet(
+        mut self,
+        reader: &mut msgpack::Reader<'_>,
+        depth: usize,
+    ) -> Result<(String, BroadcastPacket), WireError> {
+        if let Some((json, at)) = self.straight.take() {
+            let kind = self.kind()?;
+            let namespace = self.nsp.as_ref().and_then(Value::as_str).unwrap_or("/");
+            let id = self.id.as_ref().and_then(Value::as_u64);
+            if let Some(text) = PacketText::new(kind, namespace, id, &json) {
+                return Ok((namespace.to_owned(), BroadcastPacket::Text(text)));
+            }
+            let end = reader.position();
+            reader.rewind(at);
+            self.data = Some(reader.value(depth)?);
+            reader.rewind(end);
+        }
+        let packet = self.packet()?;
+        Ok((packet.namespace.to_string(), BroadcastPacket::Built(packet)))
+    }
+
+    fn kind(&self) -> Result<PacketType, WireError> {
+        self.kind
             .as_ref()
             .and_then(Value::as_u64)
             .and_then(|n| u8::try_from(n).ok())
             .and_then(|n| PacketType::from_char(b'0'.saturating_add(n)))
-            .ok_or(WireError::Shape("a packet has a known type"))?;
-        let kind = match kind {
+            .ok_or(WireError::Shape("a packet has a known type"))
+    }
+
+    /// The packet; a missing `nsp` is `/`, as in Node.
+    fn packet(self) -> Result<Packet, WireError> {
+        let kind = match self.kind()? {
             PacketType::BinaryEvent => PacketType::Event,
             PacketType::BinaryAck => PacketType::Ack,
             other => other,
@@ -386,7 +471,7 @@ impl PacketFields {
 }
 
 /// A broadcast's packet and options.
-pub type BroadcastParts = (Packet, BroadcastOptions);
+pub type BroadcastParts = (BroadcastPacket, BroadcastOptions);
 
 /// A broadcast's `data` field (`{"packet": {…}, "opts": {…}}` in JSON) read in place: only
 /// the packet's members and the options built as values, no maps around them. `None` for
@@ -417,7 +502,7 @@ fn broadcast_json_in_place(text: &str) -> Option<BroadcastParts> {
         return None;
     }
     let packet = packet?.packet().ok()?;
-    Some((packet, opts.as_ref().map(opts_from_value).unwrap_or_default()))
+    Some((BroadcastPacket::Built(packet), opts.as_ref().map(opts_from_value).unwrap_or_default()))
 }
 
 /// A place in JSON text read by [`broadcast_json_in_place`].
@@ -505,6 +590,9 @@ fn broadcast_in_place(reader: &mut msgpack::Reader<'_>) -> Option<BroadcastParts
                 let mut fields = PacketFields::default();
                 for _ in 0..keys {
                     let key = reader.key(3).ok()?;
+                    if fields.data_straight(&key, reader, 3) {
+                        continue;
+                    }
                     let value = reader.value(3).ok()?;
                     fields.set(&key, value);
                 }
@@ -514,7 +602,7 @@ fn broadcast_in_place(reader: &mut msgpack::Reader<'_>) -> Option<BroadcastParts
             _ => return None,
         }
     }
-    let packet = packet?.packet().ok()?;
+    let (_, packet) = packet?.broadcast_packet(reader, 3).ok()?;
     Some((packet, opts.unwrap_or_default()))
 }
 

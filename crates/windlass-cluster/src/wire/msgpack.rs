@@ -172,6 +172,11 @@ impl<'a> Reader<'a> {
         Self { bytes, at: 0, max_depth }
     }
 
+    /// How many bytes are left to read.
+    pub(super) fn remaining(&self) -> usize {
+        self.bytes.len() - self.at
+    }
+
     /// Where the reader is, to come back to with [`rewind`](Self::rewind).
     pub(super) fn position(&self) -> usize {
         self.at
@@ -383,6 +388,67 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// The most keys a map written straight may have: the keys are compared with one another.
+const STRAIGHT_KEYS: usize = 16;
+
+impl Reader<'_> {
+    /// Appends the value that starts here to `out` as the JSON that [`value`](Self::value)'s
+    /// value would print (`Value::write_json`), without building it; `None` (the reader left
+    /// anywhere, `out` holding a part) when that cannot be known without building it, or the
+    /// value does not read: binary (a packet's attachments), a map with a key that is not a
+    /// string, that could be an array index (JS puts those first) or that comes twice (the
+    /// last value at the first place), or of more than 16 keys. The caller then reads the
+    /// value from where it started.
+    pub(super) fn json_here(&mut self, depth: usize, out: &mut Vec<u8>) -> Option<()> {
+        if depth >= self.max_depth {
+            return None;
+        }
+        match *self.bytes.get(self.at)? {
+            0xa0..=0xbf | 0xd9..=0xdb => windlass_sio_proto::write_json_string(self.str_here().ok()??, out),
+            0x90..=0x9f | 0xdc | 0xdd => {
+                let len = self.array_len().ok()??;
+                out.push(b'[');
+                for i in 0..len {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    self.json_here(depth + 1, out)?;
+                }
+                out.push(b']');
+            }
+            0x80..=0x8f | 0xde | 0xdf => {
+                let len = self.map_len().ok()??;
+                if len > STRAIGHT_KEYS {
+                    return None;
+                }
+                let mut keys = [""; STRAIGHT_KEYS];
+                out.push(b'{');
+                for i in 0..len {
+                    if depth + 1 >= self.max_depth {
+                        return None;
+                    }
+                    let key = self.str_here().ok()??;
+                    if key.starts_with(|c: char| c.is_ascii_digit()) || keys[..i].contains(&key) {
+                        return None;
+                    }
+                    keys[i] = key;
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    windlass_sio_proto::write_json_string(key, out);
+                    out.push(b':');
+                    self.json_here(depth + 1, out)?;
+                }
+                out.push(b'}');
+            }
+            0xc4..=0xc6 => return None,
+            // Numbers, booleans, nil and extensions: no allocation in a value.
+            _ => self.value(depth).ok()?.write_json(out),
+        }
+        Some(())
+    }
+}
+
 /// An integer read: exact within ±2^53, beyond that the double a JS number would hold (notepack
 /// reads it into one, as a Node peer would after a JSON round trip).
 fn integer(n: i64) -> Value {
@@ -439,6 +505,36 @@ mod tests {
             (Err(WireError::MessagePack(e)), Ok(_)) if e.contains("0xc1") => {}
             (ours, reference) => panic!("{bytes:02x?}: read {ours:?}, rmpv read {reference:?}"),
         }
+    }
+
+    /// What [`Reader::json_here`] writes of `bytes`, when it writes it straight, is the JSON of
+    /// the value read.
+    fn same_json(bytes: &[u8]) -> bool {
+        let mut out = Vec::new();
+        if Reader::new(bytes, MAX_DEPTH).json_here(0, &mut out).is_none() {
+            return false;
+        }
+        let value =
+            read(bytes, MAX_DEPTH).unwrap_or_else(|e| panic!("{bytes:02x?}: written straight, read {e}"));
+        assert_eq!(String::from_utf8(out).unwrap(), value.to_json(), "{bytes:02x?}");
+        true
+    }
+
+    /// Values that are written straight: no binary, objects of at most 16 keys of letters.
+    fn plain_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            number().prop_map(Value::Number),
+            text().prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 64, 16, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..16).prop_map(Value::Array),
+                prop::collection::vec(("[a-z_]{0,8}", inner), 0..16)
+                    .prop_map(|entries| Value::Object(entries.into_iter().collect())),
+            ]
+        })
     }
 
     fn number() -> impl Strategy<Value = Number> {
@@ -499,6 +595,43 @@ mod tests {
         fn reads_what_rmpv_read_from_any_bytes(bytes in prop::collection::vec(any::<u8>(), 0..64)) {
             same_read(&bytes);
         }
+
+        #[test]
+        fn plain_values_are_written_straight_as_json(value in plain_value()) {
+            let bytes = written(&value);
+            prop_assert!(same_json(&bytes), "not written straight: {:?}", value);
+        }
+
+        #[test]
+        fn anything_written_straight_is_the_json_of_the_value_read(value in value(), at in any::<prop::sample::Index>(), byte in any::<u8>(), cut in any::<prop::sample::Index>()) {
+            let mut bytes = written(&value);
+            same_json(&bytes);
+            let at = at.index(bytes.len());
+            bytes[at] = byte;
+            same_json(&bytes);
+            same_json(&bytes[..cut.index(bytes.len() + 1)]);
+        }
+
+        #[test]
+        fn any_bytes_written_straight_are_the_json_of_the_value_read(bytes in prop::collection::vec(any::<u8>(), 0..64)) {
+            same_json(&bytes);
+        }
+    }
+
+    #[test]
+    fn what_js_would_reorder_or_a_buffer_is_not_written_straight() {
+        // {"b":1,"a":2} straight; {"1":1}, {"a":1,"a":2}, {1:1} and a buffer not.
+        assert!(same_json(&[0x82, 0xa1, b'b', 0x01, 0xa1, b'a', 0x02]));
+        assert!(!same_json(&[0x81, 0xa1, b'1', 0x01]));
+        assert!(!same_json(&[0x82, 0xa1, b'a', 0x01, 0xa1, b'a', 0x02]));
+        assert!(!same_json(&[0x81, 0x01, 0x01]));
+        assert!(!same_json(&[0x91, 0xc4, 0x01, 0x00]));
+        // Too deep to read is not written either.
+        let mut deep = vec![0x91; MAX_DEPTH];
+        deep.push(0xc0);
+        assert!(!same_json(&deep));
+        deep.remove(0);
+        assert!(same_json(&deep));
     }
 
     #[test]

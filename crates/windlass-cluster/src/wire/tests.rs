@@ -22,6 +22,22 @@ fn said_packet() -> Packet {
 const NODE_BROADCAST: &str = "93a661626331323383a47479706502a46461746193a47361696485a466726f6da178a474657874a26869a16ecb3ff8000000000000a16bfda3626967ce00011170c4020102a36e7370a12f83a5726f6f6d7391a172a665786365707491a165a5666c61677380";
 
 #[test]
+fn a_broadcast_without_binary_is_written_straight_as_the_text_it_is_sent_as() {
+    let mut packet = said_packet();
+    if let Some(Value::Array(args)) = &mut packet.data {
+        args.pop();
+    }
+    packet.namespace = "/chat".into();
+    packet.id = Some(12);
+    let broadcast =
+        decode_broadcast(&encode_broadcast("abc123", &packet, &BroadcastOptions::default())).unwrap();
+    assert_eq!(broadcast.nsp, "/chat");
+    let BroadcastPacket::Text(text) = broadcast.packet else { panic!("not written straight") };
+    assert_eq!(text.as_str(), r#"2/chat,12["said",{"from":"x","text":"hi","n":1.5,"k":-3,"big":70000}]"#);
+    assert_eq!(text.to_packet().unwrap().encode().text, packet.encode().text);
+}
+
+#[test]
 fn a_broadcast_is_written_byte_for_byte_as_node_writes_it() {
     let opts =
         BroadcastOptions { rooms: vec![Arc::from("r")], except: vec![Arc::from("e")], ..Default::default() };
@@ -32,7 +48,9 @@ fn a_broadcast_is_written_byte_for_byte_as_node_writes_it() {
 fn a_node_broadcast_is_read() {
     let broadcast = decode_broadcast(&hex(NODE_BROADCAST)).unwrap();
     assert_eq!(broadcast.uid, "abc123");
-    assert_eq!(broadcast.packet, said_packet());
+    // With a buffer in it, the packet is built (the buffer goes as an attachment).
+    assert_eq!(broadcast.packet, BroadcastPacket::Built(said_packet()));
+    assert_eq!(broadcast.nsp, "/");
     assert_eq!(&*broadcast.opts.rooms, &[Arc::<str>::from("r")]);
     assert_eq!(&*broadcast.opts.except, &[Arc::<str>::from("e")]);
     assert_eq!(broadcast.opts.flags, BroadcastFlags::default());
@@ -235,16 +253,29 @@ fn decode_broadcast_by_value(bytes: &[u8]) -> Result<Broadcast, WireError> {
     let opts = opts_from_value(&items[2]);
     let packet = packet_from_value(std::mem::take(&mut items[1]))?;
     let uid = items[0].as_str().ok_or(WireError::Shape("a broadcast's uid is a string"))?.to_owned();
-    Ok(Broadcast { uid, packet, opts })
+    Ok(Broadcast { uid, nsp: packet.namespace.to_string(), packet: BroadcastPacket::Built(packet), opts })
 }
 
+/// Read in place (built, then straight) as by value; written straight, the text is what the
+/// packet read by value encodes to.
 fn same_broadcast(bytes: &[u8]) {
-    let read = decode_broadcast(bytes).map(|b| format!("{b:?}")).map_err(|_| ());
-    assert_eq!(
-        read,
-        decode_broadcast_by_value(bytes).map(|b| format!("{b:?}")).map_err(|_| ()),
-        "{bytes:02x?}"
-    );
+    let by_value = decode_broadcast_by_value(bytes);
+    let read = read_broadcast(bytes, false).map(|b| format!("{b:?}")).map_err(|_| ());
+    assert_eq!(read, by_value.as_ref().map(|b| format!("{b:?}")).map_err(|_| ()), "{bytes:02x?}");
+    match (decode_broadcast(bytes), by_value) {
+        (Ok(straight), Ok(by_value)) => {
+            let BroadcastPacket::Built(packet) = by_value.packet else { unreachable!() };
+            assert_eq!(straight.nsp, &*packet.namespace);
+            match straight.packet {
+                BroadcastPacket::Text(text) => assert_eq!(text.as_str(), &*packet.encode().text),
+                built @ BroadcastPacket::Built(_) => {
+                    assert_eq!(format!("{built:?}"), format!("{:?}", BroadcastPacket::Built(packet)));
+                }
+            }
+        }
+        (Err(_), Err(_)) => {}
+        (straight, by_value) => panic!("{bytes:02x?}: straight {straight:?}, by value {by_value:?}"),
+    }
 }
 
 mod broadcast_in_place {
@@ -405,7 +436,15 @@ mod compact {
             (Err(_), Err(_)) => {}
             (Ok(by_value), Ok((message, Some(parts)))) => {
                 same(&message, &ClusterMessage { data: None, ..by_value.clone() });
-                same(&by_value.into_broadcast_parts().ok(), &Some(*parts));
+                let (packet, opts) = by_value.into_broadcast_parts().expect("read in place, read by value");
+                same(&parts.1, &opts);
+                // Written straight, the text is what the packet read by value encodes to.
+                match parts.0 {
+                    BroadcastPacket::Text(text) => {
+                        assert_eq!(text.as_str(), &*packet.encode().text, "{bytes:02x?}");
+                    }
+                    built @ BroadcastPacket::Built(_) => same(&built, &BroadcastPacket::Built(packet)),
+                }
             }
             (Ok(by_value), Ok((message, None))) => same(&message, &by_value),
             (by_value, in_place) => panic!("{bytes:02x?}: {by_value:?} against {in_place:?}"),
@@ -605,7 +644,10 @@ mod fields_in_place {
                 let by_value = by_value.expect("read in place, read by value");
                 assert_eq!(message, ClusterMessage { data: None, ..by_value.clone() });
                 assert_eq!(
-                    by_value.into_broadcast_parts().ok(),
+                    by_value
+                        .into_broadcast_parts()
+                        .ok()
+                        .map(|(packet, opts)| (BroadcastPacket::Built(packet), opts)),
                     Some(*parts),
                     "{}",
                     String::from_utf8_lossy(data)

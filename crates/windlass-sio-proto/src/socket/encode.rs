@@ -65,13 +65,7 @@ impl Packet {
             write_u64(attachments.len() as u64, out);
             out.put_u8(b'-');
         }
-        if !self.namespace.is_empty() && &*self.namespace != ROOT_NAMESPACE {
-            out.put_slice(self.namespace.as_bytes());
-            out.put_u8(b',');
-        }
-        if let Some(id) = self.id {
-            write_u64(id, out);
-        }
+        write_namespace_and_id(&self.namespace, self.id, out);
         // socket.io-parser skips `null` data as it skips `undefined`.
         if let Some(data) = self.data.as_ref().filter(|data| !data.is_null()) {
             let mut mode =
@@ -98,5 +92,31 @@ fn collect_binary(value: &Value, out: &mut Vec<Bytes>) -> usize {
         Value::String(text) => text.len() + 2,
         Value::Null | Value::Bool(_) => 5,
         Value::Number(_) => 8,
+    }
+}
+
+/// Appends the head of a packet without attachments, what precedes its JSON data: its type,
+/// its namespace with a comma after it unless it is `/`, its id. For a writer that writes
+/// the data itself (from another encoding, without building values).
+///
+/// ```
+/// use bytes::BytesMut;
+/// use windlass_sio_proto::socket::{PacketType, write_head};
+/// let mut text = BytesMut::new();
+/// write_head(PacketType::Event, "/chat", Some(7), &mut text);
+/// assert_eq!(&text[..], b"2/chat,7");
+/// ```
+pub fn write_head(kind: PacketType, namespace: &str, id: Option<u64>, out: &mut BytesMut) {
+    out.put_u8(kind.as_char());
+    write_namespace_and_id(namespace, id, out);
+}
+
+fn write_namespace_and_id(namespace: &str, id: Option<u64>, out: &mut BytesMut) {
+    if !namespace.is_empty() && namespace != ROOT_NAMESPACE {
+        out.put_slice(namespace.as_bytes());
+        out.put_u8(b',');
+    }
+    if let Some(id) = id {
+        write_u64(id, out);
     }
 }

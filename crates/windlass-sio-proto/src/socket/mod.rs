@@ -26,7 +26,7 @@ mod encode;
 use crate::{Utf8Bytes, Value};
 
 pub use decode::{Assembly, BinaryAssembler, DecodeError, Decoded, Decoder, DecoderConfig, decode};
-pub use encode::Encoded;
+pub use encode::{Encoded, write_head};
 
 /// The Socket.IO packet types (the first character of a packet's text).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -30,6 +30,12 @@ pub use ser::{ValueError, to_value};
 pub(crate) use parse::parse_json;
 pub(crate) use print::{BinaryMode, write_json};
 
+/// Appends `text` as a JSON string, as `JSON.stringify` writes it: what
+/// [`Value::write_json`] writes of a string, for a writer that has the text without a value.
+pub fn write_json_string(text: &str, out: &mut Vec<u8>) {
+    print::write_string(text, out);
+}
+
 /// A JSON value that may hold binary data anywhere: what a Socket.IO event carries.
 ///
 /// On the wire, binary values travel as separate attachments and the JSON holds

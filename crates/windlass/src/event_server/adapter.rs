@@ -16,7 +16,9 @@ use std::pin::Pin;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use windlass_sio_proto::socket::Packet;
+use bytes::{BufMut as _, Bytes, BytesMut};
+use windlass_sio_proto::Utf8Bytes;
+use windlass_sio_proto::socket::{DecodeError, DecoderConfig, Packet, PacketType, decode, write_head};
 
 use super::broadcast::BroadcastOperator;
 use super::namespace::NsInner;
@@ -317,6 +319,22 @@ impl Node {
         }
     }
 
+    /// [`broadcast`](Self::broadcast) of a packet an adapter wrote as text.
+    pub fn broadcast_text(&self, nsp: &str, text: PacketText, opts: &BroadcastOptions) {
+        if let Some(operator) = self.operator(nsp, opts) {
+            operator.deliver_text(&text.text.freeze());
+        }
+    }
+
+    /// [`broadcast_at`](Self::broadcast_at) of a packet an adapter wrote as text.
+    pub fn broadcast_text_at(&self, nsp: &str, mut text: PacketText, opts: &BroadcastOptions, offset: &str) {
+        let Some(operator) = self.operator(nsp, opts) else { return };
+        if !opts.flags.volatile && self.io.upgrade().is_some_and(|io| io.recovery.enabled()) {
+            text.push_argument(offset);
+        }
+        operator.deliver_text(&text.text.freeze());
+    }
+
     /// Delivers another node's broadcast that waits for acknowledgements to this node's
     /// sockets: `count` is called at once with how many it reached, then `answer` once per
     /// socket that answers within `opts.flags.timeout` (default the server's ack timeout),
@@ -404,10 +422,104 @@ impl Node {
     }
 }
 
+/// A broadcast's packet written as text by an adapter that reads it off the wire without
+/// building its values (the data of a 128-byte event cost more to build, print and drop than
+/// the rest of its delivery): an event or an acknowledgement without binary, held as the
+/// Engine.IO message that carries it, `4` then the Socket.IO text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PacketText {
+    text: BytesMut,
+}
+
+impl PacketText {
+    /// The packet of `kind` in `namespace` with `id` whose data is `data`, a JSON array as
+    /// `JSON.stringify` writes it; `None` for a packet of another kind (binary events and
+    /// acks count as plain ones: the data holds no binary) or data that is not an array.
+    /// The JSON inside the array is not checked: the caller wrote it.
+    pub fn new(kind: PacketType, namespace: &str, id: Option<u64>, data: &[u8]) -> Option<Self> {
+        let kind = match kind {
+            PacketType::Event | PacketType::BinaryEvent => PacketType::Event,
+            PacketType::Ack | PacketType::BinaryAck => PacketType::Ack,
+            _ => return None,
+        };
+        if data.len() < 2 || data[0] != b'[' || data[data.len() - 1] != b']' {
+            return None;
+        }
+        let mut text = BytesMut::with_capacity(data.len() + namespace.len() + 24);
+        text.put_u8(b'4');
+        write_head(kind, namespace, id, &mut text);
+        text.put_slice(data);
+        Some(Self { text })
+    }
+
+    /// The Socket.IO text (after the Engine.IO `4`).
+    pub fn as_str(&self) -> &str {
+        // Only `str` pieces and ASCII are written.
+        std::str::from_utf8(&self.text[1..]).unwrap_or_default()
+    }
+
+    /// The packet, read back from its text (recovery keeps packets).
+    pub fn to_packet(&self) -> Result<Packet, DecodeError> {
+        let text = Utf8Bytes::from_utf8(Bytes::copy_from_slice(&self.text[1..])).unwrap_or_default();
+        match decode(&text, &DecoderConfig::default())? {
+            windlass_sio_proto::socket::Decoded::Packet(packet) => Ok(packet),
+            windlass_sio_proto::socket::Decoded::Binary(_) => Err(DecodeError::UnknownType),
+        }
+    }
+
+    /// Appends `argument` to the data, as [`with_offset`] does to a packet.
+    fn push_argument(&mut self, argument: &str) {
+        let close = self.text.len() - 1;
+        let empty = self.text[close - 1] == b'[';
+        self.text.truncate(close);
+        if !empty {
+            self.text.put_u8(b',');
+        }
+        let mut string = Vec::with_capacity(argument.len() + 2);
+        windlass_sio_proto::write_json_string(argument, &mut string);
+        self.text.put_slice(&string);
+        self.text.put_u8(b']');
+    }
+}
+
 /// `packet` (an event) with `offset` appended to its arguments, as recovery sends it.
 pub fn with_offset(mut packet: Packet, offset: &str) -> Packet {
     if let Some(Value::Array(items)) = &mut packet.data {
         items.push(Value::String(offset.to_owned()));
     }
     packet
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_packet_text_is_the_engine_io_message_of_the_packet() {
+        let text = PacketText::new(PacketType::BinaryEvent, "/chat", Some(3), br#"["ev",1]"#).unwrap();
+        assert_eq!(text.as_str(), r#"2/chat,3["ev",1]"#);
+        assert_eq!(&text.text[..1], b"4");
+        assert_eq!(text.to_packet().unwrap(), Packet::event("/chat", "ev", vec![Value::from(1)]).with_id(3));
+        let ack = PacketText::new(PacketType::Ack, "/", Some(9), b"[]").unwrap();
+        assert_eq!(ack.as_str(), "39[]");
+        for (kind, data) in [
+            (PacketType::Connect, &b"[]"[..]),
+            (PacketType::Event, br#"{"a":1}"#),
+            (PacketType::Event, b"["),
+            (PacketType::Event, b""),
+        ] {
+            assert_eq!(PacketText::new(kind, "/", None, data), None, "{kind:?} {data:?}");
+        }
+    }
+
+    #[test]
+    fn an_offset_is_appended_to_a_packet_text_as_with_offset_appends_it() {
+        for args in [vec![], vec![Value::from("ev")], vec![Value::from("ev"), Value::Array(vec![])]] {
+            let packet = Packet::new(PacketType::Event, "/", Some(Value::Array(args)));
+            let data = packet.data.as_ref().unwrap().to_json();
+            let mut text = PacketText::new(PacketType::Event, "/", None, data.as_bytes()).unwrap();
+            text.push_argument("12-3\"");
+            assert_eq!(text.as_str(), &*with_offset(packet, "12-3\"").encode().text);
+        }
+    }
 }

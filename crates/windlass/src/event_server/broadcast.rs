@@ -189,6 +189,24 @@ impl BroadcastOperator {
         }
     }
 
+    /// [`deliver_packet`](Self::deliver_packet) of a packet already written as the Engine.IO
+    /// message that carries it.
+    pub(crate) fn deliver_text(&self, text: &bytes::Bytes) {
+        let targets = self.ns.targets(&self.opts.rooms, &self.opts.except);
+        if targets.is_empty() {
+            return;
+        }
+        let flags = self.opts.flags;
+        for socket in targets {
+            let text = Outgoing::Text(text.clone());
+            if flags.volatile {
+                socket.inner.client.session.send_volatile([text]);
+            } else {
+                socket.inner.client.session.send_with([text], flags.compress);
+            }
+        }
+    }
+
     /// Emits `event` with `data` and collects one acknowledgement per socket reached, on
     /// every node, in no particular order; [`AckError::Timeout`] if any is missing when the
     /// time limit (default 10 s) passes, [`AckError::Cluster`] if the cluster cannot say who

@@ -49,7 +49,7 @@ use http::{Request, Response, StatusCode};
 pub use self::ack::AckError;
 pub use self::adapter::{
     AckReport, AckReports, Adapter, AdapterFuture, BroadcastFlags, BroadcastOptions, ClusterError,
-    LocalAdapter, Node, ServerAck, SocketInfo, with_offset,
+    LocalAdapter, Node, PacketText, ServerAck, SocketInfo, with_offset,
 };
 pub use self::broadcast::BroadcastOperator;
 pub use self::engine::{CloseReason, EngineConfig};
