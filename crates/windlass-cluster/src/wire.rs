@@ -375,7 +375,7 @@ pub fn read_broadcast(bytes: &[u8], straight: bool) -> Result<Broadcast, WireErr
     for _ in 3..len {
         reader.value(1)?;
     }
-    let (nsp, packet) = fields.broadcast_packet(&mut reader, 2)?;
+    let (nsp, packet) = fields.broadcast_packet(|at| reader.value_at(at, 2))?;
     Ok(Broadcast { uid, nsp, packet, opts })
 }
 
@@ -423,14 +423,29 @@ impl PacketFields {
         true
     }
 
+    /// If `key` is `data` and its value (JSON at `json`'s place, `depth` deep) reads and
+    /// prints back as written, takes it as it stands; `false`, `json` where it was, otherwise.
+    fn data_verbatim(&mut self, key: &str, json: &mut JsonCursor<'_>, depth: usize) -> bool {
+        if key != "data" {
+            return false;
+        }
+        json.skip_ws();
+        let Some(end) = Value::verbatim_json_at(json.text, json.at, depth) else {
+            return false;
+        };
+        self.data = None;
+        self.straight = Some((json.text.as_bytes()[json.at..end].to_vec(), json.at));
+        json.at = end;
+        true
+    }
+
     /// The packet's namespace and the packet, written as text when its data was written
     /// straight and it is an event or an acknowledgement whose data is an array; otherwise
-    /// built, its data read again by value (`reader` is the one the fields were read with,
-    /// `depth` that of the data).
+    /// built, its data read again by value (`reread` reads the value at a place of the bytes
+    /// the fields were read from).
     fn broadcast_packet(
         mut self,
-        reader: &mut msgpack::Reader<'_>,
-        depth: usize,
+        reread: impl FnOnce(usize) -> Result<Value, WireError>,
     ) -> Result<(String, BroadcastPacket), WireError> {
         if let Some((json, at)) = self.straight.take() {
             let kind = self.kind()?;
@@ -439,10 +454,7 @@ impl PacketFields {
             if let Some(text) = PacketText::new(kind, namespace, id, &json) {
                 return Ok((namespace.to_owned(), BroadcastPacket::Text(text)));
             }
-            let end = reader.position();
-            reader.rewind(at);
-            self.data = Some(reader.value(depth)?);
-            reader.rewind(end);
+            self.data = Some(reread(at)?);
         }
         let packet = self.packet()?;
         Ok((packet.namespace.to_string(), BroadcastPacket::Built(packet)))
@@ -473,8 +485,9 @@ impl PacketFields {
 /// A broadcast's packet and options.
 pub type BroadcastParts = (BroadcastPacket, BroadcastOptions);
 
-/// A broadcast's `data` field (`{"packet": {…}, "opts": {…}}` in JSON) read in place: only
-/// the packet's members and the options built as values, no maps around them. `None` for
+/// A broadcast's `data` field (`{"packet": {…}, "opts": {…}}` in JSON) read in place: the
+/// packet's data used as it stands when it prints back as written (a [`PacketText`]), the
+/// other members and the options built as values, no maps around them. `None` for
 /// anything else (a `requestId`, a key twice, any other shape or an error): the caller then
 /// reads it by value, which says what is wrong. This runs for every broadcast a node reads
 /// from a Redis stream.
@@ -487,7 +500,9 @@ fn broadcast_json_in_place(text: &str) -> Option<BroadcastParts> {
             "packet" if packet.is_none() => {
                 let mut fields = PacketFields::default();
                 json.members(|json, key| {
-                    fields.set(key, json.value(2)?);
+                    if !fields.data_verbatim(key, json, 2) {
+                        fields.set(key, json.value(2)?);
+                    }
                     Some(())
                 })?;
                 packet = Some(fields);
@@ -501,8 +516,13 @@ fn broadcast_json_in_place(text: &str) -> Option<BroadcastParts> {
     if json.at != text.len() {
         return None;
     }
-    let packet = packet?.packet().ok()?;
-    Some((BroadcastPacket::Built(packet), opts.as_ref().map(opts_from_value).unwrap_or_default()))
+    let reread = |at| {
+        Value::from_json_at(text, at, 2)
+            .map(|(value, _)| value)
+            .map_err(|_| WireError::Shape("data read as written reads"))
+    };
+    let (_, packet) = packet?.broadcast_packet(reread).ok()?;
+    Some((packet, opts.as_ref().map(opts_from_value).unwrap_or_default()))
 }
 
 /// A place in JSON text read by [`broadcast_json_in_place`].
@@ -602,7 +622,7 @@ fn broadcast_in_place(reader: &mut msgpack::Reader<'_>) -> Option<BroadcastParts
             _ => return None,
         }
     }
-    let (_, packet) = packet?.broadcast_packet(reader, 3).ok()?;
+    let (_, packet) = packet?.broadcast_packet(|at| reader.value_at(at, 3)).ok()?;
     Some((packet, opts.unwrap_or_default()))
 }
 

@@ -46,5 +46,5 @@ mod value;
 pub use text::Utf8Bytes;
 pub use value::{
     BinaryInJson, DEFAULT_MAX_DEPTH, JsonError, MAX_SAFE_INTEGER, Map, Number, Value, ValueError, from_value,
-    to_value, write_json_string,
+    to_value,
 };

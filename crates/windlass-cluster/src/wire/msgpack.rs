@@ -187,6 +187,15 @@ impl<'a> Reader<'a> {
         self.at = at;
     }
 
+    /// The value at `at`, `depth` deep, read without moving the reader.
+    pub(super) fn value_at(&mut self, at: usize, depth: usize) -> Result<Value, WireError> {
+        let here = self.at;
+        self.at = at;
+        let value = self.value(depth);
+        self.at = here;
+        value
+    }
+
     /// The length of the array that starts here, or `None` (nothing read) if no array does.
     pub(super) fn array_len(&mut self) -> Result<Option<usize>, WireError> {
         self.container_len([0x90, 0xdc, 0xdd])
@@ -404,7 +413,9 @@ impl Reader<'_> {
             return None;
         }
         match *self.bytes.get(self.at)? {
-            0xa0..=0xbf | 0xd9..=0xdb => windlass_sio_proto::write_json_string(self.str_here().ok()??, out),
+            0xa0..=0xbf | 0xd9..=0xdb => {
+                windlass_sio_proto::Value::write_json_string(self.str_here().ok()??, out);
+            }
             0x90..=0x9f | 0xdc | 0xdd => {
                 let len = self.array_len().ok()??;
                 out.push(b'[');
@@ -435,7 +446,7 @@ impl Reader<'_> {
                     if i > 0 {
                         out.push(b',');
                     }
-                    windlass_sio_proto::write_json_string(key, out);
+                    windlass_sio_proto::Value::write_json_string(key, out);
                     out.push(b':');
                     self.json_here(depth + 1, out)?;
                 }

@@ -17,6 +17,10 @@ pub struct Map {
     entries: Vec<(String, Value)>,
 }
 
+/// An object of at most this many distinct keys, none an array index, keeps its keys in the
+/// order written, without sorting.
+pub(crate) const PLAIN_KEYS: usize = 16;
+
 /// Whether `key` is a canonical array index, which JS objects order before other keys.
 pub(crate) fn array_index(key: &str) -> Option<u32> {
     let bytes = key.as_bytes();
@@ -116,7 +120,7 @@ impl Map {
     pub(crate) fn from_parsed(mut entries: Vec<(String, Value)>) -> Self {
         // The common case, a few distinct names: kept as given, without sorting (every object
         // of every packet parsed comes here).
-        let plain = entries.len() <= 16
+        let plain = entries.len() <= PLAIN_KEYS
             && entries.iter().enumerate().all(|(i, (key, _))| {
                 array_index(key).is_none() && entries[..i].iter().all(|(other, _)| other != key)
             });

@@ -30,12 +30,6 @@ pub use ser::{ValueError, to_value};
 pub(crate) use parse::parse_json;
 pub(crate) use print::{BinaryMode, write_json};
 
-/// Appends `text` as a JSON string, as `JSON.stringify` writes it: what
-/// [`Value::write_json`] writes of a string, for a writer that has the text without a value.
-pub fn write_json_string(text: &str, out: &mut Vec<u8>) {
-    print::write_string(text, out);
-}
-
 /// A JSON value that may hold binary data anywhere: what a Socket.IO event carries.
 ///
 /// On the wire, binary values travel as separate attachments and the JSON holds
@@ -73,6 +67,17 @@ impl Value {
     /// levels themselves; what follows the value is theirs to check.
     pub fn from_json_at(text: &str, at: usize, depth: usize) -> Result<(Self, usize), JsonError> {
         parse::parse_json_at(text, at, depth, DEFAULT_MAX_DEPTH)
+    }
+
+    /// Where the JSON value at byte `at` of `text` ends, when reading it (as
+    /// [`from_json_at`](Self::from_json_at) does, `depth` deep) and printing it back gives the
+    /// same bytes: the text may then be used as it stands. `None` when that is not certain:
+    /// whitespace, an escape in a string, a number that is not a small integer, an object with
+    /// an array index for a key, a key twice or more than 16 keys (all of which `JSON.parse`
+    /// and `JSON.stringify` may rewrite), nesting too deep, or anything that does not parse.
+    /// What follows the value is the caller's to check.
+    pub fn verbatim_json_at(text: &str, at: usize, depth: usize) -> Option<usize> {
+        scan::verbatim_end(text.as_bytes(), at, depth, DEFAULT_MAX_DEPTH)
     }
 
     /// Parses JSON text, nesting at most `max_depth` arrays and objects deep.

@@ -476,7 +476,7 @@ impl PacketText {
             self.text.put_u8(b',');
         }
         let mut string = Vec::with_capacity(argument.len() + 2);
-        windlass_sio_proto::write_json_string(argument, &mut string);
+        windlass_sio_proto::Value::write_json_string(argument, &mut string);
         self.text.put_slice(&string);
         self.text.put_u8(b']');
     }
