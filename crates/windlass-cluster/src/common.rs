@@ -235,7 +235,6 @@ pub(crate) fn apply_answer(
     true
 }
 
-/// A lock that a panic elsewhere does not poison for good.
 /// Delivers a broadcast another node made to this node's sockets in `nsp`; read from a log,
 /// at `offset` (appended for recovery).
 pub(crate) fn deliver(
@@ -253,6 +252,7 @@ pub(crate) fn deliver(
     }
 }
 
+/// A lock that a panic elsewhere does not poison for good.
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

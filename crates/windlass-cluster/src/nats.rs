@@ -266,14 +266,17 @@ fn age(published_nanos: Option<i128>) -> Option<Duration> {
 /// Where a `JetStream` message is in its stream: its sequence, and when it was published
 /// (nanoseconds since 1970, unparsed), read from the subject it is acknowledged at:
 /// `$JS.ACK.<stream>.<consumer>.<delivered>.<sequence>.<consumer sequence>.<time>.<pending>`,
-/// or with a domain and an account before the stream and a token after (NATS 2.10 on).
+/// or with a domain and an account before the stream and tokens after (NATS 2.10 on; any
+/// number of them, as `async-nats` reads it).
 /// `Message::info` parses every token and builds a date from the time, which the live reader
 /// does not need.
 fn position(reply: &str) -> Option<(u64, &str)> {
-    let mut tokens = [""; 12];
+    let mut tokens = [""; 10];
     let mut count = 0;
     for token in reply.strip_prefix("$JS.ACK.")?.split('.') {
-        *tokens.get_mut(count)? = token;
+        if let Some(slot) = tokens.get_mut(count) {
+            *slot = token;
+        }
         count += 1;
     }
     let first = match count {
@@ -615,6 +618,11 @@ mod tests {
         assert_eq!(
             position("$JS.ACK._.HASH.socket_io.abc.1.44.8.1700000000000000002.0"),
             Some((44, "1700000000000000002"))
+        );
+        // Tokens a later NATS may add after those are not read.
+        assert_eq!(
+            position("$JS.ACK._.HASH.socket_io.abc.1.45.8.1700000000000000003.0.xyz.more.and.more"),
+            Some((45, "1700000000000000003"))
         );
         for not_one in [
             "",

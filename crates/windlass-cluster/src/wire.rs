@@ -160,9 +160,7 @@ impl BroadcastPacket {
     pub fn into_packet(self) -> Result<Packet, WireError> {
         match self {
             Self::Built(packet) => Ok(packet),
-            Self::Text(text) => {
-                text.to_packet().map_err(|_| WireError::Shape("a packet written straight reads"))
-            }
+            Self::Text(text) => text.to_packet().ok_or(WireError::Shape("a packet written straight reads")),
         }
     }
 }

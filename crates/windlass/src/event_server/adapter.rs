@@ -16,9 +16,8 @@ use std::pin::Pin;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use bytes::{BufMut as _, Bytes, BytesMut};
-use windlass_sio_proto::Utf8Bytes;
-use windlass_sio_proto::socket::{DecodeError, DecoderConfig, Packet, PacketType, decode, write_head};
+use bytes::{BufMut as _, BytesMut};
+use windlass_sio_proto::socket::{Packet, PacketType, write_head};
 
 use super::broadcast::BroadcastOperator;
 use super::namespace::NsInner;
@@ -429,6 +428,13 @@ impl Node {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PacketText {
     text: BytesMut,
+    kind: PacketType,
+    id: Option<u64>,
+    /// Where the namespace's name ends in `text`: it starts at 2, after `4` and the kind, and
+    /// is not written for `/`.
+    namespace_end: usize,
+    /// Where the data starts in `text`.
+    data_at: usize,
 }
 
 impl PacketText {
@@ -448,8 +454,11 @@ impl PacketText {
         let mut text = BytesMut::with_capacity(data.len() + namespace.len() + 24);
         text.put_u8(b'4');
         write_head(kind, namespace, id, &mut text);
+        let written = !namespace.is_empty() && namespace != "/";
+        let namespace_end = if written { 2 + namespace.len() } else { 2 };
+        let data_at = text.len();
         text.put_slice(data);
-        Some(Self { text })
+        Some(Self { text, kind, id, namespace_end, data_at })
     }
 
     /// The Socket.IO text (after the Engine.IO `4`).
@@ -458,13 +467,19 @@ impl PacketText {
         std::str::from_utf8(&self.text[1..]).unwrap_or_default()
     }
 
-    /// The packet, read back from its text (recovery keeps packets).
-    pub fn to_packet(&self) -> Result<Packet, DecodeError> {
-        let text = Utf8Bytes::from_utf8(Bytes::copy_from_slice(&self.text[1..])).unwrap_or_default();
-        match decode(&text, &DecoderConfig::default())? {
-            windlass_sio_proto::socket::Decoded::Packet(packet) => Ok(packet),
-            windlass_sio_proto::socket::Decoded::Binary(_) => Err(DecodeError::UnknownType),
-        }
+    /// The packet, its data parsed from the text (recovery keeps packets). Not the text
+    /// decoded as a client's packet would be: the checks made of a client's input (an event's
+    /// name, a namespace's form) are not made of what another node sent, as on the path that
+    /// builds values. `None` when the data does not parse, which it does when the caller
+    /// wrote it as [`new`](Self::new) asks.
+    pub fn to_packet(&self) -> Option<Packet> {
+        let namespace = match self.namespace_end {
+            2 => "/",
+            end => std::str::from_utf8(&self.text[2..end]).ok()?,
+        };
+        let data = std::str::from_utf8(&self.text[self.data_at..]).ok()?;
+        let data = Value::from_json(data).ok()?;
+        Some(Packet { kind: self.kind, namespace: namespace.into(), id: self.id, data: Some(data) })
     }
 
     /// Appends `argument` to the data, as [`with_offset`] does to a packet.
@@ -510,6 +525,33 @@ mod tests {
         ] {
             assert_eq!(PacketText::new(kind, "/", None, data), None, "{kind:?} {data:?}");
         }
+    }
+
+    #[test]
+    fn a_packet_text_reads_back_as_the_packet_built_by_value() {
+        // Shapes a client's packet may not have (no name, an object first, a reserved name,
+        // an id past 2^53, a namespace with a comma) are another node's to send: recovery
+        // keeps them, as the path that builds values does.
+        for (namespace, id, data) in [
+            ("/", None, "[]"),
+            ("/", None, r#"[{"a":1}]"#),
+            ("/", None, r#"["disconnect"]"#),
+            ("/a,b", Some(u64::MAX), r#"["ev",1.5,[null,true]]"#),
+            ("/chat", Some(0), r#"["ev","12-3"]"#),
+        ] {
+            let text = PacketText::new(PacketType::Event, namespace, id, data.as_bytes()).unwrap();
+            let packet = Packet {
+                kind: PacketType::Event,
+                namespace: namespace.into(),
+                id,
+                data: Some(Value::from_json(data).unwrap()),
+            };
+            assert_eq!(text.to_packet(), Some(packet), "{data}");
+        }
+        let mut text = PacketText::new(PacketType::Ack, "/", Some(4), br#"["x"]"#).unwrap();
+        text.push_argument("7-1");
+        let expected = Packet::new(PacketType::Ack, "/", Some(Value::from_json(r#"["x","7-1"]"#).unwrap()));
+        assert_eq!(text.to_packet(), Some(expected.with_id(4)));
     }
 
     #[test]
