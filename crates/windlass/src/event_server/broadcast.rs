@@ -174,35 +174,29 @@ impl BroadcastOperator {
     /// Delivers `packet` to this node's sockets aimed at, encoded once for all of them (and
     /// not at all when there are none here: a room whose members are on other nodes).
     pub(crate) fn deliver_packet(&self, packet: &Packet) {
-        let targets = self.ns.targets(&self.opts.rooms, &self.opts.except);
-        if targets.is_empty() {
-            return;
-        }
-        let encoded = encode(packet);
-        let flags = self.opts.flags;
-        for socket in targets {
-            if flags.volatile {
-                socket.inner.client.session.send_volatile(encoded.iter().cloned());
-            } else {
-                socket.inner.client.session.send_with(encoded.iter().cloned(), flags.compress);
-            }
-        }
+        self.deliver_with(|| encode(packet));
     }
 
     /// [`deliver_packet`](Self::deliver_packet) of a packet already written as the Engine.IO
     /// message that carries it.
     pub(crate) fn deliver_text(&self, text: &bytes::Bytes) {
+        self.deliver_with(|| [Outgoing::Text(text.clone())]);
+    }
+
+    /// Sends the messages `encode` makes, made once, to every socket aimed at here.
+    fn deliver_with<M: AsRef<[Outgoing]>>(&self, encode: impl FnOnce() -> M) {
         let targets = self.ns.targets(&self.opts.rooms, &self.opts.except);
         if targets.is_empty() {
             return;
         }
+        let encoded = encode();
         let flags = self.opts.flags;
         for socket in targets {
-            let text = Outgoing::Text(text.clone());
+            let messages = encoded.as_ref().iter().cloned();
             if flags.volatile {
-                socket.inner.client.session.send_volatile([text]);
+                socket.inner.client.session.send_volatile(messages);
             } else {
-                socket.inner.client.session.send_with([text], flags.compress);
+                socket.inner.client.session.send_with(messages, flags.compress);
             }
         }
     }
